@@ -1,0 +1,95 @@
+"""UDF inference throughput and peak memory on synthetic cubes (speed only; accuracy comes from real data).
+
+For each cube size (pixels² × steps) and CPU thread count, a fresh subprocess builds a random cube, runs
+``apply_datacube`` once to warm up on a small cube, then times one full call. Prints pixel-time-steps per second, peak
+RSS, the model's FLOPs per pixel-step and the fraction of this machine's measured fp32 matmul rate reached. The
+baseline row is MOGPR's ~150 pixel-steps/s quoted in the brief only as context; the ratios are against the 1-thread
+64² run measured here.
+
+Usage: python benchmarks/bench_udf.py [--sizes 64 256 1024] [--steps 36 73] [--threads 1 2] [--batch-size 4096]
+"""
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+
+def matmul_gflops(threads: int) -> float:
+    import torch
+
+    torch.set_num_threads(threads)
+    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+    torch.mm(a, b)
+    t0, n = time.perf_counter(), 5
+    for _ in range(n):
+        torch.mm(a, b)
+    return 2 * 2048 ** 3 * n / (time.perf_counter() - t0) / 1e9
+
+
+def one(size: int, steps: int, threads: int, batch_size: int) -> dict:
+    import torch
+    import xarray as xr
+
+    from udf.s1_ndvi_udf import apply_datacube
+    from udf.weights import load_checkpoint
+
+    torch.set_num_threads(threads)
+    rng = np.random.default_rng(0)
+    vv = rng.uniform(-18, -6, (steps, size, size)).astype(np.float32)
+    vh = vv - rng.uniform(5, 9, vv.shape).astype(np.float32)
+    nd = rng.uniform(0.1, 0.9, vv.shape).astype(np.float32)
+    nd[rng.random(nd.shape) < 0.6] = np.nan
+    t = (np.datetime64("2021-01-01") + np.arange(steps) * np.timedelta64(365 // steps, "D")).astype("datetime64[ns]")
+    cube = xr.DataArray(np.stack([vv, vh, nd], 1), dims=("t", "bands", "y", "x"),
+                        coords={"t": t, "bands": ["VV", "VH", "NDVI"], "y": np.arange(size), "x": np.arange(size)})
+    ctx = {"s1_units": "db", "device": "cpu", "batch_size": batch_size}
+    apply_datacube(cube.isel(y=slice(0, 8), x=slice(0, 8)), ctx)  # warm-up and weight loading
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    t0 = time.perf_counter()
+    apply_datacube(cube, ctx)
+    seconds = time.perf_counter() - t0
+    model, _ = load_checkpoint(None)
+    return {"size": size, "steps": steps, "threads": threads, "seconds": seconds,
+            "px_steps_per_s": size * size * steps / seconds, "flops_per_step": model.flops_per_step(),
+            "cube_mb": cube.nbytes / 2 ** 20, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "rss_before_mb": rss_before, "matmul_gflops": matmul_gflops(threads)}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--sizes", type=int, nargs="+", default=[64, 256, 1024])
+    p.add_argument("--steps", type=int, nargs="+", default=[36, 73])
+    p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    p.add_argument("--batch-size", type=int, default=4096)
+    p.add_argument("--one", nargs=3, type=int, help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.one:
+        print(json.dumps(one(*args.one, batch_size=args.batch_size)))
+        return
+    rows = []
+    for threads in args.threads:
+        for steps in args.steps:
+            for size in args.sizes:
+                out = subprocess.run([sys.executable, __file__, "--one", str(size), str(steps), str(threads),
+                                      "--batch-size", str(args.batch_size)], capture_output=True, text=True, check=True)
+                rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    base = rows[0]["px_steps_per_s"]
+    print(f"{'pixels':>10} {'steps':>5} {'thr':>3} {'s':>8} {'px-steps/s':>12} {'x base':>7} {'cube MB':>8} "
+          f"{'peak RSS MB':>11} {'FLOP/step':>9} {'GFLOP/s':>8} {'of matmul':>9}")
+    for r in rows:
+        gflops = r["px_steps_per_s"] * r["flops_per_step"] / 1e9
+        print(f"{r['size']:>5}x{r['size']:<4} {r['steps']:>5} {r['threads']:>3} {r['seconds']:>8.2f} "
+              f"{r['px_steps_per_s']:>12,.0f} {r['px_steps_per_s'] / base:>7.2f} {r['cube_mb']:>8.1f} "
+              f"{r['peak_rss_mb']:>11.0f} {r['flops_per_step']:>9,} {gflops:>8.1f} "
+              f"{gflops / r['matmul_gflops']:>9.1%}")
+    print(f"(MOGPR, for context: ~150 pixel-steps/s per the brief; matmul rate measured per thread count with a "
+          f"2048² fp32 torch.mm)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,32 @@
+"""Fusion core: Sentinel-1 VV/VH (+ sparse Sentinel-2 NDVI) to a gap-free NDVI time series.
+
+The openEO UDF entry is the file at :data:`UDF_PATH`; it exposes
+``apply_datacube(cube: xarray.DataArray, context: dict) -> xarray.DataArray``.
+"""
+
+from pathlib import Path
+
+__all__ = ["UDF_PATH", "UdfPath"]
+
+
+class UdfPath(type(Path())):  # type: ignore[misc]  # the concrete Path flavour of this OS
+    """A path to a UDF file that ``openeo.udf.run_code.execute_local_udf`` also accepts as the UDF itself.
+
+    ``execute_local_udf(udf, cube)`` treats a plain ``str`` as code and reads ``udf.code``/``udf.context`` otherwise;
+    this path exposes the file's text as ``code`` and an empty ``context``, so ``execute_local_udf(UDF_PATH, cube)``
+    and ``openeo.UDF.from_file(UDF_PATH, context=...)`` both work. It is a real ``pathlib.Path`` in every other way.
+    """
+
+    @property
+    def code(self) -> str:
+        """The UDF source text."""
+        return self.read_text(encoding="utf-8")
+
+    @property
+    def context(self) -> dict:
+        """No context: pass one with ``openeo.UDF.from_file(UDF_PATH, context={...})``."""
+        return {}
+
+
+UDF_PATH: UdfPath = UdfPath(__file__).with_name("s1_ndvi_udf.py")
+"""Path of the UDF entry file (send it with ``openeo.UDF.from_file(UDF_PATH)``)."""

@@ -1,0 +1,107 @@
+"""The temporal fusion network: per-pixel sequence of S1 + time (+ optional NDVI) features → NDVI mean and spread.
+
+Two architectures share one interface (choose by measurement, see README): a bidirectional GRU (``"gru"``) and a
+dilated temporal convolution network (``"tcn"``). Both see every step of a pixel's series in both directions, so a
+cloud gap is filled from the NDVI before and after it and from S1 inside it.
+"""
+
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import nn
+
+__all__ = ["FusionNet", "ModelConfig"]
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture hyper-parameters (stored in the checkpoint metadata)."""
+
+    n_features: int = 12
+    """Per-step input features (see ``udf.preprocess.FEATURES``)."""
+    arch: str = "gru"
+    """``"gru"`` (bidirectional GRU) or ``"tcn"`` (dilated residual 1-D convolutions)."""
+    hidden: int = 32
+    """Width of the recurrent state / convolution channels."""
+    layers: int = 1
+    """GRU layers (``"gru"`` only)."""
+    dilations: tuple[int, ...] = field(default=(1, 2, 4, 8))
+    """Dilations of the kernel-3 convolutions (``"tcn"`` only)."""
+
+    def to_dict(self) -> dict:
+        """JSON-friendly dict."""
+        return {**asdict(self), "dilations": list(self.dilations)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ModelConfig":
+        """Inverse of :meth:`to_dict`."""
+        return cls(**{**data, "dilations": tuple(data.get("dilations", (1, 2, 4, 8)))})
+
+
+class _TemporalConv(nn.Module):
+    """Residual stack of non-causal dilated convolutions over ``(batch, channels, time)``."""
+
+    def __init__(self, hidden: int, dilations: tuple[int, ...]) -> None:
+        super().__init__()
+        self.convs = nn.ModuleList(
+            nn.Conv1d(hidden, hidden, kernel_size=3, dilation=d, padding=d, padding_mode="replicate")
+            for d in dilations
+        )
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        for conv in self.convs:
+            h = h + torch.nn.functional.gelu(conv(h))
+        return h
+
+
+class FusionNet(nn.Module):
+    """Per-pixel temporal network.
+
+    Input ``(batch_size, seq_len, n_features)`` features (normalised inside with the stored statistics); output a
+    tuple of ``(batch_size, seq_len)`` NDVI mean and log of the Laplace scale ``b`` (std = √2·b).
+    """
+
+    feature_mean: torch.Tensor
+    feature_std: torch.Tensor
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        if config.arch not in ("gru", "tcn"):
+            raise ValueError(f"Unknown architecture {config.arch!r}; expected 'gru' or 'tcn'.")
+        self.config = config
+        h = config.hidden
+        self.register_buffer("feature_mean", torch.zeros(config.n_features))
+        self.register_buffer("feature_std", torch.ones(config.n_features))
+        if config.arch == "gru":
+            self.embed: nn.Module = nn.Identity()
+            self.temporal: nn.Module = nn.GRU(config.n_features, h, num_layers=config.layers, batch_first=True,
+                                              bidirectional=True)
+            out_width = 2 * h
+        else:
+            self.embed = nn.Sequential(nn.Linear(config.n_features, h), nn.GELU())
+            self.temporal = _TemporalConv(h, config.dilations)
+            out_width = h
+        self.head = nn.Sequential(nn.Linear(out_width, h), nn.ReLU(), nn.Linear(h, 2))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Predict NDVI mean and log-scale for every step of ``x`` ``(batch_size, seq_len, n_features)``."""
+        e = self.embed((x - self.feature_mean) / self.feature_std)
+        if self.config.arch == "gru":
+            h, _ = self.temporal(e)
+        else:
+            h = self.temporal(e.transpose(1, 2)).transpose(1, 2)
+        out = self.head(h)
+        return out[..., 0], out[..., 1].clamp(-7.0, 2.0)
+
+    def flops_per_step(self) -> int:
+        """Floating-point operations (2 per multiply-add) per pixel-time-step of the matrix products."""
+        c, h = self.config, self.config.hidden
+        macs = h * 2
+        if c.arch == "gru":
+            macs += 2 * h * h  # head: 2h -> h
+            for layer in range(c.layers):
+                width_in = c.n_features if layer == 0 else 2 * h
+                macs += 2 * 3 * (width_in * h + h * h)  # two directions, three gates
+        else:
+            macs += c.n_features * h + h * h + len(c.dilations) * 3 * h * h
+        return 2 * macs

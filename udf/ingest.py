@@ -41,11 +41,16 @@ def _decode_time(ds: xr.Dataset, name: str) -> np.ndarray:
 
 
 def _decode_var(var: xr.DataArray) -> tuple[np.ndarray, np.dtype]:
-    """Apply ``_Unsigned``, ``_FillValue``/``missing_value`` (→ NaN), scale and offset; return values and raw dtype."""
+    """Apply ``_Unsigned``, ``_FillValue``/``missing_value`` (→ NaN), scale and offset; return values and raw dtype.
+
+    The largest value of an unsigned integer type (65535 for uint16, 255 for uint8) is no-data, as in openEO exports.
+    """
     raw = np.asarray(var.values)
     if str(var.attrs.get("_Unsigned", "")).lower() == "true" and raw.dtype.kind == "i":
         raw = raw.view(raw.dtype.str.replace("i", "u"))
     out = raw.astype(np.float64)
+    if raw.dtype.kind == "u":
+        out[raw == np.iinfo(raw.dtype).max] = np.nan
     for key in ("_FillValue", "missing_value"):
         if key in var.attrs:
             fill = np.asarray(var.attrs[key]).astype(raw.dtype).astype(np.float64)
@@ -184,7 +189,7 @@ def to_grid(ds: xr.Dataset, y: np.ndarray, x: np.ndarray, name: str) -> xr.Datas
 
 
 def load_s2_ndvi(path: str | Path, target: xr.DataArray, scl_path: str | Path | None = None,
-                 cloud_dilation: int = 0) -> xr.DataArray:
+                 cloud_dilation: int = 0, use_scl: bool = True) -> xr.DataArray:
     """Compute SCL-masked NDVI = (B08 − B04)/(B08 + B04) on the grid of ``target``.
 
     Reflectances are averaged to the target grid first, then NDVI is computed and pixels whose SCL is not 4/5/6
@@ -195,20 +200,25 @@ def load_s2_ndvi(path: str | Path, target: xr.DataArray, scl_path: str | Path | 
         target: cube whose ``y``/``x`` labels define the grid (usually the S1 cube).
         scl_path: separate file with SCL (WorldCereal keeps it in the 20 m file).
         cloud_dilation: pixels by which clouds and shadows are grown before masking.
+        use_scl: False only for composites that were cloud-masked upstream and carry no SCL (logged as a warning).
 
     Returns:
         float32 DataArray ``(t, y, x)`` named ``NDVI``, NaN where cloudy or missing.
     """
     refl, _, crs = open_bands(path, ("B04", "B08"))
-    scl_ds, _, _ = open_bands(scl_path or path, ("SCL",))
     _check_crs(crs, target.attrs.get("crs"), path)
     refl = to_grid(refl, target["y"].values, target["x"].values, f"S2 '{path}'")
-    scl = to_grid(scl_ds, target["y"].values, target["x"].values, f"SCL '{scl_path or path}'")
-    scl = scl.reindex(t=refl["t"].values, method="nearest", tolerance=np.timedelta64(1, "h"))  # type: ignore[arg-type]
     red, nir = refl["B04"].values, refl["B08"].values
     with np.errstate(invalid="ignore", divide="ignore"):
         ndvi = (nir - red) / (nir + red)
-    ndvi[~scl_clear(scl["SCL"].values, cloud_dilation) | ~np.isfinite(ndvi) | ((nir + red) <= 0)] = np.nan
+    ndvi[~np.isfinite(ndvi) | (red <= 0) | (nir <= 0)] = np.nan
+    if use_scl:
+        scl_ds, _, _ = open_bands(scl_path or path, ("SCL",))
+        scl = to_grid(scl_ds, target["y"].values, target["x"].values, f"SCL '{scl_path or path}'")
+        scl = scl.reindex(t=refl["t"].values, method="nearest", tolerance=np.timedelta64(1, "h"))  # type: ignore[arg-type]
+        ndvi[~scl_clear(scl["SCL"].values, cloud_dilation)] = np.nan
+    else:
+        _log.info("NDVI from '%s' is not masked with SCL (use_scl=False): the composites must be cloud-free", path)
     _log.info("Read S2 from %s: %d scenes, %.1f%% clear pixels", path, ndvi.shape[0], 100 * np.isfinite(ndvi).mean())
     return xr.DataArray(np.clip(ndvi, -1, 1).astype(np.float32), dims=("t", "y", "x"), name=NDVI_BAND,
                         coords={"t": refl["t"].values, "y": target["y"].values, "x": target["x"].values})

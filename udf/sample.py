@@ -14,3 +14,8 @@ def sample_files() -> dict[str, Path]:
             raise FileNotFoundError(f"Expected one '{prefix}*.nc' in {SAMPLE_DIR}, found {[h.name for h in hits]}.")
         found[key] = hits[0]
     return found
+
+
+CROSS_SITE_FILE = Path(__file__).with_name("data") / "sample" / "belgium_monthly_2020" / "belgium_2020_monthly_100x100.nc"
+"""A second real site for cross-site checks: 100×100 px in Belgium (UTM 31N), monthly S1/S2 composites 2020-11 →
+2021-10, openEO export layout (uint16 compressed-dB S1, cloud-masked S2 B04/B08; WorldCereal, MIT)."""

@@ -123,7 +123,8 @@ def _hide(valid: np.ndarray, days: np.ndarray, rng: np.random.Generator) -> np.n
     n = valid.shape[0]
     hidden = np.zeros_like(valid)
     u = np.asarray(rng.random(n))
-    sets: dict[str, np.ndarray] = {"random": u < 0.3, "gap": (u >= 0.3) & (u < 0.75), "all": u >= 0.85, "mixed": (u >= 0.75) & (u < 0.85)}
+    sets: dict[str, np.ndarray] = {"random": u < 0.3, "gap": (u >= 0.3) & (u < 0.75),
+                                   "mixed": (u >= 0.75) & (u < 0.85), "all": u >= 0.85}
     if sets["random"].any():
         hidden[sets["random"]] = hide_random(valid[sets["random"]], float(rng.uniform(0.2, 0.6)), rng)
     for key, extra in (("gap", 0.0), ("mixed", 0.2)):

@@ -88,3 +88,14 @@ def test_bad_period():
     s1 = load_s1(sample_files()["s1"])
     with pytest.raises(ValueError, match="not a number of days"):
         build_cube(s1, None, period="1M")
+
+
+def test_cross_site_cube_treats_65535_as_nodata():
+    from udf.sample import CROSS_SITE_FILE
+
+    raw = xr.open_dataset(CROSS_SITE_FILE, decode_cf=False)["S2-L2A-B04"].values.view(np.uint16)
+    s1 = load_s1(CROSS_SITE_FILE)
+    ndvi = load_s2_ndvi(CROSS_SITE_FILE, s1, use_scl=False)
+    assert np.isnan(ndvi.values[raw == 65535]).all()
+    assert np.isfinite(ndvi.values[(raw > 0) & (raw < 65535)]).mean() > 0.99
+    assert np.isfinite(s1.values).all()

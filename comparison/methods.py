@@ -52,3 +52,4 @@ def seed_mlp_method(mlp: SeedMLP) -> Method:
     def run(cube: xr.DataArray) -> tuple[np.ndarray, np.ndarray | None]:
         return mlp.predict(to_db(cube.sel(bands="VV").values), to_db(cube.sel(bands="VH").values)), None
     return run
+

@@ -170,6 +170,13 @@ def to_db(linear: np.ndarray) -> np.ndarray:
         return (10.0 * np.log10(linear)).astype(np.float32)
 
 
+def rvi(vv_lin: np.ndarray, vh_lin: np.ndarray) -> np.ndarray:
+    """Radar vegetation index 4·VH/(VV + VH) on **linear** power (never on dB); NaN where either is missing."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = 4.0 * vh_lin / (vv_lin + vh_lin)
+    return np.where(np.isfinite(out), out, np.nan).astype(np.float32)
+
+
 def boxcar_3x3(values: np.ndarray) -> np.ndarray:
     """NaN-aware 3×3 spatial mean over the last two axes ``(..., y, x)``; edges use the in-bounds neighbours."""
     valid = np.isfinite(values)

@@ -1,0 +1,34 @@
+"""Errors of the comparison harness: one class per failure, each message naming what was asked and what exists."""
+
+from __future__ import annotations
+
+__all__ = [
+    "OptionalDependencyMissing",
+    "MOGPRInputError",
+    "BandNotFound",
+    "UnknownResultLayout",
+    "NoMatchingDates",
+]
+
+
+class OptionalDependencyMissing(ImportError):
+    """An optional dependency (GPy, FuseTS, ...) is not installed; the message holds the install recipe."""
+
+
+class MOGPRInputError(ValueError):
+    """Arrays given to MOGPR have inconsistent shapes, non-finite times or unknown options."""
+
+
+class BandNotFound(KeyError):
+    """A band asked for is not in the cube or file; the message lists the bands that exist."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; keep it readable.
+        return str(self.args[0]) if self.args else ""
+
+
+class UnknownResultLayout(ValueError):
+    """A peer result file has a band/variable layout that no reader recognises; the message lists what it holds."""
+
+
+class NoMatchingDates(ValueError):
+    """Two time series to be scored against each other share no date; the message gives both date ranges."""

@@ -1,0 +1,62 @@
+"""The state one process-graph evaluation needs (catalog, output folder, dask client, limits).
+
+Process implementations are called by openeo-pg-parser-networkx without an environment argument, so the current
+evaluation is published through a :class:`contextvars.ContextVar`, one per request thread or job thread.
+"""
+
+import contextvars
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from local_backend.collections import LocalCollectionCatalog
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass
+class Execution:
+    """Everything an evaluation of one process graph needs besides the graph."""
+
+    catalog: LocalCollectionCatalog
+    """Collections to load from."""
+    output_dir: Path
+    """Folder where ``save_result`` writes its files."""
+    sync: bool = True
+    """True for ``POST /result`` (size limit applies), False for batch jobs."""
+    max_sync_bytes: int = 512 * 2**20
+    """Largest cube (bytes, float32) a synchronous request may load or write."""
+    client: Any = None
+    """A ``distributed.Client`` running UDF tiles, or None to run them in this process."""
+    tile_size: int = 128
+    """Spatial tile edge (pixels) for UDF work without an explicit neighbourhood size."""
+    outputs: list[Path] = field(default_factory=list)
+    """Files written by ``save_result`` (in order)."""
+    log: logging.Logger = _log
+    """Logger receiving user-facing messages (a batch job's log)."""
+
+
+_CURRENT: contextvars.ContextVar[Execution] = contextvars.ContextVar("s1ndvi_execution")
+
+
+def current() -> Execution:
+    """The evaluation running in this thread.
+
+    Raises:
+        RuntimeError: when called outside :func:`running`.
+    """
+    try:
+        return _CURRENT.get()
+    except LookupError as exc:
+        raise RuntimeError("No process-graph evaluation is running in this thread.") from exc
+
+
+def activate(execution: Execution) -> contextvars.Token[Execution]:
+    """Make ``execution`` the current evaluation; pass the token to :func:`deactivate` when done."""
+    return _CURRENT.set(execution)
+
+
+def deactivate(token: contextvars.Token[Execution]) -> None:
+    """Restore the evaluation that was current before :func:`activate`."""
+    _CURRENT.reset(token)

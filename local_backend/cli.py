@@ -1,0 +1,107 @@
+"""``s1ndvi serve``, ``s1ndvi users add`` and ``s1ndvi sample-data``: sub-commands of the local backend."""
+
+import argparse
+import getpass
+import logging
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from local_backend.errors import BackendDependencyMissing
+
+_log = logging.getLogger(__name__)
+
+_INSTALL_HINT = "pip install -e .[backend]"
+
+
+def _require_backend() -> None:
+    try:
+        import distributed  # noqa: F401
+        import openeo_driver  # noqa: F401
+        import openeo_pg_parser_networkx  # noqa: F401
+        import openeo_processes_dask.process_implementations  # noqa: F401
+    except ImportError as exc:
+        raise BackendDependencyMissing(
+            f"The local backend needs packages that are not installed ({exc}); install them with: {_INSTALL_HINT}"
+        ) from exc
+
+
+def _sigterm(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Run the server until interrupted."""
+    _require_backend()
+    from local_backend.server import DEFAULT_STATE_DIR, ServerConfig, serve
+
+    config = ServerConfig(
+        data_dir=args.data, host=args.host, port=args.port, users_file=args.users,
+        workers=args.workers, scheduler=args.dask_scheduler, state_dir=args.state or DEFAULT_STATE_DIR,
+        max_sync_mb=args.max_sync_mb, tile_size=args.tile_size)
+    signal.signal(signal.SIGTERM, _sigterm)
+    serve(config)
+    return 0
+
+
+def _read_password(stream: Any) -> str:
+    if stream.isatty():
+        first = getpass.getpass("Password: ")
+        if getpass.getpass("Repeat password: ") != first:
+            raise SystemExit("Passwords differ; user not changed.")
+        return first
+    return str(stream.readline().rstrip("\r\n"))
+
+
+def cmd_users_add(args: argparse.Namespace) -> int:
+    """Add or update a user; the password is read from standard input (never from the command line)."""
+    from local_backend.users import UsersFile
+
+    users = UsersFile(args.users)
+    new = users.add(args.name, _read_password(sys.stdin))
+    _log.info("%s user %r in %s", "Added" if new else "Updated", args.name, args.users)
+    return 0
+
+
+def cmd_sample_data(args: argparse.Namespace) -> int:
+    """Write the embedded sample as collections ``SENTINEL1_GRD``, ``SENTINEL2_L2A``, ``S1NDVI_SAMPLE_CUBE``."""
+    from local_backend.sample_data import write_sample_collections
+
+    paths = write_sample_collections(args.dir, overwrite=args.overwrite)
+    _log.info("Sample collections in %s: %s", args.dir, [p.name for p in paths])
+    return 0
+
+
+def _add_serve(sub: Any) -> None:
+    serve = sub.add_parser("serve", help="run the local openEO backend (openEO API 1.2)")
+    serve.add_argument("--data", type=Path, default=None,
+                       help="folder of collections (netCDF, zarr, GeoTIFF); default: the embedded sample")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    serve.add_argument("--users", type=Path, default=None, help="users file (default STATE/users.json)")
+    where = serve.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, default=1,
+                       help="local dask workers for UDF tiles (default 1; 0 runs UDFs in the request thread)")
+    where.add_argument("--dask-scheduler", default=None, help="address of an external dask scheduler")
+    serve.add_argument("--state", type=Path, default=None, help="state folder (jobs, logs, results; ~/.s1ndvi/state)")
+    serve.add_argument("--max-sync-mb", type=float, default=512.0,
+                       help="largest cube (MiB) a synchronous request may load (default 512)")
+    serve.add_argument("--tile-size", type=int, default=128, help="spatial tile in pixels for UDF work (128)")
+    serve.set_defaults(func=cmd_serve)
+
+
+def register(sub: Any) -> None:
+    """Add the backend's sub-commands to the ``s1ndvi`` parser's subparsers."""
+    _add_serve(sub)
+    users = sub.add_parser("users", help="manage the users of the local backend")
+    users_sub = users.add_subparsers(dest="users_command", required=True)
+    add = users_sub.add_parser("add", help="add or update a user (password read from standard input)")
+    add.add_argument("--users", type=Path, required=True, help="users file (created when missing)")
+    add.add_argument("name", help="user name")
+    add.set_defaults(func=cmd_users_add)
+    sample = sub.add_parser("sample-data", help="write the embedded sample as local collections")
+    sample.add_argument("dir", type=Path, help="target folder")
+    sample.add_argument("--overwrite", action="store_true", help="rewrite existing files")
+    sample.set_defaults(func=cmd_sample_data)

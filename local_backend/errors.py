@@ -1,0 +1,130 @@
+"""Errors of the local backend: one class per failure, each an openEO API error (``code``, HTTP status, message).
+
+The openEO API error codes follow https://api.openeo.org/#section/API-Principles/Error-Handling; the classes
+subclass :class:`openeo_driver.errors.OpenEOApiException` so that openeo-driver renders them as
+``{"code", "message", "id"}`` JSON with the right status. Failures that are not about a request (a bad users file,
+a refused bind address) are plain Python exceptions.
+"""
+
+try:
+    from openeo_driver.errors import OpenEOApiException
+except ImportError:  # backend extra not installed: only `s1ndvi users` works, and it raises no API error
+
+    class OpenEOApiException(Exception):  # type: ignore[no-redef]
+        """Stand-in base so that this module imports without openeo-driver (``pip install -e .[backend]``)."""
+
+        status_code, code = 500, "Internal"
+
+        def __init__(self, message: str | None = None, **kwargs: object) -> None:
+            super().__init__(message)
+            self.message = message
+
+__all__ = [
+    "BackendDependencyMissing",
+    "BandNotAvailable",
+    "CollectionNotFound",
+    "CollectionReadError",
+    "InsecureBind",
+    "MalformedJson",
+    "ProcessParameterInvalid",
+    "ProcessUnsupported",
+    "ResultTooLarge",
+    "SarBackscatterUnsupported",
+    "UdfError",
+    "UdfRuntimeError",
+    "UsersFileError",
+]
+
+
+class BackendDependencyMissing(ImportError):
+    """An optional dependency of the backend (openeo-driver, processes-dask, ...) is not installed."""
+
+
+class UsersFileError(ValueError):
+    """The users file is missing, unreadable or malformed."""
+
+
+class InsecureBind(ValueError):
+    """The server was asked to listen on a non-loopback address without configured users."""
+
+
+class CollectionReadError(ValueError):
+    """A file under ``--data`` cannot be read as a collection."""
+
+
+class MalformedJson(OpenEOApiException):
+    """The request body is not valid JSON."""
+
+    status_code = 400
+    code = "BadRequest"
+
+
+class CollectionNotFound(OpenEOApiException):
+    """``load_collection`` asked for an id that is not served."""
+
+    status_code = 404
+    code = "CollectionNotFound"
+
+    def __init__(self, collection_id: str, available: list[str]) -> None:
+        super().__init__(message=f"Collection '{collection_id}' does not exist; available collections: {available}.")
+
+
+class ProcessUnsupported(OpenEOApiException):
+    """A process graph uses a process id this backend does not implement."""
+
+    status_code = 400
+    code = "ProcessUnsupported"
+
+    def __init__(self, process_id: str, namespace: str | None = None) -> None:
+        where = f"namespace '{namespace}'" if namespace else "this backend (see GET /processes)"
+        super().__init__(message=f"Process with identifier '{process_id}' is not available in {where}.")
+
+
+class ProcessParameterInvalid(OpenEOApiException):
+    """A process argument has a value the process cannot use."""
+
+    status_code = 400
+    code = "ProcessParameterInvalid"
+
+    def __init__(self, process: str, parameter: str, reason: str) -> None:
+        super().__init__(
+            message=f"The value passed for parameter '{parameter}' in process '{process}' is invalid: {reason}"
+        )
+
+
+class BandNotAvailable(ProcessParameterInvalid):
+    """``bands`` asked for a band the collection does not have."""
+
+
+class SarBackscatterUnsupported(ProcessParameterInvalid):
+    """``sar_backscatter`` asked for a coefficient or correction the local data cannot provide."""
+
+
+class UdfError(OpenEOApiException):
+    """The user's UDF raised an exception; its message is passed on."""
+
+    status_code = 400
+    code = "UdfError"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(message=f"The UDF failed: {reason}")
+
+
+class ResultTooLarge(OpenEOApiException):
+    """A synchronous request would produce more data than the configured limit."""
+
+    status_code = 413
+    code = "ProcessGraphComplexity"
+
+    def __init__(self, nbytes: int, limit: int) -> None:
+        super().__init__(
+            message=(
+                f"The requested data ({nbytes / 2**20:.1f} MiB) exceeds the limit for synchronous processing "
+                f"({limit / 2**20:.1f} MiB). Please use a batch job instead (e.g. `cube.execute_batch(...)` or "
+                f"`connection.create_job(...)`), or reduce the spatial/temporal extent."
+            )
+        )
+
+
+class UdfRuntimeError(RuntimeError):
+    """A UDF raised inside a worker; carries the exception's type and message as plain text (always picklable)."""

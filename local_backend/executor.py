@@ -1,0 +1,136 @@
+"""Evaluate a process graph: openeo-pg-parser-networkx over the registry of :mod:`local_backend.graph`.
+
+:func:`evaluate_graph` is shared by synchronous ``POST /result`` and batch jobs; :class:`LocalProcessing` plugs it
+into openeo-driver and turns the written file into the HTTP response.
+"""
+
+import io
+import json
+import logging
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import flask
+import numpy as np
+import xarray as xr
+from openeo_driver.backend import Processing
+from openeo_driver.errors import OpenEOApiException, ProcessGraphInvalidException
+from openeo_driver.utils import EvalEnv
+
+from local_backend import graph
+from local_backend._context import Execution, activate, deactivate
+from local_backend.collections import LocalCollectionCatalog
+from local_backend.processes.save import MEDIA_TYPES, save_result
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    """What every evaluation of this server shares."""
+
+    catalog: LocalCollectionCatalog
+    """Collections served."""
+    work_dir: Path
+    """Scratch folder for synchronous results."""
+    client: Any = None
+    """``distributed.Client`` for UDF tiles (None: run them in the request thread)."""
+    max_sync_bytes: int = 512 * 2**20
+    """Largest cube a synchronous request may load or write."""
+    tile_size: int = 128
+    """Default spatial tile (pixels) for UDF work."""
+
+    def execution(self, output_dir: Path, sync: bool, log: logging.Logger = _log) -> Execution:
+        """A fresh :class:`Execution` writing into ``output_dir``."""
+        return Execution(catalog=self.catalog, output_dir=output_dir, sync=sync, max_sync_bytes=self.max_sync_bytes,
+                         client=self.client, tile_size=self.tile_size, log=log)
+
+
+def _api_error(exc: Exception) -> OpenEOApiException:
+    """Translate an exception raised while evaluating into an openEO API error."""
+    from openeo_processes_dask.process_implementations.exceptions import OpenEOException
+    from pydantic import ValidationError
+
+    if isinstance(exc, OpenEOApiException):
+        return exc
+    if isinstance(exc, OpenEOException):
+        return OpenEOApiException(message=str(exc), code=type(exc).__name__, status_code=400)
+    if isinstance(exc, ValidationError):
+        return ProcessGraphInvalidException(message=f"Invalid process graph: {exc}")
+    _log.exception("Unexpected error while evaluating a process graph")
+    return OpenEOApiException(message=f"Evaluation failed: {type(exc).__name__}: {exc}", code="Internal",
+                              status_code=500)
+
+
+def _parse(flat_graph: dict[str, Any]) -> Any:
+    from openeo_pg_parser_networkx import OpenEOProcessGraph
+
+    graph.check_processes(flat_graph, set(graph.implementations()))
+    try:
+        return OpenEOProcessGraph({"process_graph": graph.rewrite_udf_callbacks(flat_graph)})
+    except Exception as exc:  # noqa: BLE001 - the parser raises many types for a malformed graph
+        raise ProcessGraphInvalidException(message=f"Invalid process graph: {type(exc).__name__}: {exc}") from exc
+
+
+def evaluate_graph(flat_graph: dict[str, Any], execution: Execution) -> Any:
+    """Run a flat process graph; the result is written by ``save_result`` (implicitly as netCDF when absent).
+
+    Returns:
+        The graph's result value (``True`` after ``save_result``); files are listed in ``execution.outputs``.
+
+    Raises:
+        OpenEOApiException: for every failure, with the openEO code and HTTP status to report.
+    """
+    if not isinstance(flat_graph, dict) or not flat_graph:
+        raise ProcessGraphInvalidException(message="The process graph must be a non-empty object of nodes.")
+    token = activate(execution)
+    try:
+        result = _parse(flat_graph).to_callable(process_registry=graph.execution_registry())()
+        if not execution.outputs and isinstance(result, xr.DataArray):
+            save_result(result, format="netCDF")
+        return result
+    except Exception as exc:  # noqa: BLE001 - translated for the API, the server keeps serving
+        raise _api_error(exc) from exc
+    finally:
+        deactivate(token)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (np.generic, np.ndarray)):
+        return value.tolist()
+    if isinstance(value, xr.DataArray):
+        return value.values.tolist()
+    return value
+
+
+class LocalProcessing(Processing):
+    """openeo-driver ``Processing`` service: synchronous evaluation and the process listing."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    def get_process_registry(self, api_version: Any) -> Any:
+        """Specs of every public process (``GET /processes``)."""
+        return graph.listing_registry()
+
+    def evaluate(self, process_graph: dict, env: EvalEnv | None = None) -> flask.Response:
+        """Run a graph synchronously and answer with the file it wrote (or its JSON value)."""
+        out_dir = self.runtime.work_dir / f"sync-{uuid.uuid4().hex}"
+        execution = self.runtime.execution(out_dir, sync=True)
+        try:
+            result = evaluate_graph(dict(process_graph), execution)
+            if not execution.outputs:
+                return flask.Response(json.dumps(_jsonable(result)), mimetype="application/json")
+            if len(execution.outputs) > 1:
+                names = [p.name for p in execution.outputs]
+                raise OpenEOApiException(message=f"The graph wrote {len(names)} files {names}; a synchronous "
+                                         f"request returns one: use a batch job.", code="ProcessGraphInvalid",
+                                         status_code=400)
+            path = execution.outputs[0]
+            media = MEDIA_TYPES["netCDF" if path.suffix == ".nc" else "GTiff"]
+            return flask.send_file(io.BytesIO(path.read_bytes()), mimetype=media, download_name=path.name)
+        finally:
+            shutil.rmtree(out_dir, ignore_errors=True)

@@ -1,0 +1,211 @@
+"""Build and run the local openEO backend (openeo-driver Flask app over this package's services)."""
+
+import ipaddress
+import logging
+import os
+import socket
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import flask
+
+from local_backend.collections import LocalCollectionCatalog
+from local_backend.errors import InsecureBind, MalformedJson
+from local_backend.executor import LocalProcessing, Runtime
+from local_backend.job_store import JobStore
+from local_backend.jobs import LocalBatchJobs
+from local_backend.users import TokenSigner, UsersFile
+
+_log = logging.getLogger(__name__)
+
+DEFAULT_STATE_DIR = Path.home() / ".s1ndvi" / "state"
+"""Where jobs, users and the generated sample data live unless ``--state`` says otherwise."""
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Options of ``s1ndvi serve``."""
+
+    data_dir: Path | None = None
+    """Collections folder (None: the embedded sample, written into ``state_dir/sample_data``)."""
+    host: str = "127.0.0.1"
+    """Address to bind."""
+    port: int = 8080
+    """Port to bind (0: any free port)."""
+    users_file: Path | None = None
+    """Users file (None: ``state_dir/users.json``)."""
+    workers: int = 1
+    """Local dask workers for UDF tiles (0: run UDFs in the request thread); ignored with ``scheduler``."""
+    scheduler: str | None = None
+    """Address of an external dask scheduler."""
+    state_dir: Path = DEFAULT_STATE_DIR
+    """Jobs database, job folders, scratch space."""
+    max_sync_mb: float = 512.0
+    """Largest cube (MiB, float32) a synchronous request may load or write."""
+    tile_size: int = 128
+    """Default spatial tile (pixels) for UDF work without an explicit neighbourhood."""
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` only accepts connections from this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _dask_client(config: ServerConfig) -> Any:
+    if config.scheduler is None and config.workers <= 0:
+        return None
+    from distributed import Client, LocalCluster
+
+    if config.scheduler is not None:
+        _log.info("Connecting to dask scheduler %s", config.scheduler)
+        return Client(config.scheduler, set_as_default=False)
+    cluster = LocalCluster(n_workers=config.workers, threads_per_worker=1, processes=True,
+                           dashboard_address="127.0.0.1:0", host="127.0.0.1")
+    _log.info("Started a local dask cluster with %d worker(s)", config.workers)
+    return Client(cluster, set_as_default=False)
+
+
+def _data_dir(config: ServerConfig) -> Path:
+    if config.data_dir is not None:
+        return Path(config.data_dir)
+    from local_backend.sample_data import write_sample_collections
+
+    target = config.state_dir / "sample_data"
+    write_sample_collections(target)
+    return target
+
+
+def _secure_tokens(app: flask.Flask, signer: TokenSigner) -> None:
+    """Replace openeo-driver's unsigned basic-auth token (base64 of the user name) by an HMAC-signed one."""
+    from openeo_driver.errors import TokenInvalidException
+    from openeo_driver.users import User
+
+    auth = app.extensions["auth_handler"]
+
+    def resolve(access_token: str) -> User:
+        user_id = signer.user_of(access_token)
+        if user_id is None:
+            raise TokenInvalidException()
+        return User(user_id=user_id, internal_auth_data={"authentication_method": "basic"})
+
+    auth.build_basic_access_token = signer.build
+    auth.resolve_basic_access_token = resolve
+
+
+def _json_errors(app: flask.Flask) -> None:
+    from werkzeug.exceptions import BadRequest
+
+    def malformed(error: BadRequest) -> tuple[flask.Response, int]:
+        exc = MalformedJson(message=f"Malformed request: {error.description}")
+        return flask.jsonify(exc.to_dict()), exc.status_code
+
+    app.register_error_handler(BadRequest, malformed)
+
+
+FILE_FORMATS = {
+    "input": {"netCDF": {"gis_data_types": ["raster"], "parameters": {}}, "GTiff": {"gis_data_types": ["raster"],
+                                                                                   "parameters": {}}},
+    "output": {
+        "netCDF": {"title": "netCDF (openEO layout: a variable per band, crs grid mapping)",
+                   "gis_data_types": ["raster"], "parameters": {}},
+        "GTiff": {"title": "GeoTIFF (one file per date, with CRS)", "gis_data_types": ["raster"], "parameters": {}},
+    },
+}
+"""``GET /file_formats``: what ``save_result`` writes and what ``--data`` reads."""
+
+
+def _implementation_class() -> Any:
+    from openeo_driver.backend import OpenEoBackendImplementation
+
+    class LocalBackendImplementation(OpenEoBackendImplementation):
+        """openeo-driver backend with this backend's file formats."""
+
+        def file_formats(self) -> dict:
+            return FILE_FORMATS
+
+    return LocalBackendImplementation
+
+
+@dataclass
+class Backend:
+    """A built server: the Flask app and what has to be closed."""
+
+    app: flask.Flask
+    runtime: Runtime
+    jobs: LocalBatchJobs
+    users: UsersFile
+
+    def close(self) -> None:
+        """Stop the job pool and the dask client."""
+        self.jobs.shutdown()
+        if self.runtime.client is not None:
+            cluster = getattr(self.runtime.client, "cluster", None)
+            self.runtime.client.close()
+            if cluster is not None:
+                cluster.close()
+
+
+def build_backend(config: ServerConfig) -> Backend:
+    """Build the openeo-driver app and services for ``config`` (does not bind).
+
+    Raises:
+        InsecureBind: for a non-loopback host without any configured user.
+    """
+    users_file = Path(config.users_file or config.state_dir / "users.json")
+    users = UsersFile(users_file)
+    if not is_loopback(config.host) and not users.users():
+        raise InsecureBind(f"Refusing to listen on {config.host} without users: add one with "
+                           f"`s1ndvi users add --users {users_file} NAME` and pass --users {users_file}.")
+    if not users.users():
+        _log.warning("No users in %s: processing needs `s1ndvi users add --users %s NAME`", users_file, users_file)
+    os.environ["S1NDVI_USERS_FILE"] = str(users_file)
+    os.environ["OPENEO_BACKEND_CONFIG"] = str(Path(__file__).with_name("_driver_config.py"))
+    from openeo_driver.config import get_backend_config
+    from openeo_driver.views import build_app
+
+    store = JobStore(config.state_dir)
+    store.recover()
+    runtime = Runtime(catalog=LocalCollectionCatalog(_data_dir(config)), work_dir=config.state_dir / "tmp",
+                      client=_dask_client(config), max_sync_bytes=int(config.max_sync_mb * 2**20),
+                      tile_size=config.tile_size)
+    jobs = LocalBatchJobs(runtime, store)
+    implementation = _implementation_class()(
+        catalog=runtime.catalog, batch_jobs=jobs, processing=LocalProcessing(runtime),
+        config=get_backend_config(force_reload=True))
+    app = build_app(implementation)
+    _secure_tokens(app, TokenSigner())
+    _json_errors(app)
+    return Backend(app=app, runtime=runtime, jobs=jobs, users=users)
+
+
+def serve(config: ServerConfig, ready: threading.Event | None = None) -> None:
+    """Build the backend and serve it until interrupted (threaded WSGI server)."""
+    from werkzeug.serving import make_server
+
+    backend = build_backend(config)
+    server = make_server(config.host, config.port, backend.app, threaded=True)
+    _log.info("s1ndvi local openEO backend on http://%s:%d (data: %s)", config.host, server.port,
+              backend.runtime.catalog.data_dir)
+    if ready is not None:
+        ready.set()
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        _log.info("Interrupted: shutting down")
+    finally:
+        server.server_close()
+        backend.close()
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port free on ``host`` right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])

@@ -87,8 +87,8 @@ def main() -> None:
               f"{r['px_steps_per_s']:>12,.0f} {r['px_steps_per_s'] / base:>7.2f} {r['cube_mb']:>8.1f} "
               f"{r['peak_rss_mb']:>11.0f} {r['flops_per_step']:>9,} {gflops:>8.1f} "
               f"{gflops / r['matmul_gflops']:>9.1%}")
-    print(f"(MOGPR, for context: ~150 pixel-steps/s per the brief; matmul rate measured per thread count with a "
-          f"2048² fp32 torch.mm)")
+    print("(MOGPR, for context: ~150 pixel-steps/s per the brief; matmul rate measured per thread count with a "
+          "2048² fp32 torch.mm)")
 
 
 if __name__ == "__main__":

@@ -48,17 +48,23 @@ def run_udf(data: Any, udf: str, runtime: str = "Python", version: str | None = 
     return run_tiled(data, udf, context, _square(current().tile_size), {})
 
 
+def _run_along(process: str, data: xr.DataArray, dimension: str, udf: str, runtime: str,
+               udf_context: dict | None) -> xr.DataArray:
+    """Checks shared by the dimension-wise UDF callbacks, then the tiled run (whole ``dimension`` in every tile)."""
+    data = _check_cube(process, data)
+    _check_runtime(process, runtime)
+    if dimension not in data.dims:
+        raise ProcessParameterInvalid(process, "dimension",
+                                      f"'{dimension}' not in the cube's dimensions {list(data.dims)}")
+    tile = {} if dimension in SPATIAL else _square(current().tile_size)
+    return run_tiled(data, udf, udf_context, tile, {})
+
+
 def udf_apply_dimension(data: xr.DataArray, dimension: str, udf: str, runtime: str = "Python",
                         version: str | None = None, udf_context: dict | None = None,
                         target_dimension: str | None = None, context: dict | None = None) -> xr.DataArray:
     """``apply_dimension`` whose callback is ``run_udf``: the UDF sees labelled tiles with the whole ``dimension``."""
-    data = _check_cube("apply_dimension", data)
-    _check_runtime("apply_dimension", runtime)
-    if dimension not in data.dims:
-        raise ProcessParameterInvalid("apply_dimension", "dimension",
-                                      f"'{dimension}' not in the cube's dimensions {list(data.dims)}")
-    tile = {} if dimension in SPATIAL else _square(current().tile_size)
-    out = run_tiled(data, udf, udf_context, tile, {})
+    out = _run_along("apply_dimension", data, dimension, udf, runtime, udf_context)
     if target_dimension and target_dimension != dimension:
         if target_dimension in out.dims:
             raise ProcessParameterInvalid("apply_dimension", "target_dimension",
@@ -71,13 +77,7 @@ def udf_reduce_dimension(data: xr.DataArray, dimension: str, udf: str, runtime: 
                          version: str | None = None, udf_context: dict | None = None,
                          context: dict | None = None) -> xr.DataArray:
     """``reduce_dimension`` whose reducer is ``run_udf``: the UDF must drop ``dimension`` (or leave one label)."""
-    data = _check_cube("reduce_dimension", data)
-    _check_runtime("reduce_dimension", runtime)
-    if dimension not in data.dims:
-        raise ProcessParameterInvalid("reduce_dimension", "dimension",
-                                      f"'{dimension}' not in the cube's dimensions {list(data.dims)}")
-    tile = {} if dimension in SPATIAL else _square(current().tile_size)
-    out = run_tiled(data, udf, udf_context, tile, {})
+    out = _run_along("reduce_dimension", data, dimension, udf, runtime, udf_context)
     if dimension in out.dims:
         if out.sizes[dimension] != 1:
             raise ProcessParameterInvalid(

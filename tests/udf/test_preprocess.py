@@ -121,3 +121,11 @@ def test_pixel_features_layout():
     nd = cube.sel(bands="NDVI").values[:, 1, 2]
     np.testing.assert_allclose(f[5, :, FEATURES.index("ndvi_valid")], np.isfinite(nd))
     np.testing.assert_allclose(f[5, :, FEATURES.index("ndvi")], np.nan_to_num(nd), rtol=1e-6)
+
+
+def test_rvi_on_linear_power():
+    from udf.preprocess import rvi
+
+    vv, vh = np.array([0.1, np.nan, 0.0]), np.array([0.02, 0.01, 0.0])
+    out = rvi(vv, vh)
+    assert out[0] == pytest.approx(4 * 0.02 / 0.12) and np.isnan(out[1]) and np.isnan(out[2])

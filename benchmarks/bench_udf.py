@@ -7,6 +7,7 @@ baseline row is MOGPR's ~150 pixel-steps/s quoted in the brief only as context; 
 64² run measured here.
 
 Usage: python benchmarks/bench_udf.py [--sizes 64 256 1024] [--steps 36 73] [--threads 1 2] [--batch-size 4096]
+       [--device cuda]  (on a GPU machine: the UDF's CUDA path; "of matmul" is then against an fp32 cuda mm)
 """
 
 import argparse
@@ -19,19 +20,24 @@ import time
 import numpy as np
 
 
-def matmul_gflops(threads: int) -> float:
+def matmul_gflops(threads: int, device: str = "cpu") -> float:
     import torch
 
     torch.set_num_threads(threads)
-    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+    a, b = torch.randn(2048, 2048, device=device), torch.randn(2048, 2048, device=device)
     torch.mm(a, b)
-    t0, n = time.perf_counter(), 5
+    n = 5 if device == "cpu" else 50
+    if device != "cpu":
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
     for _ in range(n):
         torch.mm(a, b)
+    if device != "cpu":
+        torch.cuda.synchronize()
     return 2 * 2048 ** 3 * n / (time.perf_counter() - t0) / 1e9
 
 
-def one(size: int, steps: int, threads: int, batch_size: int) -> dict:
+def one(size: int, steps: int, threads: int, batch_size: int, device: str = "cpu") -> dict:
     import torch
     import xarray as xr
 
@@ -47,7 +53,7 @@ def one(size: int, steps: int, threads: int, batch_size: int) -> dict:
     t = (np.datetime64("2021-01-01") + np.arange(steps) * np.timedelta64(365 // steps, "D")).astype("datetime64[ns]")
     cube = xr.DataArray(np.stack([vv, vh, nd], 1), dims=("t", "bands", "y", "x"),
                         coords={"t": t, "bands": ["VV", "VH", "NDVI"], "y": np.arange(size), "x": np.arange(size)})
-    ctx = {"s1_units": "db", "device": "cpu", "batch_size": batch_size}
+    ctx = {"s1_units": "db", "device": device, "batch_size": batch_size}
     apply_datacube(cube.isel(y=slice(0, 8), x=slice(0, 8)), ctx)  # warm-up and weight loading
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     t0 = time.perf_counter()
@@ -57,7 +63,7 @@ def one(size: int, steps: int, threads: int, batch_size: int) -> dict:
     return {"size": size, "steps": steps, "threads": threads, "seconds": seconds,
             "px_steps_per_s": size * size * steps / seconds, "flops_per_step": model.flops_per_step(),
             "cube_mb": cube.nbytes / 2 ** 20, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            "rss_before_mb": rss_before, "matmul_gflops": matmul_gflops(threads)}
+            "rss_before_mb": rss_before, "matmul_gflops": matmul_gflops(threads, device), "device": device}
 
 
 def main() -> None:
@@ -66,17 +72,19 @@ def main() -> None:
     p.add_argument("--steps", type=int, nargs="+", default=[36, 73])
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     p.add_argument("--batch-size", type=int, default=4096)
+    p.add_argument("--device", default="cpu", help="cpu or cuda (CUDA: bf16 autocast, the UDF's GPU path)")
     p.add_argument("--one", nargs=3, type=int, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.one:
-        print(json.dumps(one(*args.one, batch_size=args.batch_size)))
+        print(json.dumps(one(*args.one, batch_size=args.batch_size, device=args.device)))
         return
     rows = []
     for threads in args.threads:
         for steps in args.steps:
             for size in args.sizes:
                 out = subprocess.run([sys.executable, __file__, "--one", str(size), str(steps), str(threads),
-                                      "--batch-size", str(args.batch_size)], capture_output=True, text=True, check=True)
+                                      "--batch-size", str(args.batch_size), "--device", args.device],
+                                     capture_output=True, text=True, check=True)
                 rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
     base = rows[0]["px_steps_per_s"]
     print(f"{'pixels':>10} {'steps':>5} {'thr':>3} {'s':>8} {'px-steps/s':>12} {'x base':>7} {'cube MB':>8} "

@@ -1,4 +1,4 @@
-"""The MOGPR model, batched over pixels: parameter layout, exact masked marginal likelihood and prediction.
+"""The MOGPR model, batched over pixels: parameter layout, padding and the dense exact masked likelihood.
 
 Model (Pipia et al. 2019, https://doi.org/10.1016/j.rse.2019.111452, as FuseTS builds it with GPy): the sum of
 ``Q`` intrinsic coregionalisation models,
@@ -27,8 +27,8 @@ import torch
 
 GPY_JITTER = 1e-8
 """Added to the noise variance on the training diagonal, as GPy's ExactGaussianInference does."""
-_SQRT3 = math.sqrt(3.0)
-_LOG_2PI = math.log(2.0 * math.pi)
+SQRT3 = math.sqrt(3.0)
+LOG_2PI = math.log(2.0 * math.pi)
 
 
 def n_params(n_outputs: int, n_kernels: int) -> int:
@@ -67,10 +67,17 @@ class Packed:
     """Z-normalised values ``(n, M)``; 0 at padded slots."""
     valid: torch.Tensor
     """``(n, M)`` bool, False at padded slots."""
+    date: torch.Tensor
+    """Index of each slot's date on the input time axis ``(n, M)``, int64."""
 
     def take(self, rows: torch.Tensor) -> "Packed":
         """The pixels ``rows`` only."""
-        return Packed(self.t[rows], self.out[rows], self.y[rows], self.valid[rows])
+        return Packed(self.t[rows], self.out[rows], self.y[rows], self.valid[rows], self.date[rows])
+
+    def trim(self) -> "Packed":
+        """Drop the trailing slots that no pixel uses (valid slots come first)."""
+        m = max(int(self.valid.sum(-1).max()), 1) if len(self.valid) else 1
+        return Packed(self.t[:, :m], self.out[:, :m], self.y[:, :m], self.valid[:, :m], self.date[:, :m])
 
 
 @dataclass
@@ -101,7 +108,7 @@ def unpack(params: torch.Tensor, n_outputs: int, n_kernels: int) -> Unpacked:
 
 def _matern32(dist: torch.Tensor, ls: torch.Tensor) -> torch.Tensor:
     """Unit-variance Matern-3/2 of distances ``(n, A, B)`` with lengthscales ``(n,)``."""
-    r = _SQRT3 * dist / ls[:, None, None]
+    r = SQRT3 * dist / ls[:, None, None]
     return (1.0 + r) * torch.exp(-r)
 
 
@@ -137,86 +144,5 @@ def neg_log_lik(params: torch.Tensor, d: Packed, n_outputs: int, n_kernels: int)
     alpha = torch.cholesky_solve(d.y[:, :, None], chol)[:, :, 0]
     logdet = torch.log(torch.diagonal(chol, dim1=-2, dim2=-1)).sum(-1)
     n_valid = d.valid.sum(-1).to(ky.dtype)
-    nll = 0.5 * (d.y * alpha).sum(-1) + logdet + 0.5 * n_valid * _LOG_2PI
+    nll = 0.5 * (d.y * alpha).sum(-1) + logdet + 0.5 * n_valid * LOG_2PI
     return torch.where(ok, nll, torch.full_like(nll, math.inf))
-
-
-def predict(
-    params: torch.Tensor, d: Packed, t_new: torch.Tensor, n_outputs: int, n_kernels: int, include_noise: bool = True
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Posterior predictive mean and variance, in normalised units, at ``t_new`` ``(S,)`` days for every output.
-
-    Args:
-        params: constrained hyper-parameters ``(n, P)``.
-        d: packed training data of the same ``n`` pixels.
-        t_new: prediction times ``(S,)`` in days, same origin as ``d.t``.
-        n_outputs: ``O``.
-        n_kernels: ``Q``.
-        include_noise: add the output's noise variance (GPy ``predict`` default, ``include_likelihood=True``).
-
-    Returns:
-        ``mean`` and ``var``, each ``(n, S, O)``.
-    """
-    h = unpack(params, n_outputs, n_kernels)
-    chol = torch.linalg.cholesky(train_cov(h, d))
-    alpha = torch.cholesky_solve(d.y[:, :, None], chol)
-    n, s = d.t.shape[0], t_new.shape[0]
-    means, variances = [], []
-    for o in range(n_outputs):
-        ts = t_new[None, :].expand(n, s)
-        os_ = torch.full((n, s), o, dtype=torch.long, device=d.t.device)
-        ks = cross_cov(h, ts, os_, d.t, d.out) * d.valid[:, None, :].to(d.t.dtype)
-        mean = (ks @ alpha)[:, :, 0]
-        v = torch.linalg.solve_triangular(chol, ks.transpose(1, 2), upper=False)
-        kss = (h.var * (h.w[:, :, o] ** 2 + h.kappa[:, :, o])).sum(-1)
-        var = (kss[:, None] - (v * v).sum(1)).clamp(min=0.0)
-        if include_noise:
-            var = var + h.noise[:, o, None]
-        means.append(mean)
-        variances.append(var)
-    return torch.stack(means, -1), torch.stack(variances, -1)
-
-
-def neg_log_lik_and_grad(params: torch.Tensor, d: Packed, n_outputs: int, n_kernels: int
-                         ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Negative log likelihood ``(n,)`` and its analytic gradient ``(n, P)`` w.r.t. the constrained parameters.
-
-    Uses ``∂nll/∂θ = ½ Σ_ij G_ij ∂K_ij/∂θ`` with ``G = K⁻¹ − α αᵀ`` (Rasmussen & Williams 2006, eq. 5.9), which
-    needs far fewer passes over the ``(n, M, M)`` arrays than reverse-mode autograd. Rows that are not PD get +inf.
-    """
-    h = unpack(params, n_outputs, n_kernels)
-    sdist = (d.t[:, :, None] - d.t[:, None, :]).abs_().mul_(_SQRT3)
-    same = (d.out[:, :, None] == d.out[:, None, :]).to(sdist.dtype)
-    both = (d.valid[:, :, None] & d.valid[:, None, :]).to(sdist.dtype)
-    onehot = torch.nn.functional.one_hot(d.out, n_outputs).to(sdist.dtype) * d.valid[:, :, None]  # (n, M, O)
-    parts, k = [], torch.zeros_like(sdist)
-    for q in range(n_kernels):
-        r = sdist / h.ls[:, q, None, None]
-        e = torch.exp(-r)
-        wv = torch.gather(h.w[:, q], 1, d.out)
-        b = torch.addcmul(wv[:, :, None] * wv[:, None, :], same, torch.gather(h.kappa[:, q], 1, d.out)[:, :, None])
-        base = (r + 1.0).mul_(e)  # unit-variance Matern (padded slots are masked below)
-        k.addcmul_(base * h.var[:, q, None, None], b)
-        parts.append((r, e, wv, b, base))
-    k *= both
-    diag = torch.where(d.valid, torch.gather(h.noise, 1, d.out) + GPY_JITTER, torch.ones_like(d.t))
-    chol, info = torch.linalg.cholesky_ex(k + torch.diag_embed(diag))
-    ok = info == 0
-    chol = torch.where(ok[:, None, None], chol, torch.eye(k.shape[-1], dtype=k.dtype, device=k.device))
-    alpha = torch.cholesky_solve(d.y[:, :, None], chol)
-    nll = (0.5 * (d.y * alpha[:, :, 0]).sum(-1) + torch.log(torch.diagonal(chol, dim1=-2, dim2=-1)).sum(-1)
-           + 0.5 * d.valid.sum(-1).to(k.dtype) * _LOG_2PI)
-    g_mat = (torch.cholesky_inverse(chol) - alpha @ alpha.transpose(1, 2)).mul_(both).mul_(0.5)  # ½ G on valid
-    grads = []
-    for q, (r, e, wv, b, base) in enumerate(parts):
-        gb = base.mul_(g_mat)  # ½ G ⊙ Matern (base no longer needed)
-        d_var = (gb * b).sum((1, 2))
-        d_ls = (r.mul_(r).mul_(e).mul_(g_mat).mul_(b)).sum((1, 2)) * h.var[:, q] / h.ls[:, q]
-        a = gb.mul_(h.var[:, q, None, None])  # ½ G ⊙ var·Matern
-        d_w = 2.0 * torch.einsum("nm,nmo->no", (a @ wv[:, :, None])[:, :, 0], onehot)
-        d_kappa = torch.einsum("nm,nmo->no", a.mul_(same).sum(-1), onehot)
-        grads += [d_var[:, None], d_ls[:, None], d_w, d_kappa]
-    grads.append(torch.einsum("nm,nmo->no", torch.diagonal(g_mat, dim1=-2, dim2=-1), onehot))
-    grad = torch.cat(grads, dim=1)
-    inf = torch.full_like(nll, math.inf)
-    return torch.where(ok, nll, inf), torch.where(ok[:, None], grad, torch.full_like(grad, math.nan))

@@ -1,28 +1,47 @@
 """Batched L-BFGS: many independent smooth minimisations at once, each with its own history and line search.
 
-Each row of ``x`` is an independent problem (one pixel's hyper-parameters). The two-loop recursion
-(Nocedal & Wright 2006, Alg. 7.4) runs on all rows in parallel; the line search is a per-row backtracking
-Armijo search, and a curvature pair is kept only where ``sᵀy > 0`` (otherwise that history slot is a no-op).
-Rows that converge leave the active set, so the objective is evaluated on the remaining rows only.
+Each problem (one pixel's hyper-parameters from one start) is a row of a *pool*. Directions come from the compact
+L-BFGS form (Byrd, Nocedal & Schnabel 1994) for all rows at once; each row runs its own strong-Wolfe line search
+(:mod:`comparison._mogpr_linesearch`), and a curvature pair is kept only where ``sᵀy > 0``. Every round evaluates
+one trial point per row in a single batched objective call; rows that finish leave the pool and waiting problems
+take their place, so the objective always works on a well-filled batch rather than a shrinking tail. Stopping
+rules are scipy L-BFGS-B's (GPy's optimiser): relative decrease ``ftol``, largest gradient entry ``gtol``,
+``max_iter`` iterations; a line search that fails restarts once from steepest descent.
+
+The optimiser's state is a few numbers per row, kept in NumPy arrays on the host: a round costs about a hundred
+small array operations, several times cheaper in NumPy than as torch dispatches. The objective (torch, any device)
+receives and returns NumPy arrays.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from typing import Callable, Optional
+from dataclasses import dataclass, fields
+from typing import Any, Callable, Optional, Protocol
 
-import torch
+import numpy as np
+
+from comparison._mogpr_linesearch import Search, advance, where_rows
 
 _log = logging.getLogger(__name__)
 
-#: ``objective(x, rows) -> (f, g)``: values ``(n,)`` and gradients ``(n, P)`` of problems ``rows`` at ``x (n, P)``.
-Objective = Callable[[torch.Tensor, torch.Tensor], "tuple[torch.Tensor, torch.Tensor]"]
+
+class Problems(Protocol):
+    """``N`` independent problems, evaluated a pool at a time."""
+
+    def bind(self, ids: np.ndarray) -> None:
+        """Make the problems ``ids`` ``(C,)`` the pool: row ``k`` of later evaluations is problem ``ids[k]``."""
+
+    def keep(self, rows: np.ndarray) -> None:
+        """Shrink the pool to its ``rows`` ``(C',)`` (ascending)."""
+
+    def evaluate(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Objective ``(C,)`` and gradient ``(C, P)`` of every pool problem at ``x`` ``(C, P)``, float64."""
 
 
 @dataclass(frozen=True)
 class LBFGSOptions:
-    """Stopping rules and memory of the batched L-BFGS."""
+    """Stopping rules, memory and pool size of the batched L-BFGS."""
 
     max_iter: int = 1000
     """Most iterations per problem (GPy passes ``max_iters=1000`` to scipy's L-BFGS-B)."""
@@ -32,123 +51,213 @@ class LBFGSOptions:
     """Stop when the relative decrease of f is below this (scipy ``factr=1e7`` times machine epsilon)."""
     gtol: float = 1e-5
     """Stop when the largest gradient component is below this (scipy ``pgtol``)."""
-    max_backtracks: int = 30
-    """Halvings of the step before a row is declared stuck."""
+    max_trials: int = 20
+    """Trial steps of one line search before it fails (scipy L-BFGS-B: 20)."""
+    pool: int = 64
+    """Problems optimised together; refilled once a quarter of them have finished."""
 
 
 @dataclass
 class LBFGSResult:
     """Outcome per problem."""
 
-    x: torch.Tensor
+    x: np.ndarray
     """Minimisers ``(N, P)``."""
-    f: torch.Tensor
-    """Objective at ``x`` ``(N,)``."""
-    n_iter: torch.Tensor
+    f: np.ndarray
+    """Objective at ``x`` ``(N,)``; +inf where the start was not finite."""
+    n_iter: np.ndarray
     """Iterations used ``(N,)``, int64."""
+    n_eval: np.ndarray
+    """Objective evaluations ``(N,)``, int64."""
 
 
-def _two_loop(
-    g: torch.Tensor, s: torch.Tensor, y: torch.Tensor, rho: torch.Tensor, gamma: torch.Tensor
-) -> torch.Tensor:
-    """Apply the L-BFGS inverse-Hessian estimate to ``g`` ``(n, P)``; history ``(n, m, P)`` oldest first."""
-    q = g.clone()
-    m = s.shape[1]
-    alphas = []
-    for i in range(m - 1, -1, -1):
-        a = rho[:, i] * (s[:, i] * q).sum(-1)
-        q = q - a[:, None] * y[:, i]
-        alphas.append(a)
-    r = gamma[:, None] * q
-    for i in range(m):
-        b = rho[:, i] * (y[:, i] * r).sum(-1)
-        r = r + s[:, i] * (alphas[m - 1 - i] - b)[:, None]
-    return r
+@dataclass
+class _Pool:
+    """Optimiser state of the problems in the pool, one row each; every row is still being optimised.
+
+    A row is in one of three phases: ``start`` (its starting point is evaluated next), ``fresh`` (it needs a new
+    direction and line search) or searching (``search.step`` along ``d`` is evaluated next).
+    """
+
+    ids: np.ndarray
+    x: np.ndarray
+    """Current point ``(C, P)``."""
+    f: np.ndarray
+    g: np.ndarray
+    s: np.ndarray
+    """Steps ``(C, m, P)``, oldest first; zero rows are empty slots."""
+    y: np.ndarray
+    """Gradient changes ``(C, m, P)``."""
+    gamma: np.ndarray
+    """Initial inverse-Hessian scale ``(C,)``."""
+    d: np.ndarray
+    """Search direction ``(C, P)``."""
+    search: Search
+    start: np.ndarray
+    """``(C,)`` bool: the starting point is evaluated next."""
+    fresh: np.ndarray
+    """``(C,)`` bool: needs a new direction."""
+    it: np.ndarray
+    """Iterations so far ``(C,)``."""
+    ev: np.ndarray
+    """Objective evaluations so far ``(C,)``."""
+
+    def select(self, rows: np.ndarray) -> "_Pool":
+        """The rows ``rows`` only."""
+        out: dict[str, Any] = {f.name: getattr(self, f.name)[rows] for f in fields(self) if f.name != "search"}
+        return _Pool(search=self.search.select(rows), **out)
+
+    def cat(self, other: "_Pool") -> "_Pool":
+        """Rows of ``self`` then of ``other``."""
+        out: dict[str, Any] = {f.name: np.concatenate([getattr(self, f.name), getattr(other, f.name)])
+                               for f in fields(self) if f.name != "search"}
+        return _Pool(search=self.search.cat(other.search), **out)
+
+    @staticmethod
+    def new(ids: np.ndarray, x0: np.ndarray, m: int) -> "_Pool":
+        """Rows for problems ``ids`` starting at ``x0`` ``(n, P)``."""
+        n, p = x0.shape
+        f, g, count = np.zeros(n), np.zeros((n, p)), np.zeros(n, dtype=np.int64)
+        return _Pool(ids=ids, x=x0.copy(), f=f, g=g, s=np.zeros((n, m, p)), y=np.zeros((n, m, p)), gamma=np.zeros(n),
+                     d=np.zeros((n, p)), search=Search.begin(f, g, g, np.zeros(n)), start=np.ones(n, dtype=bool),
+                     fresh=np.zeros(n, dtype=bool), it=count, ev=count.copy())
 
 
-def _line_search(
-    objective: Objective, rows: torch.Tensor, x: torch.Tensor, f: torch.Tensor, g: torch.Tensor, d: torch.Tensor,
-    opts: LBFGSOptions,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Backtracking Armijo search along ``d`` for each row; returns new x, f, g and a bool 'found' per row."""
-    slope = (g * d).sum(-1)
-    step = torch.ones_like(f)
-    x_new, f_new, g_new = x.clone(), f.clone(), g.clone()
-    found = torch.zeros_like(f, dtype=torch.bool)
-    todo = torch.arange(len(f), device=f.device)
-    for _ in range(opts.max_backtracks):
-        xt = x[todo] + step[todo, None] * d[todo]
-        ft, gt = objective(xt, rows[todo])
-        ok = torch.isfinite(ft) & (ft <= f[todo] + 1e-4 * step[todo] * slope[todo]) & torch.isfinite(gt).all(-1)
-        acc = todo[ok]
-        x_new[acc], f_new[acc], g_new[acc] = xt[ok], ft[ok], gt[ok]
-        found[acc] = True
-        todo = todo[~ok]
-        if len(todo) == 0:
-            break
-        step[todo] *= 0.5
-    return x_new, f_new, g_new, found
+def _direction(g: np.ndarray, s: np.ndarray, y: np.ndarray, gamma: np.ndarray) -> np.ndarray:
+    """``−H g`` for the L-BFGS inverse-Hessian estimate ``H`` of each row, in compact form.
+
+    ``H = γI + [S γY] [[R⁻ᵀ(D + γYᵀY)R⁻¹, −R⁻ᵀ], [−R⁻¹, 0]] [S γY]ᵀ`` with ``R`` the upper triangle of ``SᵀY`` and
+    ``D`` its diagonal (Byrd, Nocedal & Schnabel 1994, eq. 3.1; Nocedal & Wright 2006, eq. 7.24): the same
+    ``H g`` as the two-loop recursion, in a few batched products. Empty slots (``s = y = 0``) get ``R_ii = 1`` and
+    drop out exactly. ``g`` ``(n, P)``; history ``(n, m, P)``.
+    """
+    sty = s @ y.transpose(0, 2, 1)  # (n, m, m): s_iᵀ y_j
+    d = np.diagonal(sty, axis1=1, axis2=2)
+    r = np.triu(sty)
+    r[:, np.arange(r.shape[1]), np.arange(r.shape[1])] += d == 0
+    a, b = s @ g[:, :, None], y @ g[:, :, None]  # (n, m, 1)
+    p = np.linalg.solve(r, a)
+    rhs = d[:, :, None] * p + gamma[:, None, None] * (y @ (y.transpose(0, 2, 1) @ p) - b)
+    top = np.linalg.solve(r.transpose(0, 2, 1), rhs)
+    return -(gamma[:, None] * (g - (y.transpose(0, 2, 1) @ p)[:, :, 0]) + (s.transpose(0, 2, 1) @ top)[:, :, 0])
+
+
+def _new_directions(pool: _Pool) -> None:
+    """New direction and line search for the ``fresh`` rows; a first or non-descent direction is steepest descent.
+
+    Without history the first trial moves a unit distance (scipy L-BFGS-B's first step ``1/‖d‖``); otherwise step 1.
+    """
+    fresh = pool.fresh
+    d = _direction(pool.g, pool.s, pool.y, pool.gamma)
+    bad = fresh & ~((pool.g * d).sum(-1) < 0)
+    if bad.any():
+        pool.s[bad], pool.y[bad] = 0.0, 0.0
+        d[bad] = -pool.g[bad]
+    empty = ~(pool.s != 0).any((1, 2))
+    with np.errstate(divide="ignore"):  # d = 0 only in rows that are not fresh
+        step = np.where(empty, 1.0 / np.linalg.norm(d, axis=-1), 1.0)
+    search = Search.begin(pool.f, pool.g, d, step)
+    if fresh.all():
+        pool.d, pool.search = d, search
+    else:
+        pool.d, pool.search = where_rows(fresh, d, pool.d), pool.search.merge(search, fresh)
+    pool.fresh = np.zeros_like(fresh)
+
+
+def _ended_at(pool: _Pool, xt: np.ndarray, ft: np.ndarray, gt: np.ndarray, opts: LBFGSOptions
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Advance the line searches with the trial ``ft``, ``gt`` at ``xt``.
+
+    Returns rows whose search ended (``accept``), rows that failed, rows whose start was finite, and the point
+    where each ended search ended (x, f, g): the trial, or the best step of a narrow bracket or of a search out of
+    trials.
+    """
+    start = pool.start
+    ended, at_lo = advance(pool.search, ft, gt, pool.d)
+    if not (start.any() or at_lo.any() or not ended.all()):
+        return ended, np.zeros_like(ended), start, xt, ft, gt
+    lo = pool.search.lo
+    out_of_trials = ~ended & (pool.search.trials >= opts.max_trials)
+    at_lo = (at_lo | (out_of_trials & (lo[:, 0] > 0))) & ~start
+    started = start & np.isfinite(ft) & np.isfinite(gt).all(-1)
+    x_new = where_rows(at_lo, pool.x + lo[:, :1] * pool.d, xt)
+    f_new, g_new = np.where(at_lo, lo[:, 1], ft), where_rows(at_lo, pool.search.lo_g, gt)
+    return (ended | at_lo) & ~start, out_of_trials & ~at_lo & ~start, started, x_new, f_new, g_new
+
+
+def _update(pool: _Pool, xt: np.ndarray, ft: np.ndarray, gt: np.ndarray, opts: LBFGSOptions) -> np.ndarray:
+    """Take the evaluation ``ft``, ``gt`` at the trial points ``xt`` into the pool; returns the finished rows."""
+    start = pool.start
+    accept, failed, started, x_new, f_new, g_new = _ended_at(pool, xt, ft, gt, opts)
+    moved = accept | started
+    s, yv = x_new - pool.x, g_new - pool.g
+    sy = (s * yv).sum(-1)
+    keep = accept & (sy > 1e-10 * np.linalg.norm(s, axis=-1) * np.linalg.norm(yv, axis=-1))
+    had_history = (pool.s != 0).any((1, 2))
+    rolled_s = np.concatenate([pool.s[:, 1:], (s * keep[:, None])[:, None]], 1)
+    rolled_y = np.concatenate([pool.y[:, 1:], (yv * keep[:, None])[:, None]], 1)
+    pool.s, pool.y = where_rows(accept, rolled_s, pool.s), where_rows(accept, rolled_y, pool.y)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        pool.gamma = np.where(keep, sy / np.maximum((yv * yv).sum(-1), 1e-300), pool.gamma)
+        pool.gamma = np.where(started, 1.0 / np.maximum(np.abs(gt).sum(-1), 1.0), pool.gamma)
+        rel = (pool.f - f_new) / np.maximum(np.maximum(np.abs(pool.f), np.abs(f_new)), 1.0)
+    pool.x, pool.g = where_rows(moved, x_new, pool.x), where_rows(moved, g_new, pool.g)
+    pool.f = np.where(moved, f_new, np.where(start, np.inf, pool.f))
+    pool.ev += 1
+    pool.it += accept | failed
+    retry = failed & had_history  # a failed search with history gets one retry from steepest descent
+    pool.s[retry], pool.y[retry] = 0.0, 0.0
+    pool.fresh = moved | retry
+    pool.start = np.zeros_like(start)
+    return ((start & ~started) | (failed & ~had_history) | (accept & (rel <= opts.ftol))
+            | (moved & (np.abs(pool.g).max(-1) <= opts.gtol)) | (pool.it >= opts.max_iter))
+
+
+def _record(out: LBFGSResult, rows: _Pool, on_done: Optional[Callable[[np.ndarray], None]]) -> None:
+    out.x[rows.ids], out.f[rows.ids], out.n_iter[rows.ids], out.n_eval[rows.ids] = rows.x, rows.f, rows.it, rows.ev
+    if on_done is not None and len(rows.ids):
+        on_done(rows.ids)
 
 
 def minimize(
-    objective: Objective, x0: torch.Tensor, opts: LBFGSOptions = LBFGSOptions(),
-    progress: Optional[Callable[[int, int], None]] = None,
+    problems: Problems, x0: np.ndarray, opts: LBFGSOptions = LBFGSOptions(),
+    on_done: Optional[Callable[[np.ndarray], None]] = None,
 ) -> LBFGSResult:
-    """Minimise ``N`` independent problems with L-BFGS.
+    """Minimise ``N`` independent problems with L-BFGS, ``opts.pool`` at a time, in the order of their ids.
+
+    Every row of the pool evaluates exactly one trial point per round (its start, step 1 along a new direction, or
+    a shorter step of its ongoing line search), so each round is one batched objective call.
 
     Args:
-        objective: ``(x (n, P), rows (n,) int64) -> (f (n,), grad (n, P))`` for the subset ``rows`` of problems.
+        problems: the objective; see :class:`Problems`.
         x0: starting points ``(N, P)``.
-        opts: stopping rules and history length.
-        progress: called as ``progress(iteration, n_active)`` after each iteration.
+        opts: stopping rules, history length and pool size.
+        on_done: called with the ids of problems as they finish.
 
     Returns:
-        Minimisers, objective values and iteration counts per problem.
+        Minimisers, objective values, iteration and evaluation counts per problem.
     """
-    n, p = x0.shape
-    dev, dt = x0.device, x0.dtype
-    all_rows = torch.arange(n, device=dev)
-    x = x0.clone()
-    f, g = objective(x, all_rows)
-    n_iter = torch.zeros(n, dtype=torch.long, device=dev)
-    s_hist = torch.zeros(n, opts.history, p, device=dev, dtype=dt)
-    y_hist = torch.zeros_like(s_hist)
-    rho = torch.zeros(n, opts.history, device=dev, dtype=dt)
-    gamma = 1.0 / g.abs().sum(-1).clamp(min=1.0)
-    active = torch.isfinite(f) & (g.abs().amax(-1) > opts.gtol)
-    for it in range(opts.max_iter):
-        rows = all_rows[active]
-        if len(rows) == 0:
-            break
-        d = -_two_loop(g[rows], s_hist[rows], y_hist[rows], rho[rows], gamma[rows])
-        bad = ~((g[rows] * d).sum(-1) < 0)  # not a descent direction: restart from steepest descent
-        if bad.any():
-            br = rows[bad]
-            s_hist[br], y_hist[br], rho[br] = 0.0, 0.0, 0.0
-            d[bad] = -g[br] / g[br].abs().sum(-1, keepdim=True).clamp(min=1.0)
-        xn, fn, gn, found = _line_search(objective, rows, x[rows], f[rows], g[rows], d, opts)
-        s, yv = xn - x[rows], gn - g[rows]
-        sy = (s * yv).sum(-1)
-        keep = sy > 1e-10 * s.norm(dim=-1) * yv.norm(dim=-1)
-        s_hist[rows] = torch.roll(s_hist[rows], -1, dims=1)
-        y_hist[rows] = torch.roll(y_hist[rows], -1, dims=1)
-        rho[rows] = torch.roll(rho[rows], -1, dims=1)
-        s_hist[rows, -1] = torch.where(keep[:, None], s, 0.0)
-        y_hist[rows, -1] = torch.where(keep[:, None], yv, 0.0)
-        rho[rows, -1] = torch.where(keep, 1.0 / sy.where(keep, torch.ones_like(sy)), 0.0)
-        gamma[rows] = torch.where(keep, sy / (yv * yv).sum(-1).clamp(min=1e-300), gamma[rows])
-        rel = (f[rows] - fn) / torch.maximum(torch.maximum(f[rows].abs(), fn.abs()), torch.ones_like(fn))
-        x[rows], f[rows], g[rows] = xn, fn, gn
-        n_iter[rows] += 1
-        had_history = (rho[rows] != 0).any(-1) & keep.logical_not()
-        stuck = ~found & ~had_history  # a failed search with history gets one retry from steepest descent
-        retry = ~found & had_history
-        if retry.any():
-            rr = rows[retry]
-            s_hist[rr], y_hist[rr], rho[rr] = 0.0, 0.0, 0.0
-        done = stuck | (found & (rel <= opts.ftol)) | (gn.abs().amax(-1) <= opts.gtol)
-        active[rows[done]] = False
-        if progress is not None:
-            progress(it + 1, int(active.sum()))
-    _log.debug("L-BFGS: %d problems, %d still active after %d iterations", n, int(active.sum()), opts.max_iter)
-    return LBFGSResult(x=x, f=f, n_iter=n_iter)
+    n = len(x0)
+    out = LBFGSResult(x=x0.copy(), f=np.full(n, np.inf), n_iter=np.zeros(n, dtype=np.int64),
+                      n_eval=np.zeros(n, dtype=np.int64))
+    pool = _Pool.new(np.zeros(0, dtype=np.int64), x0[:0], opts.history)
+    next_id = 0
+    while next_id < n or len(pool.ids):
+        if next_id < n and 4 * len(pool.ids) <= 3 * opts.pool:
+            ids = np.arange(next_id, min(n, next_id + opts.pool - len(pool.ids)))
+            pool = pool.cat(_Pool.new(ids, x0[ids], opts.history))
+            problems.bind(pool.ids)
+            next_id += len(ids)
+        if pool.fresh.any():
+            _new_directions(pool)
+        xt = pool.x + pool.search.step[:, None] * pool.d
+        ft, gt = problems.evaluate(xt)
+        done = _update(pool, xt, ft, gt, opts)
+        if done.any():
+            _record(out, pool.select(done), on_done)
+            live = np.flatnonzero(~done)
+            pool = pool.select(live)
+            problems.keep(live)
+    _log.debug("L-BFGS: %d problems, mean %.1f iterations, %.1f evaluations", n, out.n_iter.mean() if n else 0.0,
+               out.n_eval.mean() if n else 0.0)
+    return out

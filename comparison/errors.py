@@ -8,6 +8,8 @@ __all__ = [
     "BandNotFound",
     "UnknownResultLayout",
     "NoMatchingDates",
+    "GridMismatch",
+    "NoOverlap",
 ]
 
 
@@ -32,3 +34,11 @@ class UnknownResultLayout(ValueError):
 
 class NoMatchingDates(ValueError):
     """Two time series to be scored against each other share no date; the message gives both date ranges."""
+
+
+class GridMismatch(ValueError):
+    """Two rasters to be compared are on different grids or CRS; the message describes both."""
+
+
+class NoOverlap(ValueError):
+    """A cube's valid S1 and S2 observations do not overlap in time (or one is empty); the message gives both ranges."""

@@ -18,6 +18,15 @@ Differences from FuseTS, on purpose:
   restart with the highest likelihood is kept per pixel.
 - Pixels with fewer than 2 valid values (or a constant series) in any output are not fitted: NaN, counted in
   ``failed``. FuseTS fits whenever the master output has one value and may divide by a zero std.
+
+Speed, without changing what is computed (float64, exact likelihood and gradient, exact masking, GPy's stopping
+rules): every covariance entry of every pixel is a function of an output pair and a date distance, so ``K`` is
+gathered from a small table and the gradient needs only the sums of ``K⁻¹ − ααᵀ`` per table entry
+(:mod:`comparison._mogpr_binned`); ``K⁻¹`` comes from two half-size Cholesky inverses and a Schur complement; the
+L-BFGS runs all (pixel, start) problems in pools that are refilled as fits finish, with a strong-Wolfe line search
+like scipy's L-BFGS-B (:mod:`comparison._mogpr_optim`, :mod:`comparison._mogpr_linesearch`), in cache-sized chunks
+on two worker threads (:mod:`comparison._mogpr_fit`). Predictions use the same tables
+(:mod:`comparison._mogpr_predict`).
 """
 
 from __future__ import annotations
@@ -31,8 +40,11 @@ import numpy as np
 import torch
 import xarray as xr
 
+from comparison import _mogpr_binned as _b
 from comparison import _mogpr_model as _m
-from comparison._mogpr_optim import LBFGSOptions, minimize
+from comparison import _mogpr_predict as _p
+from comparison._mogpr_fit import MAX_CPU_WORKERS, cpu_workers, fit, predict_all
+from comparison._mogpr_optim import LBFGSOptions
 from comparison.errors import BandNotFound, MOGPRInputError
 
 _log = logging.getLogger(__name__)
@@ -116,7 +128,7 @@ def _pack(times: np.ndarray, z: np.ndarray, device: torch.device) -> _m.Packed:
         return torch.as_tensor(a, dtype=dtype, device=device)
 
     return _m.Packed(t=tt(times[order // o], torch.float64), out=tt(order % o, torch.long),
-                     y=tt(y, torch.float64), valid=tt(sel_valid, torch.bool))
+                     y=tt(y, torch.float64), valid=tt(sel_valid, torch.bool), date=tt(order // o, torch.long))
 
 
 def _initial_params(n: int, n_outputs: int, n_kernels: int, n_restarts: int, seed: int) -> np.ndarray:
@@ -138,28 +150,44 @@ def _initial_params(n: int, n_outputs: int, n_kernels: int, n_restarts: int, see
     return out
 
 
-def _fit_chunk(
-    d: _m.Packed, n_outputs: int, n_kernels: int, n_restarts: int, seed: int, opts: LBFGSOptions
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Fit all restarts of the pixels in ``d``; returns best constrained params ``(n, P)``, nll ``(n,)``, iters."""
-    n = d.t.shape[0]
-    start = torch.as_tensor(_initial_params(n, n_outputs, n_kernels, n_restarts, seed), device=d.t.device)
-    x0 = _m.to_raw(start.reshape(n_restarts * n, -1), n_outputs, n_kernels)
-    pixel_of_row = torch.arange(n_restarts * n, device=d.t.device) % n
+def _pixel_counter(n: int, n_starts: int, progress: Optional[Progress]) -> Optional[Callable[[np.ndarray], None]]:
+    """``on_done(pixels)`` for :func:`comparison._mogpr_fit.fit` that reports pixels whose starts all finished."""
+    if progress is None:
+        return None
+    left = np.full(n, n_starts)
+    done = [0]
 
-    pos = _m.positive_mask(n_outputs, n_kernels).to(d.t.device)
+    def on_done(pixels: np.ndarray) -> None:
+        np.subtract.at(left, pixels, 1)
+        finished = int((left == 0).sum())
+        if finished > done[0]:
+            done[0] = finished
+            progress(finished, n)
 
-    def objective(x: torch.Tensor, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        f, g = _m.neg_log_lik_and_grad(_m.to_constrained(x, n_outputs, n_kernels), d.take(pixel_of_row[rows]),
-                                       n_outputs, n_kernels)
-        return f, g * torch.where(pos, torch.sigmoid(x), torch.ones_like(x))  # chain rule through softplus
+    return on_done
 
-    res = minimize(objective, x0, opts)
-    f = res.f.reshape(n_restarts, n).where(torch.isfinite(res.f.reshape(n_restarts, n)), torch.inf)
-    best = f.argmin(0)
-    idx = best * n + torch.arange(n, device=d.t.device)
-    params = _m.to_constrained(res.x[idx], n_outputs, n_kernels)
-    return params, f[best, torch.arange(n, device=d.t.device)], res.n_iter[idx]
+
+def _fit_predict_ok(
+    times: np.ndarray, z: np.ndarray, t_pred: np.ndarray, n_kernels: int, n_restarts: int, seed: int,
+    opts: LBFGSOptions, include_noise: bool, dev: torch.device, progress: Optional[Progress],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Fit and predict pixels that can be fitted, ``z`` ``(n, T, O)`` normalised, ``times`` from 0.
+
+    Returns params ``(n, P)``, nll ``(n,)`` (+inf: no fit), iterations ``(n,)``, the rows ``good`` with a fit and
+    their normalised predictive mean and variance ``(len(good), S, O)``.
+    """
+    n, _, n_out = z.shape
+    d = _pack(times, z, dev)
+    times_t = torch.as_tensor(times, dtype=torch.float64, device=dev)
+    grid = _b.Grid.from_times(times_t, n_out)
+    cross = _p.CrossGrid.from_times(torch.as_tensor(t_pred, dtype=torch.float64, device=dev), times_t)
+    starts = _initial_params(n, n_out, n_kernels, n_restarts, seed)
+    with cpu_workers(min(torch.get_num_threads(), MAX_CPU_WORKERS) if dev.type == "cpu" else 1) as workers:
+        p, nll, it = fit(d, grid, starts, n_kernels, opts, workers, _pixel_counter(n, n_restarts, progress))
+        good = np.flatnonzero(np.isfinite(nll))
+        g = torch.as_tensor(good, device=dev)
+        mean, var = predict_all(p[g], d.take(g), grid, cross, n_kernels, include_noise, workers)
+    return p.cpu().numpy(), nll, it, good, mean, var
 
 
 def fit_predict(
@@ -172,7 +200,7 @@ def fit_predict(
     seed: int = 0,
     max_iter: int = 1000,
     ftol: float = 2.220446049250313e-09,
-    chunk_size: int = 64,
+    chunk_size: Optional[int] = None,
     include_noise: bool = True,
     device: str | torch.device = "cpu",
     progress: Optional[Progress] = None,
@@ -188,10 +216,14 @@ def fit_predict(
         seed: seed of the random ``W`` starts (restart 0 uses it like ``np.random.seed(seed)`` before GPy).
         max_iter: most L-BFGS iterations per restart.
         ftol: relative decrease of the objective below which a restart stops (scipy L-BFGS-B default, as GPy).
-        chunk_size: pixels fitted together (memory ≈ ``chunk_size · n_restarts · 20 · M²`` float64).
+        chunk_size: (pixel, start) problems optimised together in one L-BFGS pool per worker thread (CPU: up to
+            two workers, one per torch thread), refilled as fits finish. Default 256 on CPU (the objective is
+            evaluated in cache-sized pieces of it), 4096 on a GPU.
         include_noise: predictive std of a new observation (True) or of the latent function (False).
-        device: torch device, e.g. ``"cuda"``; computation is float64 throughout.
-        progress: ``progress(done, total)`` called after each chunk.
+        device: torch device, e.g. ``"cuda"``; computation is float64 throughout. On CPU the fit runs on up to two
+            worker threads (one per torch thread) with torch's thread count set to 1 meanwhile, restored after.
+        progress: ``progress(done, total)`` called as pixels finish fitting (all their starts), possibly from a
+            worker thread (calls are serialised).
 
     Returns:
         :class:`MOGPRResult`; failed pixels are NaN and counted, never dropped.
@@ -203,25 +235,20 @@ def fit_predict(
     origin = float(times.min())
     dev = torch.device(device)
     z, mu, sigma, n_obs, ok = _normalise(values)
-    n_par = _m.n_params(n_out, q)
     mean = np.full((n, len(t_pred), n_out), np.nan)
     std, ll = np.full_like(mean, np.nan), np.full(n, np.nan)
-    params, n_iter = np.full((n, n_par), np.nan), np.zeros(n, dtype=np.int64)
-    opts = LBFGSOptions(max_iter=max_iter, ftol=ftol)
+    params, n_iter = np.full((n, _m.n_params(n_out, q)), np.nan), np.zeros(n, dtype=np.int64)
     todo = np.flatnonzero(ok)
-    t_new = torch.as_tensor(t_pred - origin, dtype=torch.float64, device=dev)
-    for start in range(0, len(todo), chunk_size):
-        rows = todo[start : start + chunk_size]
-        d = _pack(times - origin, z[rows], dev)
-        p, nll, it = _fit_chunk(d, n_out, q, n_restarts, seed, opts)
-        good = torch.isfinite(nll)
-        mu_c, var_c = _m.predict(p[good], d.take(good), t_new, n_out, q, include_noise)
-        g = rows[good.cpu().numpy()]
-        mean[g] = mu_c.cpu().numpy() * sigma[g, None, :] + mu[g, None, :]
-        std[g] = np.sqrt(var_c.cpu().numpy()) * sigma[g, None, :]
-        ll[g], params[rows], n_iter[rows] = -nll[good].cpu().numpy(), p.cpu().numpy(), it.cpu().numpy()
-        if progress is not None:
-            progress(min(start + chunk_size, len(todo)), len(todo))
+    if len(todo):
+        chunk_size = chunk_size or (256 if dev.type == "cpu" else 4096)
+        opts = LBFGSOptions(max_iter=max_iter, ftol=ftol, pool=chunk_size)
+        p, nll, it, good, mean_z, var_z = _fit_predict_ok(times - origin, z[todo], t_pred - origin, q, n_restarts,
+                                                          seed, opts, include_noise, dev, progress)
+        rows = todo[good]
+        mean[rows] = mean_z * sigma[rows, None, :] + mu[rows, None, :]
+        std[rows] = np.sqrt(var_z) * sigma[rows, None, :]
+        ll[rows] = -nll[good]
+        params[todo], n_iter[todo] = p, it
     failed = ~np.isfinite(ll)
     if failed.any():
         _log.warning("MOGPR: %d of %d pixels not fitted (fewer than 2 values or constant in an output, or no fit)",
@@ -262,12 +289,15 @@ def predict_with_params(
     mean = np.full((values.shape[0], len(t_pred), values.shape[2]), np.nan)
     std = np.full_like(mean, np.nan)
     if ok.any():
-        d = _pack(times - times.min(), z[ok], torch.device(device))
-        p = torch.as_tensor(np.asarray(params, dtype=np.float64)[ok], device=d.t.device)
-        t_new = torch.as_tensor(t_pred - times.min(), dtype=torch.float64, device=d.t.device)
-        m, v = _m.predict(p, d, t_new, values.shape[2], q, include_noise)
-        mean[ok] = m.cpu().numpy() * sigma[ok, None, :] + mu[ok, None, :]
-        std[ok] = np.sqrt(v.cpu().numpy()) * sigma[ok, None, :]
+        dev = torch.device(device)
+        d = _pack(times - times.min(), z[ok], dev)
+        times_t = torch.as_tensor(times - times.min(), dtype=torch.float64, device=dev)
+        grid = _b.Grid.from_times(times_t, values.shape[2])
+        cross = _p.CrossGrid.from_times(torch.as_tensor(t_pred - times.min(), dtype=torch.float64, device=dev), times_t)
+        p = torch.as_tensor(np.asarray(params, dtype=np.float64)[ok], device=dev)
+        m, v = predict_all(p, d, grid, cross, q, include_noise)
+        mean[ok] = m * sigma[ok, None, :] + mu[ok, None, :]
+        std[ok] = np.sqrt(v) * sigma[ok, None, :]
     return mean, std
 
 

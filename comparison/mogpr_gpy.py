@@ -7,7 +7,8 @@ L-BFGS-B, GPy defaults); ``model.predict`` with the output index as ``Y_metadata
 called before each model is built, because GPy draws the initial ``W`` from numpy's global generator. Unlike FuseTS,
 ``std`` is ``σ · sqrt(predictive variance)`` and a failed fit is counted, not swallowed by a bare ``except``.
 
-GPy pins old numpy releases; install it in a separate environment, never in the project's venv::
+Install GPy with the project's optional extra, ``pip install -e ".[mogpr]"`` (GPy 1.15 works with numpy 2.4).
+FuseTS 2.0.1 itself pins old releases; to have it too, use a separate environment::
 
     python3 -m venv /work/gpy-venv && . /work/gpy-venv/bin/activate
     pip install "numpy>=2,<2.4" GPy==1.15.0 openeo xarray netCDF4 cython setuptools wheel
@@ -30,10 +31,7 @@ _log = logging.getLogger(__name__)
 
 __all__ = ["GPY_INSTALL", "fit_predict_gpy", "gpy_fit_pixel"]
 
-GPY_INSTALL = (
-    'pip install "numpy>=2,<2.4" GPy==1.15.0 (in a separate venv; optionally fusets==2.0.1 with --no-deps, '
-    "see comparison/mogpr_gpy.py)"
-)
+GPY_INSTALL = 'pip install -e ".[mogpr]" (GPy==1.15.0; FuseTS itself: see comparison/mogpr_gpy.py)'
 
 
 def _import_gpy() -> Any:

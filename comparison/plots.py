@@ -1,4 +1,10 @@
-"""Evaluation figures: density scatter per protocol, residuals per method, time-series panels of sample pixels."""
+"""Evaluation figures: density scatter per method and protocol, residuals, accuracy by NDVI range and by gap length.
+
+Every figure takes ``predictions`` as protocol → method → :class:`comparison.methods.Prediction` and the hidden
+masks, and scores exactly what :func:`comparison.evaluate.evaluate` scores (hidden observations on covered dates).
+"""
+
+from __future__ import annotations
 
 import logging
 from pathlib import Path
@@ -11,76 +17,110 @@ import numpy as np  # noqa: E402
 
 _log = logging.getLogger(__name__)
 
-__all__ = ["evaluation_figure"]
+__all__ = ["colour", "scatter_figure", "residual_figure", "breakdown_figure", "scored_mask"]
 
 _COLOURS = {"DL": "tab:red", "MOGPR": "tab:blue", "Whittaker": "tab:green", "Linear": "tab:gray",
-            "SeedMLP": "tab:purple", "CropSAR": "tab:orange"}
+            "SeedMLP": "tab:purple", "CropSAR": "tab:orange", "MOGPR-GPy": "tab:cyan", "MOGPR-file": "navy"}
 
 
-def _colour(name: str) -> str:
+def colour(name: str) -> str:
+    """Fixed colour of a method (black for unknown names)."""
     return _COLOURS.get(name, "black")
 
 
-def _scatter(ax: plt.Axes, pred: np.ndarray, truth: np.ndarray, title: str) -> None:
-    ok = np.isfinite(pred) & np.isfinite(truth)
-    ax.hexbin(truth[ok], pred[ok], gridsize=40, extent=(-0.1, 1, -0.1, 1), mincnt=1, cmap="viridis", bins="log")
-    ax.plot([-0.1, 1], [-0.1, 1], "k--", lw=0.8)
-    ax.set(title=title, xlabel="observed NDVI (hidden)", ylabel="predicted NDVI", xlim=(-0.1, 1), ylim=(-0.1, 1))
+def scored_mask(pred: object, hidden: np.ndarray) -> np.ndarray:
+    """Hidden observations on the dates a prediction covers."""
+    dates = getattr(pred, "dates", None)
+    return hidden if dates is None else hidden & dates[:, None, None]
 
 
-def _pick_pixel(hidden: np.ndarray) -> tuple[int, int]:
-    counts = hidden.sum(axis=0)
-    iy, ix = np.unravel_index(int(np.argmax(counts)), counts.shape)
-    return int(iy), int(ix)
-
-
-def _series(ax: plt.Axes, times: np.ndarray, truth: np.ndarray, hidden: np.ndarray, preds: dict, title: str) -> None:
-    iy, ix = _pick_pixel(hidden)
-    obs, hid = truth[:, iy, ix], hidden[:, iy, ix]
-    for name, (mean, std) in preds.items():
-        ax.plot(times, mean[:, iy, ix], color=_colour(name), lw=1.4 if name in ("DL", "MOGPR") else 0.9, label=name)
-        if std is not None:
-            ax.fill_between(times, mean[:, iy, ix] - std[:, iy, ix], mean[:, iy, ix] + std[:, iy, ix],
-                            color=_colour(name), alpha=0.15)
-    ax.plot(times[~hid], obs[~hid], "ko", ms=3, label="S2 kept")
-    ax.plot(times[hid], obs[hid], "o", mfc="none", mec="crimson", ms=5, label="S2 hidden")
-    ax.set(title=f"{title}: pixel (y={iy}, x={ix})", ylabel="NDVI", ylim=(-0.1, 1.05))
-    ax.tick_params(axis="x", labelrotation=30)
-
-
-def evaluation_figure(times: np.ndarray, truth: np.ndarray, hidden: dict[str, np.ndarray], predictions: dict,
-                      metrics: dict, out: str | Path, focus: str = "DL") -> Path:
-    """Write a PNG: scatter of ``focus`` per protocol, residual histograms per method, one time-series per protocol.
-
-    Args:
-        times: ``(t,)`` datetime64 labels.
-        truth: ``(t, y, x)`` observed NDVI.
-        hidden: protocol → ``(t, y, x)`` hidden mask.
-        predictions: protocol → method → (mean, std or None).
-        metrics: protocol → method → scores (for titles).
-        out: PNG path.
-        focus: method shown in the scatter row.
-    """
-    names = list(hidden)
-    fig, axes = plt.subplots(3, len(names), figsize=(4.2 * len(names), 11), squeeze=False)
-    for k, p in enumerate(names):
-        m = metrics[p][focus]
-        _scatter(axes[0, k], predictions[p][focus][0][hidden[p]], truth[hidden[p]],
-                 f"{focus} {p}: R² {m['r2']:.2f}, MAE {m['mae']:.3f}")
-        ax = axes[1, k]
-        for name, (mean, _) in predictions[p].items():
-            res = (mean - truth)[hidden[p]]
-            res = res[np.isfinite(res)]
-            if res.size:
-                ax.hist(res, bins=np.linspace(-0.6, 0.6, 49), histtype="step", color=_colour(name),
-                        label=f"{name} MAE {metrics[p][name]['mae']:.3f}", density=True)
-        ax.set(title=f"{p}: residuals (pred − obs)", xlabel="NDVI residual")
-        ax.legend(fontsize=7)
-        _series(axes[2, k], times, truth, hidden[p], predictions[p], p)
-    axes[2, 0].legend(fontsize=7, loc="lower left")
-    fig.tight_layout()
+def _save(fig: plt.Figure, out: str | Path, rect: tuple[float, float, float, float] = (0, 0, 1, 1)) -> Path:
     out = Path(out)
+    fig.tight_layout(rect=rect)
     fig.savefig(out, dpi=110)
     plt.close(fig)
     _log.info("Wrote figure %s", out)
     return out
+
+
+def _methods(predictions: dict) -> list[str]:
+    names: list[str] = []
+    for by_method in predictions.values():
+        names += [m for m in by_method if m not in names]
+    return names
+
+
+def scatter_figure(truth: np.ndarray, hidden: dict[str, np.ndarray], predictions: dict, metrics: dict,
+                   out: str | Path) -> Path:
+    """Density scatter (log-count hexbins) of predicted vs hidden observed NDVI: rows methods, columns protocols."""
+    protos, methods = list(hidden), _methods(predictions)
+    fig, axes = plt.subplots(len(methods), len(protos), figsize=(3.3 * len(protos), 3.1 * len(methods)),
+                             squeeze=False)
+    for i, name in enumerate(methods):
+        for k, p in enumerate(protos):
+            ax = axes[i, k]
+            pred = predictions[p].get(name)
+            m = metrics[p].get(name, {})
+            if pred is None or not np.isfinite(m.get("mae", np.nan)):
+                ax.text(0.5, 0.5, "no prediction", ha="center", va="center", transform=ax.transAxes)
+                ax.set(title=f"{name} {p}", xticks=[], yticks=[])
+                continue
+            mask = scored_mask(pred, hidden[p])
+            x, y = truth[mask], pred.mean[mask]
+            ok = np.isfinite(x) & np.isfinite(y)
+            ax.hexbin(x[ok], y[ok], gridsize=30, extent=(-0.1, 1, -0.1, 1), mincnt=1, cmap="viridis", bins="log")
+            ax.plot([-0.1, 1], [-0.1, 1], "k--", lw=0.8)
+            ax.set(title=f"{name} {p}: R² {m['r2']:.2f} MAE {m['mae']:.3f}", xlim=(-0.1, 1), ylim=(-0.1, 1))
+            ax.title.set_fontsize(9)
+            if i == len(methods) - 1:
+                ax.set_xlabel("observed NDVI (hidden)")
+            if k == 0:
+                ax.set_ylabel("predicted NDVI")
+    return _save(fig, out)
+
+
+def residual_figure(truth: np.ndarray, hidden: dict[str, np.ndarray], predictions: dict, metrics: dict,
+                    out: str | Path) -> Path:
+    """Histogram of residuals (prediction − observation) of every method, one panel per protocol."""
+    protos = list(hidden)
+    fig, axes = plt.subplots(1, len(protos), figsize=(4.2 * len(protos), 3.4), squeeze=False)
+    bins = np.linspace(-0.6, 0.6, 49)
+    for k, p in enumerate(protos):
+        ax = axes[0, k]
+        for name, pred in predictions[p].items():
+            res = (pred.mean - truth)[scored_mask(pred, hidden[p])]
+            res = res[np.isfinite(res)]
+            if res.size:
+                ax.hist(res, bins=bins, histtype="step", color=colour(name), density=True,
+                        label=f"{name} MAE {metrics[p][name]['mae']:.3f}")
+        ax.axvline(0, color="k", lw=0.6)
+        ax.set(title=f"{p}: residuals", xlabel="predicted − observed NDVI")
+        ax.legend(fontsize=7)
+    return _save(fig, out)
+
+
+def breakdown_figure(metrics: dict, key: str, out: str | Path, xlabel: str) -> Path:
+    """Grouped bars of MAE per bin (``key``: ``"by_range"`` or ``"by_distance"``), one panel per protocol.
+
+    Bars are annotated with the number of scored observations in the bin for the first method.
+    """
+    protos = list(metrics)
+    fig, axes = plt.subplots(1, len(protos), figsize=(4.2 * len(protos), 3.4), squeeze=False)
+    for k, p in enumerate(protos):
+        ax = axes[0, k]
+        methods = [m for m in metrics[p] if np.isfinite(metrics[p][m].get("mae", np.nan))]
+        if not methods:
+            ax.set(title=f"{p}: no prediction")
+            continue
+        bins = list(metrics[p][methods[0]][key])
+        width = 0.8 / len(methods)
+        for j, name in enumerate(methods):
+            vals = [metrics[p][name][key][b]["mae"] for b in bins]
+            xs = np.arange(len(bins)) + (j - (len(methods) - 1) / 2) * width
+            ax.bar(xs, np.nan_to_num(np.asarray(vals, dtype=float), nan=0.0), width, color=colour(name), label=name)
+        for i, b in enumerate(bins):
+            ax.text(i, 0, f"n={metrics[p][methods[0]][key][b]['n']}", ha="center", va="bottom", fontsize=6)
+        ax.set_xticks(np.arange(len(bins)), bins, fontsize=8)
+        ax.set(title=f"{p}: MAE {key.replace('_', ' ')}", xlabel=xlabel, ylabel="MAE")
+        ax.legend(fontsize=7)
+    return _save(fig, out)

@@ -11,6 +11,7 @@ import xarray as xr
 
 from comparison import mogpr
 from comparison.errors import BandNotFound, MOGPRInputError
+from tests.conftest import requires_cuda
 
 REF = Path(__file__).resolve().parents[1] / "data" / "mogpr_reference" / "reference.npz"
 
@@ -215,18 +216,327 @@ def test_gpy_wrapper_matches_torch() -> None:
     np.testing.assert_allclose(std, ref.std, rtol=1e-6, atol=1e-8)
 
 
-@pytest.mark.parametrize("o,q", [(2, 2), (3, 3), (2, 1)])
-def test_analytic_gradient_matches_autograd(o: int, q: int) -> None:
+# --- the fast binned objective (comparison/_mogpr_binned.py) against the dense reference ---------------------------
+
+
+def _binned(times: np.ndarray, values: np.ndarray, o: int) -> tuple[object, object, object]:
     import torch
 
+    from comparison import _mogpr_binned as b
+
+    d = mogpr._pack(times - times.min(), mogpr._normalise(values)[0], torch.device("cpu"))
+    grid = b.Grid.from_times(torch.as_tensor(times - times.min()), o)
+    return d, grid, b.bin_pixels(d, grid)
+
+
+@pytest.mark.parametrize("o,q", [(2, 2), (3, 3), (2, 1)])
+def test_binned_gradient_matches_autograd_of_dense_likelihood(o: int, q: int) -> None:
+    import torch
+
+    from comparison import _mogpr_binned as b
     from comparison import _mogpr_model as m
 
     times, values = _random_problem(seed=20 + o, n=4, o=o)
-    z = mogpr._normalise(values)[0]
-    d = mogpr._pack(times - times.min(), z, torch.device("cpu"))
+    d, grid, binned = _binned(times, values, o)
     p = torch.as_tensor(_random_params(seed=o * q, n=4, o=o, q=q)).requires_grad_(True)
     f = m.neg_log_lik(p, d, o, q)
     (g,) = torch.autograd.grad(f.sum(), p)
-    f2, g2 = m.neg_log_lik_and_grad(p.detach(), d, o, q)
+    f2, g2 = b.neg_log_lik_and_grad(p.detach(), [binned], grid, q)
     torch.testing.assert_close(f2, f.detach(), rtol=1e-12, atol=1e-10)
     torch.testing.assert_close(g2, g, rtol=1e-9, atol=1e-10)
+
+
+def _five_point_gradient(times: np.ndarray, series: np.ndarray, p: np.ndarray, q: int) -> np.ndarray:
+    """Gradient of :func:`_naive_loglik` by the five-point central difference (error O(h⁴))."""
+    out = np.empty(len(p))
+    for k in range(len(p)):
+        h = 1e-3 * max(abs(p[k]), 1e-2)
+        f = [_naive_loglik(times, series, p + j * h * np.eye(len(p))[k], q) for j in (-2, -1, 1, 2)]
+        out[k] = (f[0] - 8 * f[1] + 8 * f[2] - f[3]) / (12 * h)
+    return out
+
+
+@pytest.mark.parametrize("o,q", [(2, 2), (3, 1)])
+def test_binned_objective_matches_naive_numpy_loop(o: int, q: int) -> None:
+    """Value and central differences of the textbook loop implementation, on non-integer and repeated dates."""
+    import torch
+
+    from comparison import _mogpr_binned as b
+
+    times, values = _random_problem(seed=40 + o, n=3, t=12, o=o)
+    times = times + np.random.default_rng(0).uniform(0, 1, len(times))  # fractional days: many distinct distances
+    times[5] = times[4]  # two dates at the same time: distance 0 off the diagonal
+    params = _random_params(seed=7, n=3, o=o, q=q)
+    _, grid, binned = _binned(times, values, o)
+    f, g = b.neg_log_lik_and_grad(torch.as_tensor(params), [binned], grid, q)
+    for i in range(3):
+        np.testing.assert_allclose(-f[i].item(), _naive_loglik(times, values[i], params[i], q), rtol=1e-12)
+        np.testing.assert_allclose(g[i].numpy(), -_five_point_gradient(times, values[i], params[i], q), rtol=1e-7,
+                                   atol=1e-8)
+
+
+def _naive_predict(times: np.ndarray, series: np.ndarray, p: np.ndarray, q: int, t_new: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Textbook GP prediction (loops, numpy solve) in data units: mean and std with noise ``(S, O)``."""
+    o = series.shape[1]
+    mu, sd = np.nanmean(series, 0), np.nanstd(series, 0)
+    z = (series - mu) / sd
+    obs = [(times[i], j, z[i, j]) for i in range(len(times)) for j in range(o) if np.isfinite(z[i, j])]
+    blk = [(p[c * (2 + 2 * o)], p[c * (2 + 2 * o) + 1], p[c * (2 + 2 * o) + 2 : c * (2 + 2 * o) + 2 + o],
+            p[c * (2 + 2 * o) + 2 + o : (c + 1) * (2 + 2 * o)]) for c in range(q)]
+
+    def k(ta: float, oa: int, tb: float, ob: int) -> float:
+        out = 0.0
+        for var, ls, w, kap in blk:
+            r = math.sqrt(3) * abs(ta - tb) / ls
+            out += var * (1 + r) * math.exp(-r) * (w[oa] * w[ob] + (kap[oa] if oa == ob else 0.0))
+        return out
+
+    kk = np.array([[k(ta, oa, tb, ob) for tb, ob, _ in obs] for ta, oa, _ in obs])
+    kk += np.diag([p[q * (2 + 2 * o) + oa] + 1e-8 for _, oa, _ in obs])
+    y = np.array([v for _, _, v in obs])
+    mean, std = np.empty((len(t_new), o)), np.empty((len(t_new), o))
+    for s_, ts in enumerate(t_new):
+        for a in range(o):
+            ks = np.array([k(ts, a, tb, ob) for tb, ob, _ in obs])
+            mean[s_, a] = ks @ np.linalg.solve(kk, y) * sd[a] + mu[a]
+            var = k(ts, a, ts, a) - ks @ np.linalg.solve(kk, ks) + p[q * (2 + 2 * o) + a]
+            std[s_, a] = math.sqrt(var) * sd[a]
+    return mean, std
+
+
+def test_binned_prediction_matches_naive_numpy_loop() -> None:
+    times, values = _random_problem(seed=31, n=3, t=12, o=3)
+    times = times + np.random.default_rng(1).uniform(0, 1, len(times))
+    times[7] = times[6]
+    params = _random_params(seed=5, n=3, o=3, q=2)
+    t_new = np.r_[times[:3], times.max() + 7.5, times.min() - 2.25]
+    mean, std = mogpr.predict_with_params(times, values, params, t_new, n_kernels=2)
+    for i in range(3):
+        want_mean, want_std = _naive_predict(times, values[i], params[i], 2, t_new)
+        np.testing.assert_allclose(mean[i], want_mean, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(std[i], want_std, rtol=1e-9, atol=1e-12)
+
+
+def test_binned_covariance_equals_dense_covariance_and_padding() -> None:
+    import torch
+
+    from comparison import _mogpr_binned as b
+    from comparison import _mogpr_model as m
+
+    times, values = _random_problem(seed=9, n=3, t=15, o=3)
+    d, grid, binned = _binned(times, values, 3)
+    p = torch.as_tensor(_random_params(seed=1, n=3, o=3, q=2))
+    tab = b.bin_table(m.unpack(p, 3, 2), grid)
+    n, mm = binned.y.shape
+    k_binned = torch.gather(tab.values, 1, binned.bins).view(n, mm, mm)
+    torch.testing.assert_close(k_binned, m.train_cov(m.unpack(p, 3, 2), d), rtol=1e-14, atol=1e-15)
+    sub = binned.take(torch.tensor([2, 0]))  # trimmed to the most valid of the two
+    assert sub.y.shape[1] == int(d.valid[[2, 0]].sum(-1).max())
+    f_sub, g_sub = b.neg_log_lik_and_grad(p[[2, 0]], [sub], grid, 2)
+    f_all, g_all = b.neg_log_lik_and_grad(p, [binned], grid, 2)
+    f_split, g_split = b.neg_log_lik_and_grad(p, [binned.take(torch.tensor([0])), binned.take(torch.tensor([1, 2]))],
+                                              grid, 2)  # chunks padded to their own sizes
+    torch.testing.assert_close(f_split, f_all, rtol=1e-13, atol=0)
+    torch.testing.assert_close(g_split, g_all, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(f_sub, f_all[[2, 0]], rtol=1e-13, atol=0)
+    torch.testing.assert_close(g_sub, g_all[[2, 0]], rtol=1e-10, atol=1e-12)
+
+
+def test_binned_objective_not_positive_definite_is_inf() -> None:
+    import torch
+
+    from comparison import _mogpr_binned as b
+
+    times, values = _random_problem(seed=4, n=2)
+    _, grid, binned = _binned(times, values, 2)
+    p = torch.as_tensor(_random_params(seed=3, n=2, o=2, q=2))
+    p[1, 2 + 2 : 2 + 4] = -5.0  # negative kappa: B not PSD
+    p[1, -2:] = 0.0
+    p[1, 2 + 2 + 6 : 2 + 4 + 6] = -5.0
+    f, g = b.neg_log_lik_and_grad(p, [binned], grid, 2)
+    assert np.isfinite(f[0].item()) and torch.isfinite(g[0]).all()
+    assert f[1].item() == math.inf and torch.isnan(g[1]).all()
+
+
+def test_schur_inverse_equals_cholesky_inverse() -> None:
+    import torch
+
+    from comparison import _mogpr_binned as b
+
+    rng = torch.Generator().manual_seed(3)
+    for m in (b.SCHUR_MIN_SIZE, 131):
+        a = torch.randn(4, m, m, generator=rng, dtype=torch.float64)
+        k = a @ a.mT / m + 1e-3 * torch.eye(m, dtype=torch.float64)
+        k[3, 0, 0] = -1.0  # not positive definite: leading block fails
+        k[2, -1, -1] = -1.0  # not positive definite: Schur complement fails
+        inv, logdet, ok = b._inverse_logdet(k)
+        want_inv, want_logdet, want_ok = b._chol_inverse(k)
+        assert ok.tolist() == want_ok.tolist() == [True, True, False, False]
+        torch.testing.assert_close(inv[:2], want_inv[:2], rtol=1e-9, atol=1e-9)
+        torch.testing.assert_close(logdet[:2], want_logdet[:2], rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(inv[0], inv[0].mT, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.gpu
+@requires_cuda
+def test_binned_objective_on_cuda_equals_cpu() -> None:
+    import torch
+
+    from comparison import _mogpr_binned as b
+
+    times, values = _random_problem(seed=8, n=5, t=60)  # about 85 slots: the Schur path
+    params = torch.as_tensor(_random_params(seed=2, n=5, o=2, q=2))
+    out = []
+    for dev in ("cpu", "cuda"):
+        d = mogpr._pack(times - times.min(), mogpr._normalise(values)[0], torch.device(dev))
+        grid = b.Grid.from_times(torch.as_tensor(times - times.min(), device=dev), 2)
+        f, g = b.neg_log_lik_and_grad(params.to(dev), [b.bin_pixels(d, grid)], grid, 2)
+        out.append((f.cpu(), g.cpu()))
+    torch.testing.assert_close(out[1][0], out[0][0], rtol=1e-12, atol=1e-10)
+    torch.testing.assert_close(out[1][1], out[0][1], rtol=1e-9, atol=1e-9)
+
+
+def test_pixel_problems_chunks_follow_bind_and_keep() -> None:
+    """Pool refills (bind extends), shrinking and chunk merges (keep) evaluate the same as one fresh chunk."""
+    import torch
+
+    from comparison import _mogpr_fit as fit
+    from comparison import _mogpr_model as m
+
+    times, values = _random_problem(seed=13, n=20, t=30)
+    d, grid, _ = _binned(times, values, 2)
+    x = m.to_raw(torch.as_tensor(_random_params(seed=4, n=20, o=2, q=2)), 2, 2).numpy()
+    pool = fit.PixelProblems(d, np.arange(20)[::-1].copy(), grid, 2, chunk_entries=1)  # 8-row chunks
+    pool.bind(np.arange(12))
+    pool.bind(np.arange(20))  # extends the pool: only rows 12..19 are binned
+    assert [c.y.shape[0] for c in pool.chunks] == [6, 6, 8]
+    keep = np.array([0, 2, 3, 9, 12, 15, 19])
+    pool.keep(keep)
+    assert sum(c.y.shape[0] for c in pool.chunks) == len(keep) and len(pool.chunks) == 1  # merged
+    fresh = fit.PixelProblems(d, np.arange(20)[::-1].copy(), grid, 2, chunk_entries=10**9)
+    fresh.bind(keep)
+    f, g = pool.evaluate(x[keep])
+    f_ref, g_ref = fresh.evaluate(x[keep])
+    np.testing.assert_allclose(f, f_ref, rtol=1e-13)
+    np.testing.assert_allclose(g, g_ref, rtol=1e-10, atol=1e-12)
+
+
+# --- the batched L-BFGS (comparison/_mogpr_optim.py, _mogpr_linesearch.py) -----------------------------------------
+
+
+class _Rosenbrock:
+    """Scaled Rosenbrock problems, one per row, as a pool-based ``Problems``."""
+
+    def __init__(self, scale: np.ndarray) -> None:
+        self.scale, self.cur = scale, scale[:0]
+
+    def bind(self, ids: np.ndarray) -> None:
+        self.cur = self.scale[ids]
+
+    def keep(self, rows: np.ndarray) -> None:
+        self.cur = self.cur[rows]
+
+    def evaluate(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        a = self.cur[:, None]
+        t = x[:, 1:] - x[:, :-1] ** 2
+        f = (a * t**2).sum(-1) + ((1 - x) ** 2).sum(-1)
+        g = -2 * (1 - x)
+        g[:, 1:] += 2 * a * t
+        g[:, :-1] += -4 * a * t * x[:, :-1]
+        return np.where(np.abs(x).max(-1) > 50, np.inf, f), g  # an "infeasible" region, like a non-PD covariance
+
+
+@pytest.mark.parametrize("pool", [3, 64])
+def test_lbfgs_pool_solves_every_problem_in_order(pool: int) -> None:
+    from comparison._mogpr_optim import LBFGSOptions, minimize
+
+    n = 10
+    x0 = np.full((n, 6), -0.5)
+    x0[3] = 100.0  # not finite at the start
+    done: list[int] = []
+    res = minimize(_Rosenbrock(np.linspace(1.0, 20.0, n)), x0, LBFGSOptions(pool=pool), done.extend)
+    ok = np.arange(n) != 3
+    np.testing.assert_allclose(res.x[ok], 1.0, rtol=0, atol=1e-4)
+    assert res.f[3] == math.inf and res.n_iter[3] == 0
+    assert sorted(done) == list(range(n))
+    assert (res.n_eval[ok] >= res.n_iter[ok]).all() and (res.n_iter[ok] > 5).all()
+
+
+def test_compact_direction_equals_two_loop_recursion() -> None:
+    from comparison._mogpr_optim import _direction
+
+    rng = np.random.default_rng(0)
+    n, m, p = 4, 5, 7
+    s = rng.standard_normal((n, m, p))
+    y = s + 0.3 * rng.standard_normal((n, m, p))  # sᵀy > 0
+    s[1, :2], y[1, :2] = 0.0, 0.0  # empty slots
+    s[2, 3], y[2, 3] = 0.0, 0.0
+    g = rng.standard_normal((n, p))
+    gamma = rng.uniform(0.1, 1.1, n)
+    want = []
+    for i in range(n):  # Nocedal & Wright Alg. 7.4, skipping empty pairs
+        q, alphas = g[i].copy(), {}
+        pairs = [j for j in range(m) if np.abs(s[i, j]).sum() > 0]
+        for j in reversed(pairs):
+            alphas[j] = (s[i, j] @ q) / (y[i, j] @ s[i, j])
+            q -= alphas[j] * y[i, j]
+        r = gamma[i] * q
+        for j in pairs:
+            r += s[i, j] * (alphas[j] - (y[i, j] @ r) / (y[i, j] @ s[i, j]))
+        want.append(-r)
+    np.testing.assert_allclose(_direction(g, s, y, gamma), np.stack(want), rtol=1e-12, atol=1e-12)
+
+
+def test_line_search_accepts_strong_wolfe_points() -> None:
+    from comparison._mogpr_linesearch import C1, C2, Search, advance
+
+    # phi(t) = f(x + t d) for f(x) = (x - c)², along d = 1 from x = 0: rows need extrapolation, zoom or nothing.
+    c = np.array([0.5, 1e-3, 40.0])
+    d = np.ones((3, 1))
+    f0, g0 = c**2, (-2 * c)[:, None]
+    s = Search.begin(f0, g0, d, np.ones(3))
+    accepted = np.zeros(3, dtype=bool)
+    for _ in range(20):
+        t = s.step.copy()
+        ft, gt = (t - c) ** 2, (2 * (t - c))[:, None]
+        done, at_lo = advance(s, ft, gt, d)
+        assert not at_lo.any()
+        newly = done & ~accepted
+        assert (ft[newly] <= f0[newly] + C1 * t[newly] * s.slope0[newly]).all()
+        assert (np.abs(gt[newly, 0]) <= C2 * np.abs(s.slope0[newly])).all()
+        accepted |= done
+        if accepted.all():
+            break
+    assert accepted.all()
+
+
+# --- fitting ----------------------------------------------------------------------------------------------------------
+
+
+def test_fit_with_worker_threads_matches_one_thread() -> None:
+    import torch
+
+    r = _ref("pixels")
+    px = [1, 3, 6, 9, 13]
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = mogpr.fit_predict(r["times"], r["values"][px], r["predict_times"], n_restarts=2, chunk_size=3)
+        torch.set_num_threads(2)
+        two = mogpr.fit_predict(r["times"], r["values"][px], r["predict_times"], n_restarts=2, chunk_size=3)
+    finally:
+        torch.set_num_threads(before)
+    assert torch.get_num_threads() == before
+    np.testing.assert_allclose(two.log_likelihood, one.log_likelihood, rtol=0, atol=1e-4)  # ftol-level stops
+    np.testing.assert_allclose(two.mean, one.mean, rtol=0, atol=1e-4)
+
+
+def test_progress_counts_pixels() -> None:
+    times, values = _random_problem(seed=12, n=5, t=14)
+    values[2, :, 0] = np.nan  # not fitted: not reported as progress
+    calls: list[tuple[int, int]] = []
+    mogpr.fit_predict(times, values, max_iter=10, n_restarts=2, chunk_size=2,
+                      progress=lambda done, total: calls.append((done, total)))
+    assert calls[-1] == (4, 4) and all(b == 4 for _, b in calls)
+    assert [a for a, _ in calls] == sorted(a for a, _ in calls)

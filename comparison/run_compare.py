@@ -1,0 +1,109 @@
+"""The ``s1ndvi compare`` job on a cube file: build the DL method, run :func:`run_comparison`, write the report."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+import xarray as xr
+
+from comparison.compare import CompareOptions, dl_provenance, load_cube, parse_protocols, run_comparison
+from comparison.compare_report import write_outputs
+from comparison.methods import Method, dl_method
+from comparison.protocols import SpatialSplit, spatial_block_split
+
+_log = logging.getLogger(__name__)
+
+__all__ = ["build_dl", "cloud_agreement", "compare_file"]
+
+
+def build_dl(dl: str, cube: xr.DataArray, split: SpatialSplit, train_minutes: Optional[float], seed: int,
+             device: str, out: Path) -> tuple[dict[str, Method], str]:
+    """The DL method and a sentence on its provenance: shipped weights, a checkpoint file, or trained here."""
+    from udf.weights import load_checkpoint, save_checkpoint
+
+    if train_minutes is not None:
+        from udf.fit import fit
+        from udf.training import TrainConfig
+
+        model, meta = fit(cube, split, TrainConfig(max_minutes=train_minutes, seed=seed))
+        meta["training_data"]["source"] = "this cube's training blocks"
+        save_checkpoint(model, meta, out / "model.npz")
+        return {"DL": dl_method(model, meta, device=device)}, (
+            f"trained in this run on the training blocks ({train_minutes:g} min budget, "
+            f"{len(meta.get('history', []))} epochs); saved as model.npz")
+    source = None if dl == "shipped" else Path(dl)
+    if source is not None and not source.exists():
+        raise FileNotFoundError(f"DL checkpoint '{source}' does not exist (give a .npz from `s1ndvi train`).")
+    model, meta = load_checkpoint(source)
+    return {"DL": dl_method(model, meta, device=device)}, dl_provenance(meta, cube, split)
+
+
+def cloud_agreement(path: str | Path, restarts: int = 3, device: str = "cpu", max_pixels: int = 64,
+                    seed: int = 0) -> dict:
+    """Local MOGPR re-run on a cloud file's own raw inputs, compared with the cloud means at the file's dates.
+
+    Answers "does the fast local MOGPR reproduce the service?" independently of any protocol. Needs the raw bands.
+    """
+    from comparison.mogpr import fit_predict
+    from comparison.result_files import read_cloud_mogpr
+
+    res = read_cloud_mogpr(path)
+    names = [str(b) for b in res["bands"].values]
+    if "NDVI_RAW" not in names:
+        return {"skipped": f"no raw input bands in '{path}' (bands {names})"}
+    days = (res["t"].values.astype("datetime64[D]").astype(np.int64)).astype(np.float64)
+    raw = res.sel(bands=["RVI_RAW", "NDVI_RAW"]).transpose("y", "x", "t", "bands").values
+    raw = raw.reshape(-1, len(days), 2)
+    cloud = res.sel(bands="NDVI").transpose("y", "x", "t").values.reshape(-1, len(days))
+    pick = np.random.default_rng(seed).permutation(len(raw))[:max_pixels]
+    obs = np.isfinite(raw[pick]).any(2)
+    fit = fit_predict(days, np.where(obs[:, :, None], raw[pick], np.nan), days, n_restarts=restarts, device=device)
+    diff = fit.mean[:, :, 1] - cloud[pick]
+    ok = np.isfinite(diff)
+    return {"pixels": int(len(pick)), "failed_local": int(fit.n_failed), "n": int(ok.sum()),
+            "rmse": float(np.sqrt(np.mean(diff[ok] ** 2))) if ok.any() else float("nan"),
+            "max_abs": float(np.abs(diff[ok]).max()) if ok.any() else float("nan")}
+
+
+def compare_file(cube_path: str | Path, out: Path, protocols: str = "P1,P2,P3", dl: Optional[str] = "shipped",
+                 train_minutes: Optional[float] = None, mogpr: Optional[str] = "local", mogpr_restarts: int = 3,
+                 cropsar: Optional[str] = None, max_pixels: Optional[int] = None, block: int = 8,
+                 s1_units: str = "auto", device: str = "cpu", seed: int = 0,
+                 progress: Optional[Callable[[str], None]] = None,
+                 pixel_progress: Optional[Callable[[int, int], None]] = None) -> Path:
+    """Run ``s1ndvi compare`` and return the path of ``report.md`` (see the CLI's ``--help`` for the options)."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    cube = load_cube(cube_path, s1_units=s1_units)
+    opts = CompareOptions(protocols=parse_protocols(protocols), mogpr=mogpr, mogpr_restarts=mogpr_restarts,
+                          cropsar=cropsar, max_pixels=max_pixels, block=block, seed=seed, device=device)
+    split = spatial_block_split((cube.sizes["y"], cube.sizes["x"]), block=block, seed=seed)
+    methods: dict[str, Method] = {}
+    extra: dict = {"cube_file": str(cube_path)}
+    if dl is not None:
+        methods, extra["dl_provenance"] = build_dl(dl, cube, split, train_minutes, seed, device, out)
+    opts = replace(opts, extra=extra)
+    payload, predictions, prots = run_comparison(cube, opts, dl=methods, split=split, progress=progress,
+                                                 pixel_progress=pixel_progress)
+    sections = []
+    if mogpr not in (None, "local", "gpy"):
+        agree = cloud_agreement(mogpr, restarts=mogpr_restarts, device=device, seed=seed)
+        payload["cloud_vs_local_mogpr"] = agree
+        sections.append(("Cloud MOGPR file vs local MOGPR on the file's own inputs",
+                         agree.get("skipped") or (
+                             f"Local MOGPR re-fitted on the raw RVI/NDVI bands of {agree['pixels']} pixels of the "
+                             f"file and predicted at its {agree['n'] // max(agree['pixels'], 1)} dates: NDVI RMSE "
+                             f"{agree['rmse']:.4f}, max |Δ| {agree['max_abs']:.4f} against the file's fused NDVI "
+                             f"({agree['failed_local']} pixels not fitted locally).")))
+    mogpr_pixels = None
+    for by_method in predictions.values():
+        pred = by_method.get("MOGPR")
+        if pred is not None and pred.failed is not None:
+            mogpr_pixels = np.isfinite(pred.mean).any(0)
+            break
+    return write_outputs(out, payload, cube, prots, predictions, f"s1ndvi compare: {Path(cube_path).name}",
+                         extra_sections=sections, must_cover=mogpr_pixels)

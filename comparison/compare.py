@@ -20,7 +20,7 @@ import xarray as xr
 
 from comparison.baselines import choose_whittaker_lambda
 from comparison.errors import BandNotFound, NoOverlap
-from comparison.evaluate import evaluate
+from comparison.evaluate import evaluate, mask_cube
 from comparison.methods import Method, linear_method, mogpr_method, seed_mlp_method, whittaker_method
 from comparison.protocols import PROTOCOLS, Protocol, SpatialSplit, make_protocols, spatial_block_split
 from comparison.seed_mlp import SeedMLP
@@ -174,12 +174,7 @@ def plan(cube: xr.DataArray, opts: CompareOptions, split: SpatialSplit) -> tuple
 
 def masked_cubes(cube: xr.DataArray, protocols: dict[str, Protocol]) -> dict[str, xr.DataArray]:
     """The cube each protocol hands to the methods (hidden NDVI set to NaN)."""
-    out = {}
-    for name, prot in protocols.items():
-        masked = cube.copy(data=cube.values.copy())
-        masked.loc[{"bands": "NDVI"}] = prot.apply(cube.sel(bands="NDVI").values)
-        out[name] = masked
-    return out
+    return {name: mask_cube(cube, prot) for name, prot in protocols.items()}
 
 
 def run_comparison(cube: xr.DataArray, opts: CompareOptions, dl: Optional[dict[str, Method]] = None,

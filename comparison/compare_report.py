@@ -56,7 +56,7 @@ def answer(h2h: dict, a: str = "DL", b: str = "MOGPR") -> str:
 
 
 def write_figures(out: Path, cube: xr.DataArray, protocols: dict, predictions: dict, metrics: dict,
-                  must_cover: Optional[np.ndarray] = None, prefix: str = "") -> dict[str, str]:
+                  prefix: str = "") -> dict[str, str]:
     """Scatter, residuals, by-range and by-distance bars and time-series panels; returns name → file name."""
     truth = cube.sel(bands="NDVI").values
     hidden = {p: prot.hidden for p, prot in protocols.items()}
@@ -67,7 +67,7 @@ def write_figures(out: Path, cube: xr.DataArray, protocols: dict, predictions: d
     residual_figure(truth, hidden, predictions, metrics, out / files["residuals"])
     breakdown_figure(metrics, "by_range", out / files["by_range"], "true NDVI range")
     breakdown_figure(metrics, "by_distance", out / files["by_distance"], "days to nearest kept observation")
-    series_figure(cube["t"].values, truth, hidden, predictions, out / files["series"], must_cover=must_cover)
+    series_figure(cube["t"].values, truth, hidden, predictions, out / files["series"])
     return files
 
 
@@ -99,8 +99,7 @@ _NOTES = ("P1: 20 % of each scored pixel's NDVI observations hidden at random; P
 
 
 def write_outputs(out: Path, payload: dict, cube: xr.DataArray, protocols: dict, predictions: dict,
-                  title: str, extra_sections: Optional[list[tuple[str, str]]] = None,
-                  must_cover: Optional[np.ndarray] = None) -> Path:
+                  title: str, extra_sections: Optional[list[tuple[str, str]]] = None) -> Path:
     """Write ``metrics.json``, the figures and ``report.md`` into ``out``; returns the report path."""
     out.mkdir(parents=True, exist_ok=True)
     metrics = payload["metrics"]
@@ -109,7 +108,7 @@ def write_outputs(out: Path, payload: dict, cube: xr.DataArray, protocols: dict,
     rival = next((m for m in ("MOGPR", "MOGPR-GPy", "MOGPR-file") if m in present), "MOGPR")
     payload["head_to_head"] = head_to_head(truth, protocols, predictions, metrics, b=rival,
                                            seed=payload["split"]["seed"])
-    files = write_figures(out, cube, protocols, predictions, metrics, must_cover=must_cover)
+    files = write_figures(out, cube, protocols, predictions, metrics)
     write_metrics(payload, out / "metrics.json")
     sections = [("Setup", _setup_text(payload)),
                 ("Is DL as good as MOGPR, and how much faster?", answer(payload["head_to_head"], b=rival)),

@@ -16,7 +16,14 @@ from udf.preprocess import times_to_days
 
 _log = logging.getLogger(__name__)
 
-__all__ = ["evaluate", "score_prediction"]
+__all__ = ["evaluate", "mask_cube", "score_prediction"]
+
+
+def mask_cube(cube: xr.DataArray, prot: Protocol) -> xr.DataArray:
+    """The cube a protocol hands to every method: a copy with the hidden NDVI set to NaN."""
+    masked = cube.copy(data=cube.values.copy())
+    masked.loc[{"bands": "NDVI"}] = prot.apply(cube.sel(bands="NDVI").values)
+    return masked
 
 
 def score_prediction(pred: Prediction, truth: np.ndarray, hidden: np.ndarray, dist: np.ndarray,
@@ -72,10 +79,8 @@ def evaluate(cube: xr.DataArray, protocols: dict[str, Protocol], methods: dict[s
     metrics: dict = {}
     predictions: dict = {}
     for pname, prot in protocols.items():
-        kept = prot.apply(truth)
-        masked = cube.copy(data=cube.values.copy())
-        masked.loc[{"bands": "NDVI"}] = kept
-        dist = distance_to_kept(days, np.isfinite(kept))
+        masked = mask_cube(cube, prot)
+        dist = distance_to_kept(days, np.isfinite(masked.sel(bands="NDVI").values))
         metrics[pname], predictions[pname] = {}, {}
         for mname, method in methods.items():
             t0 = time.perf_counter()

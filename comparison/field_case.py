@@ -23,7 +23,7 @@ import xarray as xr
 from comparison.baselines import choose_whittaker_lambda
 from comparison.compare import scored_pixels
 from comparison.evaluate import evaluate
-from comparison.methods import Method, Prediction, linear_method, whittaker_method
+from comparison.methods import Method, Prediction, linear_method, mogpr_prediction, whittaker_method
 from comparison.peers import cropsar_method, file_crs
 from comparison.protocols import make_protocols, spatial_block_split
 from comparison.result_files import FIELD_DATA
@@ -77,12 +77,7 @@ def field_mogpr_method(rvi: pd.DataFrame, n_restarts: int = 3, device: str = "cp
         for k, col in enumerate(RVI_OUTPUTS):
             values[:, np.searchsorted(days, rvi.index.to_numpy()), k + 1] = rvi[col].to_numpy()[None, :]
         res = fit_predict(days, values, s2_days, n_restarts=n_restarts, device=device, progress=progress)
-        nt, ny, nx = ndvi.shape
-        mean, std = np.full((nt, ny * nx), np.nan), np.full((nt, ny * nx), np.nan)
-        mean[:, idx], std[:, idx] = res.mean[:, :, 0].T, res.std[:, :, 0].T
-        failed = np.zeros(ny * nx, dtype=bool)
-        failed[idx] = res.failed
-        return Prediction(mean.reshape(ndvi.shape), std.reshape(ndvi.shape), len(idx), failed.reshape(ny, nx))
+        return mogpr_prediction(res, 0, idx, ndvi.shape)
     return run
 
 

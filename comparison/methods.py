@@ -8,7 +8,7 @@ will be scored. Cheap methods predict every pixel; expensive ones (MOGPR) only t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 import numpy as np
 import xarray as xr
@@ -19,8 +19,11 @@ from udf.inference import predict_cube
 from udf.model import FusionNet
 from udf.preprocess import rvi, times_to_days, to_db
 
-__all__ = ["Method", "Prediction", "dl_method", "linear_method", "mogpr_method", "seed_mlp_method",
-           "whittaker_method"]
+if TYPE_CHECKING:
+    from comparison.mogpr import MOGPRResult
+
+__all__ = ["Method", "Prediction", "dl_method", "linear_method", "mogpr_method", "mogpr_prediction",
+           "seed_mlp_method", "whittaker_method"]
 
 Progress = Callable[[int, int], None]
 
@@ -122,10 +125,18 @@ def mogpr_method(engine: str = "local", n_restarts: int = 3, device: str = "cpu"
             from comparison.mogpr_gpy import fit_predict_gpy
 
             res = fit_predict_gpy(days, values, days, progress=progress)
-        nt, ny, nx = len(days), cube.sizes["y"], cube.sizes["x"]
-        mean, std = np.full((nt, ny * nx), np.nan), np.full((nt, ny * nx), np.nan)
-        mean[:, idx], std[:, idx] = res.mean[:, :, 1].T, res.std[:, :, 1].T
-        failed = np.zeros(ny * nx, dtype=bool)
-        failed[idx] = res.failed
-        return Prediction(mean.reshape(nt, ny, nx), std.reshape(nt, ny, nx), len(idx), failed.reshape(ny, nx))
+        return mogpr_prediction(res, 1, idx, (len(days), cube.sizes["y"], cube.sizes["x"]))
     return run
+
+
+def mogpr_prediction(res: "MOGPRResult", output: int, idx: np.ndarray, shape: tuple[int, int, int]) -> Prediction:
+    """One output of a MOGPR fit of the flat pixels ``idx`` as a prediction on the ``(t, y, x)`` grid ``shape``.
+
+    Pixels not fitted are NaN and flagged in ``failed``; pixels not in ``idx`` are NaN and not flagged.
+    """
+    nt, ny, nx = shape
+    mean, std = np.full((nt, ny * nx), np.nan), np.full((nt, ny * nx), np.nan)
+    mean[:, idx], std[:, idx] = res.mean[:, :, output].T, res.std[:, :, output].T
+    failed = np.zeros(ny * nx, dtype=bool)
+    failed[idx] = res.failed
+    return Prediction(mean.reshape(shape), std.reshape(shape), len(idx), failed.reshape(ny, nx))

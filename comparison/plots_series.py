@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import matplotlib
 
@@ -19,17 +18,18 @@ _BANDED = ("DL", "MOGPR", "MOGPR-GPy", "MOGPR-file")
 """Methods drawn with a ±1 std band when they have a std."""
 
 
-def pick_pixels(hidden: np.ndarray, n: int, seed: int = 0, must_cover: Optional[np.ndarray] = None) -> list[tuple]:
+def pick_pixels(hidden: np.ndarray, n: int, seed: int = 0) -> list[tuple]:
     """``n`` pixels with hidden observations, spread over the count of hidden values (seeded, reproducible).
+
+    Hidden observations exist only on scored pixels, which every method (MOGPR included) computes.
 
     Args:
         hidden: ``(t, y, x)`` hidden mask.
         n: how many pixels.
         seed: seed of the draw.
-        must_cover: optional ``(y, x)`` bool; only these pixels are eligible (e.g. where MOGPR was computed).
     """
     counts = hidden.sum(0)
-    ok = counts > 0 if must_cover is None else (counts > 0) & must_cover
+    ok = counts > 0
     cand = np.argwhere(ok)
     if len(cand) == 0:
         return []
@@ -60,8 +60,7 @@ def _panel(ax: plt.Axes, times: np.ndarray, truth: np.ndarray, hidden: np.ndarra
 
 
 def series_figure(times: np.ndarray, truth: np.ndarray, hidden: dict[str, np.ndarray], predictions: dict,
-                  out: str | Path, n_pixels: int = 3, seed: int = 0,
-                  must_cover: Optional[np.ndarray] = None) -> Path:
+                  out: str | Path, n_pixels: int = 3, seed: int = 0) -> Path:
     """Rows: protocols; columns: sample pixels. Each panel: every method's series, ±1 std bands for DL and MOGPR.
 
     Args:
@@ -72,12 +71,11 @@ def series_figure(times: np.ndarray, truth: np.ndarray, hidden: dict[str, np.nda
         out: PNG path.
         n_pixels: panels per protocol.
         seed: seed of the pixel choice.
-        must_cover: pixels eligible for display (e.g. those MOGPR fitted).
     """
     protos = list(hidden)
     fig, axes = plt.subplots(len(protos), n_pixels, figsize=(4.6 * n_pixels, 2.9 * len(protos)), squeeze=False)
     for r, p in enumerate(protos):
-        pix = pick_pixels(hidden[p], n_pixels, seed=seed + r, must_cover=must_cover)
+        pix = pick_pixels(hidden[p], n_pixels, seed=seed + r)
         for c in range(n_pixels):
             ax = axes[r, c]
             if c >= len(pix):

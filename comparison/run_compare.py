@@ -99,11 +99,5 @@ def compare_file(cube_path: str | Path, out: Path, protocols: str = "P1,P2,P3", 
                              f"file and predicted at its {agree['n'] // max(agree['pixels'], 1)} dates: NDVI RMSE "
                              f"{agree['rmse']:.4f}, max |Δ| {agree['max_abs']:.4f} against the file's fused NDVI "
                              f"({agree['failed_local']} pixels not fitted locally).")))
-    mogpr_pixels = None
-    for by_method in predictions.values():
-        pred = by_method.get("MOGPR")
-        if pred is not None and pred.failed is not None:
-            mogpr_pixels = np.isfinite(pred.mean).any(0)
-            break
     return write_outputs(out, payload, cube, prots, predictions, f"s1ndvi compare: {Path(cube_path).name}",
-                         extra_sections=sections, must_cover=mogpr_pixels)
+                         extra_sections=sections)

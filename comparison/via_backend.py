@@ -24,7 +24,7 @@ from udf.cube_io import read_cube, write_cube
 
 _log = logging.getLogger(__name__)
 
-__all__ = ["LocalBackendRun", "backend_available", "backend_dl_method", "cube_key"]
+__all__ = ["LocalBackendRun", "backend_available", "backend_dl_method", "cube_key", "fuse_graph", "udf_context"]
 
 _USER = "demo"
 
@@ -112,11 +112,17 @@ def fuse_graph(connection: Any, collection_id: str, context: dict) -> Any:
         overlap=[{"dimension": "x", "value": 8, "unit": "px"}, {"dimension": "y", "value": 8, "unit": "px"}])
 
 
-def backend_dl_method(run: LocalBackendRun, weights: Optional[Path] = None) -> Method:
-    """The DL model through the backend; predictions are checked to be on the masked cube's labels."""
+def udf_context(weights: Optional[Path] = None) -> dict:
+    """The UDF context of the harness: mean and std, linear S1, CPU, the given checkpoint (default: shipped)."""
     context: dict = {"include_uncertainty": True, "s1_units": "linear", "device": "cpu"}
     if weights is not None:
         context["weights"] = str(weights)
+    return context
+
+
+def backend_dl_method(run: LocalBackendRun, weights: Optional[Path] = None) -> Method:
+    """The DL model through the backend; predictions are checked to be on the masked cube's labels."""
+    context = udf_context(weights)
 
     def go(masked: xr.DataArray, pixels: np.ndarray) -> Prediction:
         cid = cube_key(masked)

@@ -106,7 +106,7 @@ def _gpy_method() -> Optional[Method]:
         import GPy  # noqa: F401
     except ImportError:
         return None
-    from comparison.mogpr_gpy import fit_predict_gpy
+    from comparison.mogpr.gpy import fit_predict_gpy
 
     return lambda s: fit_predict_gpy(s.times, s.rvi_ndvi)
 

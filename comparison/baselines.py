@@ -9,8 +9,8 @@ import logging
 import numpy as np
 from scipy.linalg import solveh_banded
 
-from comparison.metrics import score
-from comparison.protocols import make_protocols
+from udf.metrics import score
+from udf.protocols import make_protocols
 
 _log = logging.getLogger(__name__)
 

@@ -22,9 +22,9 @@ from comparison.baselines import choose_whittaker_lambda
 from comparison.errors import BandNotFound, NoOverlap
 from comparison.evaluate import evaluate, mask_cube
 from comparison.methods import Method, linear_method, mogpr_method, seed_mlp_method, whittaker_method
-from comparison.protocols import PROTOCOLS, Protocol, SpatialSplit, make_protocols, spatial_block_split
 from comparison.seed_mlp import SeedMLP
 from udf.preprocess import check_ndvi, detect_s1_units, s1_to_linear, times_to_days, to_db
+from udf.protocols import PROTOCOLS, Protocol, SpatialSplit, make_protocols, spatial_block_split
 
 _log = logging.getLogger(__name__)
 
@@ -156,7 +156,7 @@ def _mogpr(opts: CompareOptions, cube: xr.DataArray, pixel_progress: Optional[Pr
     if opts.mogpr == "local":
         return {"MOGPR": mogpr_method("local", opts.mogpr_restarts, opts.device, pixel_progress)}
     if opts.mogpr == "gpy":
-        from comparison.mogpr_gpy import _import_gpy
+        from comparison.mogpr.gpy import _import_gpy
 
         _import_gpy()  # fail now, with the install recipe, not after the other methods ran
         return {"MOGPR-GPy": mogpr_method("gpy", progress=pixel_progress)}

@@ -9,10 +9,10 @@ from typing import Optional
 import numpy as np
 import xarray as xr
 
-from comparison.metrics import paired_difference
 from comparison.plots import breakdown_figure, residual_figure, scatter_figure, scored_mask
 from comparison.plots_series import series_figure
 from comparison.report import breakdown_table, markdown_table, write_metrics, write_report
+from udf.metrics import paired_difference
 
 _log = logging.getLogger(__name__)
 

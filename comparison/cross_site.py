@@ -15,9 +15,9 @@ import xarray as xr
 
 from comparison.compare import CompareOptions, run_comparison
 from comparison.methods import dl_method
-from comparison.protocols import spatial_block_split
 from udf.ingest import build_cube, load_s1, load_s2_ndvi
 from udf.model import FusionNet
+from udf.protocols import spatial_block_split
 from udf.sample import CROSS_SITE_FILE
 
 _log = logging.getLogger(__name__)

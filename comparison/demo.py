@@ -23,13 +23,13 @@ from comparison.compare_report import write_figures, write_outputs
 from comparison.cross_site import run_cross_site
 from comparison.field_case import FIELDS, run_field_case
 from comparison.methods import Method, dl_method
-from comparison.protocols import spatial_block_split
 from comparison.report import markdown_table
 from comparison.via_backend import LocalBackendRun, backend_available, backend_dl_method, cube_key, fuse_graph, udf_context
 from udf.cube_io import write_cube
 from udf.fit import eval_cube, fit
 from udf.inference import predict_cube
 from udf.ingest import load_sample_cube
+from udf.protocols import spatial_block_split
 from udf.training import TrainConfig
 from udf.weights import load_checkpoint, save_checkpoint
 

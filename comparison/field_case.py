@@ -25,9 +25,9 @@ from comparison.compare import scored_pixels
 from comparison.evaluate import evaluate
 from comparison.methods import Method, Prediction, linear_method, mogpr_prediction, whittaker_method
 from comparison.peers import cropsar_method, file_crs
-from comparison.protocols import make_protocols, spatial_block_split
 from comparison.result_files import FIELD_DATA
 from udf.preprocess import times_to_days
+from udf.protocols import make_protocols, spatial_block_split
 
 _log = logging.getLogger(__name__)
 

@@ -122,7 +122,7 @@ def mogpr_method(engine: str = "local", n_restarts: int = 3, device: str = "cpu"
 
             res = fit_predict(days, values, days, n_restarts=n_restarts, device=device, progress=progress)
         else:
-            from comparison.mogpr_gpy import fit_predict_gpy
+            from comparison.mogpr.gpy import fit_predict_gpy
 
             res = fit_predict_gpy(days, values, days, progress=progress)
         return mogpr_prediction(res, 1, idx, (len(days), cube.sizes["y"], cube.sizes["x"]))

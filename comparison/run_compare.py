@@ -13,7 +13,7 @@ import xarray as xr
 from comparison.compare import CompareOptions, dl_provenance, load_cube, parse_protocols, run_comparison
 from comparison.compare_report import write_outputs
 from comparison.methods import Method, dl_method
-from comparison.protocols import SpatialSplit, spatial_block_split
+from udf.protocols import SpatialSplit, spatial_block_split
 
 _log = logging.getLogger(__name__)
 

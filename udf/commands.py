@@ -69,10 +69,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     """``s1ndvi train``."""
     import torch
 
-    from comparison.protocols import spatial_block_split
     from udf.cube_io import read_cube
     from udf.fit import fit
     from udf.model import ModelConfig
+    from udf.protocols import spatial_block_split
     from udf.training import TrainConfig
     from udf.weights import save_checkpoint
 

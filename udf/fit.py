@@ -6,12 +6,12 @@ from typing import Callable
 import numpy as np
 import xarray as xr
 
-from comparison.metrics import score
-from comparison.protocols import PROTOCOLS, SpatialSplit, make_protocols
 from udf.compositing import composite_ndvi, composite_s1, regular_grid
 from udf.inference import predict_cube
+from udf.metrics import score
 from udf.model import FusionNet
 from udf.preprocess import NDVI_BAND, check_cube, check_ndvi, detect_s1_units, s1_to_linear, times_to_days
+from udf.protocols import PROTOCOLS, SpatialSplit, make_protocols
 from udf.training import SeriesSet, TrainConfig, make_series, train
 
 _log = logging.getLogger(__name__)

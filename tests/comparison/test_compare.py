@@ -21,9 +21,9 @@ from comparison.compare import (
 from comparison.errors import BandNotFound, NoOverlap
 from comparison.evaluate import evaluate
 from comparison.methods import Prediction, mogpr_method
-from comparison.metrics import paired_difference
-from comparison.protocols import spatial_block_split
 from tests.conftest import make_cube
+from udf.metrics import paired_difference
+from udf.protocols import spatial_block_split
 
 
 def test_parse_protocols() -> None:

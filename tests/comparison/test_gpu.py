@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from comparison import mogpr
+from comparison.mogpr import core as mogpr
 from tests.conftest import requires_cuda
 
 REF = Path(__file__).resolve().parents[1] / "data" / "mogpr_reference" / "reference.npz"

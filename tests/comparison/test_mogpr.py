@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from comparison import mogpr
 from comparison.errors import BandNotFound, MOGPRInputError
+from comparison.mogpr import core as mogpr
 from tests.conftest import requires_cuda
 
 REF = Path(__file__).resolve().parents[1] / "data" / "mogpr_reference" / "reference.npz"
@@ -206,7 +206,7 @@ def test_fit_on_fusets_fields_within_gpy_seed_spread(case: str) -> None:
 
 def test_gpy_wrapper_matches_torch() -> None:
     pytest.importorskip("GPy")
-    from comparison import mogpr_gpy
+    from comparison.mogpr import gpy as mogpr_gpy
 
     times, values = _random_problem(seed=2, n=2, t=20)
     ref = mogpr_gpy.fit_predict_gpy(times, values, times, seed=0)
@@ -216,13 +216,13 @@ def test_gpy_wrapper_matches_torch() -> None:
     np.testing.assert_allclose(std, ref.std, rtol=1e-6, atol=1e-8)
 
 
-# --- the fast binned objective (comparison/_mogpr_binned.py) against the dense reference ---------------------------
+# --- the fast binned objective (comparison/mogpr/_binned.py) against the dense reference ---------------------------
 
 
 def _binned(times: np.ndarray, values: np.ndarray, o: int) -> tuple[object, object, object]:
     import torch
 
-    from comparison import _mogpr_binned as b
+    from comparison.mogpr import _binned as b
 
     d = mogpr._pack(times - times.min(), mogpr._normalise(values)[0], torch.device("cpu"))
     grid = b.Grid.from_times(torch.as_tensor(times - times.min()), o)
@@ -233,8 +233,8 @@ def _binned(times: np.ndarray, values: np.ndarray, o: int) -> tuple[object, obje
 def test_binned_gradient_matches_autograd_of_dense_likelihood(o: int, q: int) -> None:
     import torch
 
-    from comparison import _mogpr_binned as b
-    from comparison import _mogpr_model as m
+    from comparison.mogpr import _binned as b
+    from comparison.mogpr import _model as m
 
     times, values = _random_problem(seed=20 + o, n=4, o=o)
     d, grid, binned = _binned(times, values, o)
@@ -261,7 +261,7 @@ def test_binned_objective_matches_naive_numpy_loop(o: int, q: int) -> None:
     """Value and central differences of the textbook loop implementation, on non-integer and repeated dates."""
     import torch
 
-    from comparison import _mogpr_binned as b
+    from comparison.mogpr import _binned as b
 
     times, values = _random_problem(seed=40 + o, n=3, t=12, o=o)
     times = times + np.random.default_rng(0).uniform(0, 1, len(times))  # fractional days: many distinct distances
@@ -321,8 +321,8 @@ def test_binned_prediction_matches_naive_numpy_loop() -> None:
 def test_binned_covariance_equals_dense_covariance_and_padding() -> None:
     import torch
 
-    from comparison import _mogpr_binned as b
-    from comparison import _mogpr_model as m
+    from comparison.mogpr import _binned as b
+    from comparison.mogpr import _model as m
 
     times, values = _random_problem(seed=9, n=3, t=15, o=3)
     d, grid, binned = _binned(times, values, 3)
@@ -346,7 +346,7 @@ def test_binned_covariance_equals_dense_covariance_and_padding() -> None:
 def test_binned_objective_not_positive_definite_is_inf() -> None:
     import torch
 
-    from comparison import _mogpr_binned as b
+    from comparison.mogpr import _binned as b
 
     times, values = _random_problem(seed=4, n=2)
     _, grid, binned = _binned(times, values, 2)
@@ -362,7 +362,7 @@ def test_binned_objective_not_positive_definite_is_inf() -> None:
 def test_schur_inverse_equals_cholesky_inverse() -> None:
     import torch
 
-    from comparison import _mogpr_binned as b
+    from comparison.mogpr import _binned as b
 
     rng = torch.Generator().manual_seed(3)
     for m in (b.SCHUR_MIN_SIZE, 131):
@@ -383,7 +383,7 @@ def test_schur_inverse_equals_cholesky_inverse() -> None:
 def test_binned_objective_on_cuda_equals_cpu() -> None:
     import torch
 
-    from comparison import _mogpr_binned as b
+    from comparison.mogpr import _binned as b
 
     times, values = _random_problem(seed=8, n=5, t=60)  # about 85 slots: the Schur path
     params = torch.as_tensor(_random_params(seed=2, n=5, o=2, q=2))
@@ -401,8 +401,8 @@ def test_pixel_problems_chunks_follow_bind_and_keep() -> None:
     """Pool refills (bind extends), shrinking and chunk merges (keep) evaluate the same as one fresh chunk."""
     import torch
 
-    from comparison import _mogpr_fit as fit
-    from comparison import _mogpr_model as m
+    from comparison.mogpr import _fit as fit
+    from comparison.mogpr import _model as m
 
     times, values = _random_problem(seed=13, n=20, t=30)
     d, grid, _ = _binned(times, values, 2)
@@ -422,7 +422,7 @@ def test_pixel_problems_chunks_follow_bind_and_keep() -> None:
     np.testing.assert_allclose(g, g_ref, rtol=1e-10, atol=1e-12)
 
 
-# --- the batched L-BFGS (comparison/_mogpr_optim.py, _mogpr_linesearch.py) -----------------------------------------
+# --- the batched L-BFGS (comparison/mogpr/_optim.py, _mogpr_linesearch.py) -----------------------------------------
 
 
 class _Rosenbrock:
@@ -449,7 +449,7 @@ class _Rosenbrock:
 
 @pytest.mark.parametrize("pool", [3, 64])
 def test_lbfgs_pool_solves_every_problem_in_order(pool: int) -> None:
-    from comparison._mogpr_optim import LBFGSOptions, minimize
+    from comparison.mogpr._optim import LBFGSOptions, minimize
 
     n = 10
     x0 = np.full((n, 6), -0.5)
@@ -464,7 +464,7 @@ def test_lbfgs_pool_solves_every_problem_in_order(pool: int) -> None:
 
 
 def test_compact_direction_equals_two_loop_recursion() -> None:
-    from comparison._mogpr_optim import _direction
+    from comparison.mogpr._optim import _direction
 
     rng = np.random.default_rng(0)
     n, m, p = 4, 5, 7
@@ -489,7 +489,7 @@ def test_compact_direction_equals_two_loop_recursion() -> None:
 
 
 def test_line_search_accepts_strong_wolfe_points() -> None:
-    from comparison._mogpr_linesearch import C1, C2, Search, advance
+    from comparison.mogpr._linesearch import C1, C2, Search, advance
 
     # phi(t) = f(x + t d) for f(x) = (x - c)², along d = 1 from x = 0: rows need extrapolation, zoom or nothing.
     c = np.array([0.5, 1e-3, 40.0])

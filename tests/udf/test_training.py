@@ -2,11 +2,11 @@ import numpy as np
 import pytest
 import torch
 
-from comparison.protocols import spatial_block_split
 from udf.fit import fit
 from udf.ingest import load_sample_cube
 from udf.masking import hide_all, hide_random, hide_window
 from udf.model import FusionNet, ModelConfig
+from udf.protocols import spatial_block_split
 from udf.training import TrainConfig, laplace_nll, screen_cloud_dips
 from udf.weights import load_checkpoint, save_checkpoint
 

@@ -12,7 +12,7 @@ Inputs:
 - ``pixels``: 16 pixels of the embedded WorldCereal sample (outputs RVI = 4·VH/(VV+VH) on linear power, NDVI from
   B04/B08 averaged 2×2 to 20 m, SCL 4/5/6 valid), seed 0; times are the union of S1 and S2 dates.
 
-Environment (outside the repo; see ``comparison/mogpr_gpy.py`` for the recipe): ``/work/gpy-venv``.
+Environment (outside the repo; see ``comparison/mogpr/gpy.py`` for the recipe): ``/work/gpy-venv``.
 Run from the repository root: ``/work/gpy-venv/bin/python tests/data/mogpr_reference/make_data.py``.
 """
 

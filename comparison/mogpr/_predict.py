@@ -1,9 +1,9 @@
-"""MOGPR posterior prediction through covariance bins (see :mod:`comparison._mogpr_binned`).
+"""MOGPR posterior prediction through covariance bins (see :mod:`comparison.mogpr._binned`).
 
 The training covariance is gathered from the bin table as in the likelihood; the cross-covariance between the
 prediction times and the training slots depends only on the two outputs and the distance between a prediction time
 and a date, so it is gathered from a second small table over the distinct such distances. Values equal the dense
-computation of :mod:`comparison._mogpr_model` up to rounding.
+computation of :mod:`comparison.mogpr._model` up to rounding.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import torch
 
-from comparison import _mogpr_binned as _b
-from comparison import _mogpr_model as _m
+from . import _binned as _b
+from . import _model as _m
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """Fast MOGPR objective: the exact negative log likelihood and its gradient through covariance *bins*.
 
-Every entry of one pixel's training covariance (see :mod:`comparison._mogpr_model`) depends only on the pair of
+Every entry of one pixel's training covariance (see :mod:`comparison.mogpr._model`) depends only on the pair of
 outputs ``(a, b)`` and the distance ``|t_i − t_j|`` between the two dates, and all pixels share one time axis. So
 the distinct distances ``u`` (``U`` of them) are found once per time axis, and each entry ``(i, j)`` of a pixel's
 padded ``(M, M)`` covariance gets a fixed *bin*: ``(a, b, u)`` off the diagonal, ``diag a`` on the diagonal of an
@@ -12,7 +12,7 @@ output-``a`` observation, and two padding bins (value 0 off and 1 on the diagona
   the sum of ``G`` over each bin (one scatter-add), then small products with the table's derivatives.
 
 The bins are an exact regrouping of the same sums: values equal the dense computation up to rounding, and padded
-slots keep the exact masking of :mod:`comparison._mogpr_model` (identity block, zero target).
+slots keep the exact masking of :mod:`comparison.mogpr._model` (identity block, zero target).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Sequence
 
 import torch
 
-from comparison._mogpr_model import GPY_JITTER, LOG_2PI, SQRT3, Packed, Unpacked, unpack
+from ._model import GPY_JITTER, LOG_2PI, SQRT3, Packed, Unpacked, unpack
 
 SCHUR_MIN_SIZE = 48
 """Slots per pixel from which :func:`_inverse_logdet` splits the covariance in two blocks."""

@@ -2,7 +2,7 @@
 
 Each problem (one pixel's hyper-parameters from one start) is a row of a *pool*. Directions come from the compact
 L-BFGS form (Byrd, Nocedal & Schnabel 1994) for all rows at once; each row runs its own strong-Wolfe line search
-(:mod:`comparison._mogpr_linesearch`), and a curvature pair is kept only where ``sᵀy > 0``. Every round evaluates
+(:mod:`comparison.mogpr._linesearch`), and a curvature pair is kept only where ``sᵀy > 0``. Every round evaluates
 one trial point per row in a single batched objective call; rows that finish leave the pool and waiting problems
 take their place, so the objective always works on a well-filled batch rather than a shrinking tail. Stopping
 rules are scipy L-BFGS-B's (GPy's optimiser): relative decrease ``ftol``, largest gradient entry ``gtol``,
@@ -21,7 +21,7 @@ from typing import Any, Callable, Optional, Protocol
 
 import numpy as np
 
-from comparison._mogpr_linesearch import Search, advance, where_rows
+from ._linesearch import Search, advance, where_rows
 
 _log = logging.getLogger(__name__)
 

@@ -21,10 +21,10 @@ from typing import Callable, Iterator, Optional, Sequence, TypeVar
 import numpy as np
 import torch
 
-from comparison import _mogpr_binned as _b
-from comparison import _mogpr_model as _m
-from comparison import _mogpr_predict as _p
-from comparison._mogpr_optim import LBFGSOptions, LBFGSResult, minimize
+from . import _binned as _b
+from . import _model as _m
+from . import _predict as _p
+from ._optim import LBFGSOptions, LBFGSResult, minimize
 
 _log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -42,7 +42,7 @@ GPU_CHUNK_ENTRIES = 1 << 26
 
 
 class PixelProblems:
-    """The MOGPR objective of (pixel, start) problems for :func:`comparison._mogpr_optim.minimize`.
+    """The MOGPR objective of (pixel, start) problems for :func:`comparison.mogpr._optim.minimize`.
 
     Args:
         packed: valid observations of the pixels ``(n, M)``, valid slots first, on the computing device.
@@ -194,7 +194,7 @@ def predict_all(
     params: torch.Tensor, packed: _m.Packed, grid: _b.Grid, cross: _p.CrossGrid, n_kernels: int, include_noise: bool,
     workers: Workers = Workers(),
 ) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`comparison._mogpr_predict.predict` of all ``n`` pixels in cache-sized chunks shared by the workers.
+    """:func:`comparison.mogpr._predict.predict` of all ``n`` pixels in cache-sized chunks shared by the workers.
 
     Returns:
         Normalised predictive mean and variance ``(n, S, O)``.

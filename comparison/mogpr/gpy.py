@@ -31,7 +31,7 @@ _log = logging.getLogger(__name__)
 
 __all__ = ["GPY_INSTALL", "fit_predict_gpy", "gpy_fit_pixel"]
 
-GPY_INSTALL = 'pip install -e ".[mogpr]" (GPy==1.15.0; FuseTS itself: see comparison/mogpr_gpy.py)'
+GPY_INSTALL = 'pip install -e ".[mogpr]" (GPy==1.15.0; FuseTS itself: see comparison/mogpr/gpy.py)'
 
 
 def _import_gpy() -> Any:

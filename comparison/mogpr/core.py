@@ -7,7 +7,7 @@ processes", Remote Sensing of Environment 235, https://doi.org/10.1016/j.rse.201
 kernels_list=[Matern32(1)] * O, W_rank=1)`` — note FuseTS passes the kernel **O times**, so the covariance is a
 sum of ``Q = O`` rank-1 ICMs, each with its own Matern-3/2 variance and lengthscale (``n_kernels`` selects another
 ``Q``); one Gaussian noise per output; zero mean; time in days; hyper-parameters maximising the exact marginal
-likelihood with L-BFGS (GPy: scipy L-BFGS-B, ``max_iters=1000``). See :mod:`comparison._mogpr_model` for the
+likelihood with L-BFGS (GPy: scipy L-BFGS-B, ``max_iters=1000``). See :mod:`comparison.mogpr._model` for the
 covariance, the parameter layout (GPy's ``param_array`` order) and the exact masking of missing observations.
 
 Differences from FuseTS, on purpose:
@@ -22,11 +22,11 @@ Differences from FuseTS, on purpose:
 Speed, without changing what is computed (float64, exact likelihood and gradient, exact masking, GPy's stopping
 rules): every covariance entry of every pixel is a function of an output pair and a date distance, so ``K`` is
 gathered from a small table and the gradient needs only the sums of ``K⁻¹ − ααᵀ`` per table entry
-(:mod:`comparison._mogpr_binned`); ``K⁻¹`` comes from two half-size Cholesky inverses and a Schur complement; the
+(:mod:`comparison.mogpr._binned`); ``K⁻¹`` comes from two half-size Cholesky inverses and a Schur complement; the
 L-BFGS runs all (pixel, start) problems in pools that are refilled as fits finish, with a strong-Wolfe line search
-like scipy's L-BFGS-B (:mod:`comparison._mogpr_optim`, :mod:`comparison._mogpr_linesearch`), in cache-sized chunks
-on two worker threads (:mod:`comparison._mogpr_fit`). Predictions use the same tables
-(:mod:`comparison._mogpr_predict`).
+like scipy's L-BFGS-B (:mod:`comparison.mogpr._optim`, :mod:`comparison.mogpr._linesearch`), in cache-sized chunks
+on two worker threads (:mod:`comparison.mogpr._fit`). Predictions use the same tables
+(:mod:`comparison.mogpr._predict`).
 """
 
 from __future__ import annotations
@@ -40,12 +40,13 @@ import numpy as np
 import torch
 import xarray as xr
 
-from comparison import _mogpr_binned as _b
-from comparison import _mogpr_model as _m
-from comparison import _mogpr_predict as _p
-from comparison._mogpr_fit import MAX_CPU_WORKERS, cpu_workers, fit, predict_all
-from comparison._mogpr_optim import LBFGSOptions
 from comparison.errors import BandNotFound, MOGPRInputError
+
+from . import _binned as _b
+from . import _model as _m
+from . import _predict as _p
+from ._fit import MAX_CPU_WORKERS, cpu_workers, fit, predict_all
+from ._optim import LBFGSOptions
 
 _log = logging.getLogger(__name__)
 
@@ -151,7 +152,7 @@ def _initial_params(n: int, n_outputs: int, n_kernels: int, n_restarts: int, see
 
 
 def _pixel_counter(n: int, n_starts: int, progress: Optional[Progress]) -> Optional[Callable[[np.ndarray], None]]:
-    """``on_done(pixels)`` for :func:`comparison._mogpr_fit.fit` that reports pixels whose starts all finished."""
+    """``on_done(pixels)`` for :func:`comparison.mogpr._fit.fit` that reports pixels whose starts all finished."""
     if progress is None:
         return None
     left = np.full(n, n_starts)

@@ -20,6 +20,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dl", default=None, help="DL checkpoint (.npz); default: the shipped weights")
     p.add_argument("--train-dl", type=float, default=None, metavar="MINUTES",
                    help="train a DL model on this cube's training blocks for at most MINUTES instead of --dl")
+    p.add_argument("--adapt", type=float, default=3.0, metavar="MINUTES",
+                   help="also score the --dl model adapted on this cube's training blocks (s1ndvi adapt, test pixels' "
+                        "NDVI removed) for at most MINUTES; 0 skips it (default 3)")
     p.add_argument("--no-dl", action="store_true", help="skip the DL model")
     p.add_argument("--mogpr", default="local",
                    help="'local' (batched torch), 'gpy' (FuseTS' GPy model, optional), a cloud mogpr_s1_s2 "
@@ -34,6 +37,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="output folder (metrics.json, report.md, figures)")
     p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("loso", help="leave-one-site-out evaluation of the pretrained model on the corpus",
+                       description="For each site of the corpus, pretrain on all other sites and score the held-out "
+                                   "site against linear interpolation, Whittaker and MOGPR (P1, P2_60, P2_90, P3); "
+                                   "calibrate the std across sites. Writes loso.json, loso.md and loso.png.")
+    p.add_argument("--data", required=True, help="corpus folder (holding multisite/, worldcereal_monthly/ ...)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--sites", default=None, help="comma-separated sites to hold out (default: every site)")
+    p.add_argument("--no-mogpr", action="store_true", help="skip MOGPR (the slow part)")
+    p.add_argument("--max-sequences", type=int, default=300, help="scored sequences per held-out set (seeded)")
+    p.add_argument("--epochs", type=int, default=None, help="most pretraining epochs per fold")
+    p.add_argument("--steps", type=int, default=None, help="optimisation steps per epoch")
+    p.add_argument("--seed", type=int, default=0, help="seed of training, subsamples and protocols")
+    p.add_argument("--save-models", action="store_true", help="also save each fold's model as OUT/without_<site>.npz")
+    p.set_defaults(func=cmd_loso)
 
     p = sub.add_parser("demo", help="main job on the embedded sample: train, evaluate P1-P3 vs MOGPR and baselines, "
                                     "report")
@@ -79,10 +97,44 @@ def cmd_compare(args: argparse.Namespace) -> int:
     with _bars() as (step, pixel):
         report = compare_file(
             args.cube, Path(args.out), protocols=args.protocol, dl=None if args.no_dl else (args.dl or "shipped"),
-            train_minutes=args.train_dl, mogpr=None if args.mogpr == "none" else args.mogpr,
+            train_minutes=args.train_dl, adapt_minutes=args.adapt or None,
+            mogpr=None if args.mogpr == "none" else args.mogpr,
             mogpr_restarts=args.mogpr_restarts, cropsar=args.cropsar, max_pixels=args.max_pixels, block=args.block,
             s1_units=args.s1_units, device=args.device, seed=args.seed, progress=step, pixel_progress=pixel)
     _log.warning("Comparison written: %s", report)
+    return 0
+
+
+def cmd_loso(args: argparse.Namespace) -> int:
+    """``s1ndvi loso``."""
+    from dataclasses import replace
+
+    from comparison.loso import LosoOptions, run_loso
+    from comparison.loso_report import write_loso
+    from udf.corpus import load_corpus
+    from udf.corpus.reserved import describe_reserved, reserved_grids
+    from udf.training import TrainConfig
+
+    cfg = TrainConfig(seed=args.seed)
+    if args.epochs is not None:
+        cfg = replace(cfg, epochs=args.epochs)
+    if args.steps is not None:
+        cfg = replace(cfg, steps_per_epoch=args.steps)
+    corpus = load_corpus(args.data)
+    sites = tuple(s.strip() for s in args.sites.split(",")) if args.sites else None
+    unknown = [s for s in sites or () if s not in corpus]
+    if unknown:
+        raise ValueError(f"Unknown or unavailable site(s) {unknown}; the corpus under {args.data} has {sorted(corpus)}.")
+    opts = LosoOptions(train=cfg, mogpr=not args.no_mogpr, max_sequences=args.max_sequences, seed=args.seed,
+                       models_dir=args.out if args.save_models else None)
+    with tqdm(total=len(sites or corpus), desc="folds", unit="site") as bar:
+        def step(label: str) -> None:
+            bar.update(1)
+            bar.set_postfix_str(label)
+
+        payload = run_loso(corpus, opts, sites=sites, progress=step, reserved=describe_reserved(reserved_grids()))
+    path = write_loso(payload, Path(args.out))
+    print(f"Wrote {path}, {Path(args.out) / 'loso.json'} and loso.png")  # noqa: T201 (the command's output)
     return 0
 
 

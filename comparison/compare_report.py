@@ -81,8 +81,11 @@ def _setup_text(payload: dict) -> str:
                 if payload.get("subsampled") else " (every test pixel with an NDVI observation).")]
     if "whittaker_lambda" in payload:
         lines.append(f"- Whittaker λ = {payload['whittaker_lambda']} (chosen on training pixels).")
-    if payload.get("dl_provenance"):
-        lines.append(f"- DL model: {payload['dl_provenance']}.")
+    prov = payload.get("dl_provenance")
+    if isinstance(prov, dict):
+        lines += [f"- {name}: {text}." for name, text in prov.items()]
+    elif prov:
+        lines.append(f"- DL model: {prov}.")
     opts = payload.get("options", {})
     if opts.get("mogpr") == "local":
         lines.append(f"- MOGPR: batched torch (this repository), RVI = 4·VH/(VV+VH) on linear power and NDVI, "
@@ -106,12 +109,14 @@ def write_outputs(out: Path, payload: dict, cube: xr.DataArray, protocols: dict,
     truth = cube.sel(bands="NDVI").values
     present = {m for by in predictions.values() for m in by}
     rival = next((m for m in ("MOGPR", "MOGPR-GPy", "MOGPR-file") if m in present), "MOGPR")
-    payload["head_to_head"] = head_to_head(truth, protocols, predictions, metrics, b=rival,
+    lead = next((m for m in ("DL adapted", "DL trained here", "DL zero-shot", "DL") if m in present), "DL")
+    payload["head_to_head"] = head_to_head(truth, protocols, predictions, metrics, a=lead, b=rival,
                                            seed=payload["split"]["seed"])
+    payload["head_to_head_rows"] = [lead, rival]
     files = write_figures(out, cube, protocols, predictions, metrics)
     write_metrics(payload, out / "metrics.json")
     sections = [("Setup", _setup_text(payload)),
-                ("Is DL as good as MOGPR, and how much faster?", answer(payload["head_to_head"], b=rival)),
+                ("Is DL as good as MOGPR, and how much faster?", answer(payload["head_to_head"], a=lead, b=rival)),
                 ("Accuracy, failures and speed", markdown_table(metrics)),
                 ("MAE by true NDVI range (n scored)", breakdown_table(metrics, "by_range")),
                 ("MAE by distance to the nearest kept observation (n scored)", breakdown_table(metrics, "by_distance")),

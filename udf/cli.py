@@ -9,7 +9,7 @@ from typing import Sequence
 _log = logging.getLogger(__name__)
 
 # Packages that contribute sub-commands through a ``register(subparsers)`` function.
-_COMMAND_MODULES = ("udf.commands", "local_backend.cli", "comparison.cli")
+_COMMAND_MODULES = ("udf.commands", "udf.model_commands", "local_backend.cli", "comparison.cli")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -10,6 +10,7 @@ __all__ = [
     "DimensionNotAvailable",
     "InvalidContext",
     "InvalidValues",
+    "NotEnoughNDVI",
     "S1UnitsError",
     "TooFewTimeSteps",
 ]
@@ -45,3 +46,7 @@ class InvalidContext(ValueError):
 
 class CheckpointMismatch(ValueError):
     """A checkpoint does not fit the cube or the code (bands, units, features, format version)."""
+
+
+class NotEnoughNDVI(CubeError):
+    """A cube holds too few valid NDVI observations to train or adapt a model on it."""

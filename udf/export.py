@@ -16,8 +16,8 @@ from udf import UDF_PATH
 
 _log = logging.getLogger(__name__)
 
-RUNTIME_MODULES = ("errors", "preprocess", "model", "weights", "inference")
-_PROJECT_IMPORT = re.compile(r"^from udf(\.\w+)? import .*$|^import udf.*$", re.MULTILINE)
+RUNTIME_MODULES = ("errors", "preprocess", "features", "model", "weights", "inference")
+_PROJECT_IMPORT = re.compile(r"^from udf(\.\w+)? import (\([^)]*\)|.*)$|^import udf.*$", re.MULTILINE)
 _SCRIPT_BLOCK = re.compile(r"^# /// script\n(?:#.*\n)*?# ///\n", re.MULTILINE)
 
 

@@ -64,6 +64,8 @@ def _find_band(ds: xr.Dataset, band: str, path: Path) -> str:
     if band in names:
         return band
     hits = [n for n in names if n.upper().endswith(("-" + band.upper(), "_" + band.upper()))]
+    if not hits:  # openEO/WorldCereal exports may name a band B4 with long_name 'S2-L2A-B04'
+        hits = [n for n in names if str(ds[n].attrs.get("long_name", "")).upper().endswith("-" + band.upper())]
     if len(hits) != 1:
         raise BandNotAvailable(f"No band {band!r} in '{path}' (variables: {names}); found {len(hits)} candidates.")
     return hits[0]

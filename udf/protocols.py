@@ -16,7 +16,7 @@ import numpy as np
 
 from udf.masking import hide_all, hide_random, hide_window
 
-__all__ = ["PROTOCOLS", "Protocol", "SpatialSplit", "make_protocols", "spatial_block_split"]
+__all__ = ["PROTOCOLS", "Protocol", "SpatialSplit", "hide_protocols", "make_protocols", "spatial_block_split"]
 
 PROTOCOLS = ("P1", "P2_60", "P2_90", "P3")
 
@@ -104,21 +104,34 @@ def make_protocols(ndvi: np.ndarray, days: np.ndarray, pixels: np.ndarray,
         names: protocols among :data:`PROTOCOLS`.
         seed: base seed; each protocol gets its own stream derived from it.
     """
+    nt = ndvi.shape[0]
+    valid = np.isfinite(ndvi).reshape(nt, -1).T & pixels.ravel()[:, None]
+    return {name: Protocol(name=name, hidden=hidden.T.reshape(ndvi.shape))
+            for name, hidden in hide_protocols(valid, days, names, seed).items()}
+
+
+def hide_protocols(valid: np.ndarray, days: np.ndarray, names: tuple[str, ...] = PROTOCOLS,
+                   seed: int = 0) -> dict[str, np.ndarray]:
+    """The hidden observations ``(N, T)`` of each protocol for sequences with validity ``valid`` ``(N, T)``.
+
+    Args:
+        valid: ``(N, T)`` observed NDVI.
+        days: ``(T,)`` or ``(N, T)`` days.
+        names: protocols among :data:`PROTOCOLS`.
+        seed: base seed; each protocol gets its own stream derived from it (the same as :func:`make_protocols`).
+    """
     unknown = [n for n in names if n not in PROTOCOLS]
     if unknown:
         raise ValueError(f"Unknown protocol(s) {unknown}; known: {PROTOCOLS}.")
-    nt = ndvi.shape[0]
-    valid = np.isfinite(ndvi).reshape(nt, -1).T & pixels.ravel()[:, None]
     out = {}
     for k, name in enumerate(PROTOCOLS):
         if name not in names:
             continue
         rng = np.random.default_rng([seed, k])
         if name == "P1":
-            hidden = hide_random(valid, 0.2, rng)
+            out[name] = hide_random(valid, 0.2, rng)
         elif name.startswith("P2_"):
-            hidden = hide_window(valid, days, float(name[3:]), rng)
+            out[name] = hide_window(valid, days, float(name[3:]), rng)
         else:
-            hidden = hide_all(valid)
-        out[name] = Protocol(name=name, hidden=hidden.T.reshape(ndvi.shape))
+            out[name] = hide_all(valid)
     return out

@@ -23,6 +23,7 @@ from comparison.errors import BandNotFound, NoOverlap
 from comparison.evaluate import evaluate, mask_cube
 from comparison.methods import Method, linear_method, mogpr_method, seed_mlp_method, whittaker_method
 from comparison.seed_mlp import SeedMLP
+from udf.errors import CheckpointMismatch, DimensionNotAvailable
 from udf.preprocess import check_ndvi, detect_s1_units, s1_to_linear, times_to_days, to_db
 from udf.protocols import PROTOCOLS, Protocol, SpatialSplit, make_protocols, spatial_block_split
 
@@ -86,7 +87,7 @@ def prepare_cube(cube: xr.DataArray, s1_units: str = "auto") -> xr.DataArray:
         cube = cube.rename(time="t")
     missing_dims = {"t", "bands", "y", "x"} - set(cube.dims)
     if missing_dims:
-        raise ValueError(f"Cube dims {cube.dims} lack {sorted(missing_dims)}; expected (t, bands, y, x).")
+        raise DimensionNotAvailable(f"Cube dims {cube.dims} lack {sorted(missing_dims)}; expected (t, bands, y, x).")
     names = [str(b) for b in cube["bands"].values]
     for band in ("VV", "VH", "NDVI"):
         if band not in names:
@@ -230,7 +231,7 @@ def dl_provenance(meta: dict, cube: xr.DataArray, split: SpatialSplit) -> str:
     """Where the DL checkpoint was trained relative to this cube, for the report.
 
     Raises:
-        ValueError: the checkpoint was trained on a cube of this shape and period with another split, so its
+        CheckpointMismatch: the checkpoint was trained on a cube of this shape and period with another split, so its
             training pixels may be this run's test pixels.
     """
     data = meta.get("training_data", {})
@@ -240,9 +241,10 @@ def dl_provenance(meta: dict, cube: xr.DataArray, split: SpatialSplit) -> str:
     overlaps = bool(rng[0]) and rng[0] <= last and first <= rng[1]
     if same_shape and overlaps:
         if meta.get("split") != split.describe():
-            raise ValueError(f"The DL checkpoint was trained on a {data.get('cube_shape')} cube over {rng} with split "
-                             f"{meta.get('split')}, not this run's {split.describe()}: its training pixels may be "
-                             "scored here. Use the same --block/--seed, or train here (--train-dl MINUTES).")
+            raise CheckpointMismatch(
+                f"The DL checkpoint was trained on a {data.get('cube_shape')} cube over {rng} with split "
+                f"{meta.get('split')}, not this run's {split.describe()}: its training pixels may be "
+                "scored here. Use the same --block/--seed, or train here (--train-dl MINUTES).")
         return (f"trained on the training blocks of this split ({data.get('cube_shape')} px, {rng[0]}…{rng[1]}); "
                 "scored pixels are held out")
     return (f"trained elsewhere ({data.get('source', 'unknown source')}, {data.get('cube_shape')} px, "

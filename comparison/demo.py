@@ -21,6 +21,7 @@ import numpy as np
 from comparison.compare import CompareOptions, masked_cubes, plan, run_comparison
 from comparison.compare_report import write_figures, write_outputs
 from comparison.cross_site import run_cross_site
+from comparison.errors import OptionalDependencyMissing
 from comparison.field_case import FIELDS, run_field_case
 from comparison.methods import Method, dl_method
 from comparison.report import markdown_table
@@ -71,7 +72,7 @@ def _use_backend(via: str) -> bool:
     if backend_available():
         return True
     if via == "backend":
-        raise ImportError('--via backend needs the local backend: pip install -e ".[backend]"')
+        raise OptionalDependencyMissing('--via backend needs the local backend: pip install -e ".[backend]"')
     _log.warning("Local backend not installed (pip install -e \".[backend]\"): calling the UDF directly")
     return False
 

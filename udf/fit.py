@@ -7,6 +7,7 @@ import numpy as np
 import xarray as xr
 
 from udf.compositing import composite_ndvi, composite_s1, regular_grid
+from udf.errors import NotEnoughNDVI
 from udf.inference import predict_cube
 from udf.metrics import score
 from udf.model import FusionNet
@@ -17,6 +18,49 @@ from udf.training import SeriesSet, TrainConfig, make_series, train
 _log = logging.getLogger(__name__)
 EVAL_PERIOD = 10
 """Composite period (days) of the grid on which validation and held-out metrics are computed."""
+MIN_TRAIN_PIXELS, MIN_OBS_PER_PIXEL, MIN_VAL_PIXELS = 32, 4, 8
+"""Defaults of :func:`check_training_ndvi`: training pixels with at least ``MIN_OBS_PER_PIXEL`` valid NDVI
+observations, and validation pixels with at least 2 (so that one can be hidden and one kept)."""
+
+
+def check_training_ndvi(ndvi: np.ndarray, train: np.ndarray, val: np.ndarray | None = None,
+                        min_pixels: int = MIN_TRAIN_PIXELS, min_per_pixel: int = MIN_OBS_PER_PIXEL,
+                        min_val_pixels: int = MIN_VAL_PIXELS) -> dict[str, int]:
+    """Refuse to train on too little NDVI: the model learns S1 → NDVI only from NDVI observations it can hide.
+
+    Training without NDVI labels still runs and writes a checkpoint, but one whose predictions are meaningless, so
+    this check runs first (``fit`` calls it; an adaptation of a trained model can call it with smaller minima).
+
+    Args:
+        ndvi: ``(t, y, x)`` NDVI, NaN where not observed (all NaN for a cube without an NDVI band).
+        train: ``(y, x)`` training pixels.
+        val: ``(y, x)`` validation pixels used for early stopping and the std calibration, or None.
+        min_pixels: training pixels that must have ``min_per_pixel`` valid observations or more.
+        min_per_pixel: valid NDVI observations that make a training pixel usable.
+        min_val_pixels: validation pixels that must have two valid observations or more.
+
+    Returns:
+        The counts: ``train_pixels``, ``usable_train_pixels``, ``train_observations``, ``usable_val_pixels``.
+
+    Raises:
+        NotEnoughNDVI: the message gives the counts found and the minima.
+    """
+    count = np.isfinite(ndvi).sum(axis=0)
+    found = {"train_pixels": int(train.sum()), "usable_train_pixels": int((train & (count >= min_per_pixel)).sum()),
+             "train_observations": int(count[train].sum()),
+             "usable_val_pixels": int((val & (count >= 2)).sum()) if val is not None else 0}
+    need = (f"training needs ≥ {min_pixels} training pixels with ≥ {min_per_pixel} valid NDVI observations each"
+            + (f" and ≥ {min_val_pixels} validation pixels with ≥ 2" if val is not None else ""))
+    short_train = found["usable_train_pixels"] < min_pixels
+    short_val = val is not None and found["usable_val_pixels"] < min_val_pixels
+    if short_train or short_val:
+        what = "no valid NDVI at all (no NDVI band, or all NaN)" if not np.isfinite(ndvi).any() else (
+            f"{found['train_observations']} valid NDVI observations on its {found['train_pixels']} training pixels, "
+            f"{found['usable_train_pixels']} of them with ≥ {min_per_pixel}"
+            + (f"; {found['usable_val_pixels']} validation pixels with ≥ 2" if val is not None else ""))
+        raise NotEnoughNDVI(f"The cube has {what}: {need}. Build the cube with S2 NDVI (`s1ndvi cube --s2 ...`), "
+                            "over a longer period or a larger area.")
+    return found
 
 
 def cube_acquisitions(cube: xr.DataArray, s1_units: str = "auto") -> tuple[np.ndarray, np.ndarray]:
@@ -85,8 +129,12 @@ def fit(cube: xr.DataArray, split: SpatialSplit, cfg: TrainConfig,
 
     Returns:
         The model and its checkpoint metadata (with held-out metrics).
+
+    Raises:
+        NotEnoughNDVI: too few NDVI observations on the training or validation pixels (:func:`check_training_ndvi`).
     """
     s1, ndvi = cube_acquisitions(cube)
+    check_training_ndvi(ndvi, split.train, split.val)
     t = cube["t"].values
     sets: list[SeriesSet] = [make_series(s1, t, ndvi, t, split.train, p, off) for p in cfg.periods
                              for off in (0, p // 2)]

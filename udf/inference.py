@@ -8,6 +8,7 @@ import numpy as np
 import torch
 import xarray as xr
 
+from udf.errors import DeviceNotAvailable
 from udf.model import FusionNet
 from udf.preprocess import NDVI_BAND, check_cube, check_ndvi, detect_s1_units, pixel_features, s1_to_linear, times_to_days
 
@@ -19,7 +20,7 @@ def resolve_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"device={device!r} requested but CUDA is not available; use 'cpu' or 'auto'.")
+        raise DeviceNotAvailable(f"device={device!r} requested but CUDA is not available; use 'cpu' or 'auto'.")
     return torch.device(device)
 
 

@@ -33,6 +33,7 @@ EPILOG = (
     "for the traceback."
 )
 EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
 _OS_ERRORS: tuple[type[Exception], ...] = (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError,
                                            FileExistsError)
 
@@ -110,19 +111,25 @@ def _one_line(exc: BaseException) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``s1ndvi`` console script; returns the exit status (2 for a user error)."""
+    """Entry point of the ``s1ndvi`` console script; returns the exit status (2: user error, 130: interrupted)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose, 2)]
     logging.basicConfig(level=logging.DEBUG if args.debug else level,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    prog = getattr(args, "command_prog", "s1ndvi")
     try:
         result = args.func(args)
     except user_errors() as exc:
         if args.debug or args.verbose:
             traceback.print_exc()
-        print(f"{getattr(args, 'command_prog', 's1ndvi')}: error: {_one_line(exc)}", file=sys.stderr, flush=True)
+        print(f"{prog}: error: {_one_line(exc)}", file=sys.stderr, flush=True)
         return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        if args.debug:
+            traceback.print_exc()
+        print(f"{prog}: interrupted", file=sys.stderr, flush=True)
+        return EXIT_INTERRUPTED
     return int(result or 0)
 
 

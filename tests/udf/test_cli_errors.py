@@ -86,6 +86,15 @@ def test_a_bug_keeps_its_traceback(cli, monkeypatch: pytest.MonkeyPatch, cube_fi
         cli("predict", "--cube", cube_file, "--out", tmp_path / "p.nc")
 
 
+def test_interrupt_is_one_line(cli, monkeypatch: pytest.MonkeyPatch, cube_file: Path, tmp_path: Path) -> None:
+    def stopped(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("udf.s1_ndvi_udf.apply_datacube", stopped)
+    status, _, err = cli("predict", "--cube", cube_file, "--out", tmp_path / "p.nc")
+    assert status == 130 and err.strip() == "s1ndvi predict: interrupted"
+
+
 def test_console_script_prints_one_line_without_traceback(tmp_path: Path) -> None:
     """The real entry in a fresh interpreter (what a user's shell runs)."""
     done = subprocess.run([sys.executable, "-m", "udf.cli", "predict", "--cube", str(tmp_path / "nope.nc"), "--out",

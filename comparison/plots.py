@@ -119,7 +119,9 @@ def draw_residuals(truth: np.ndarray, hidden: dict[str, np.ndarray], predictions
     sits under each panel (never on the bars).
     """
     protos = list(hidden)
-    fig, axes = plt.subplots(1, len(protos), figsize=(4.2 * len(protos), 4.4), squeeze=False, layout="constrained")
+    n_methods = max(len(by) for by in predictions.values()) if predictions else 1
+    fig, axes = plt.subplots(1, len(protos), figsize=(4.2 * len(protos), 3.4 + 0.16 * n_methods), squeeze=False,
+                             layout="constrained")
     edge = RESIDUAL_LIMIT
     bins = np.linspace(-edge, edge, 49)
     for k, p in enumerate(protos):
@@ -135,7 +137,7 @@ def draw_residuals(truth: np.ndarray, hidden: dict[str, np.ndarray], predictions
             ax.hist(np.clip(res, -edge, edge), bins=bins, histtype="step", density=True, **style)
         ax.axvline(0, color="k", lw=0.6)
         ax.set(title=f"{p}: residuals", xlabel="predicted − observed NDVI", ylabel="density")
-        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=1, frameon=False)
     return fig
 
 

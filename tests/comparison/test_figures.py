@@ -94,6 +94,7 @@ def test_residual_legends_sit_under_the_panels_and_count_clipped_residuals(score
     for ax in fig.axes:
         legend = ax.get_legend()
         assert legend.get_window_extent(renderer).y1 < ax.get_window_extent(renderer).y0
+    assert not _overlaps([ax.get_legend().get_window_extent(renderer) for ax in fig.axes])
     truth = cube.sel(bands="NDVI").values
     beyond = int((np.abs(predictions["P1"]["DL"].mean - truth)[protocols["P1"].hidden] > 0.6).sum())
     texts = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]

@@ -32,6 +32,7 @@ __all__ = [
     "SarBackscatterUnsupported",
     "UdfError",
     "UdfRuntimeError",
+    "USER_ERRORS",
     "UsersFileError",
 ]
 
@@ -128,3 +129,7 @@ class ResultTooLarge(OpenEOApiException):
 
 class UdfRuntimeError(RuntimeError):
     """A UDF raised inside a worker; carries the exception's type and message as plain text (always picklable)."""
+
+
+USER_ERRORS: tuple[type[Exception], ...] = (BackendDependencyMissing, UsersFileError, InsecureBind, CollectionReadError)
+"""Errors of the backend's commands caused by the user's input or setup: ``s1ndvi`` prints them on one line."""

@@ -7,7 +7,7 @@ import socket
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import flask
 
@@ -185,14 +185,24 @@ def build_backend(config: ServerConfig) -> Backend:
     return Backend(app=app, runtime=runtime, jobs=jobs, users=users)
 
 
-def serve(config: ServerConfig, ready: threading.Event | None = None) -> None:
-    """Build the backend and serve it until interrupted (threaded WSGI server)."""
+def serve(config: ServerConfig, ready: threading.Event | None = None,
+          announce: Callable[[str], None] | None = None) -> None:
+    """Build the backend and serve it until interrupted (threaded WSGI server).
+
+    Args:
+        config: the options.
+        ready: set once the server listens.
+        announce: called once it listens with a sentence giving its URL, collections, state folder and users file
+            (default: logged at INFO).
+    """
     from werkzeug.serving import make_server
 
     backend = build_backend(config)
     server = make_server(config.host, config.port, backend.app, threaded=True)
-    _log.info("s1ndvi local openEO backend on http://%s:%d (data: %s)", config.host, server.port,
-              backend.runtime.catalog.data_dir)
+    message = (f"s1ndvi local openEO backend on http://{config.host}:{server.port} (collections: "
+               f"{backend.runtime.catalog.data_dir}; state: {config.state_dir}; users: {backend.users.path}); "
+               "Ctrl+C stops it")
+    (announce or _log.info)(message)
     if ready is not None:
         ready.set()
     try:

@@ -7,12 +7,16 @@ __all__ = [
     "BandNotAvailable",
     "CheckpointMismatch",
     "CubeError",
+    "CubeTooSmall",
+    "DeviceNotAvailable",
     "DimensionNotAvailable",
     "InvalidContext",
     "InvalidValues",
     "NotEnoughNDVI",
     "S1UnitsError",
     "TooFewTimeSteps",
+    "USER_ERRORS",
+    "UnreadableFile",
 ]
 
 
@@ -40,6 +44,18 @@ class InvalidValues(CubeError):
     """Values outside their physical range (e.g. NDVI outside [-1, 1])."""
 
 
+class CubeTooSmall(CubeError):
+    """A cube has too few pixels for the asked spatial split into training, validation and test blocks."""
+
+
+class NotEnoughNDVI(CubeError):
+    """A cube holds too few valid NDVI observations on the pixels a model would be trained or validated on."""
+
+
+class UnreadableFile(ValueError):
+    """A file exists but cannot be read in the expected format (e.g. not netCDF)."""
+
+
 class InvalidContext(ValueError):
     """A UDF context key is unknown or has an invalid value."""
 
@@ -48,5 +64,11 @@ class CheckpointMismatch(ValueError):
     """A checkpoint does not fit the cube or the code (bands, units, features, format version)."""
 
 
-class NotEnoughNDVI(CubeError):
-    """A cube holds too few valid NDVI observations to train or adapt a model on it."""
+class DeviceNotAvailable(RuntimeError):
+    """A torch device was asked for (e.g. ``cuda``) that this machine does not have."""
+
+
+USER_ERRORS: tuple[type[Exception], ...] = (CubeError, InvalidContext, CheckpointMismatch, UnreadableFile,
+                                             DeviceNotAvailable)
+"""Errors caused by the user's input: the ``s1ndvi`` command line prints their message on one line (exit status 2)
+instead of a traceback."""

@@ -24,13 +24,54 @@ from udf.validation import calibrate_std, coverage, mask_sets, score_masked
 
 _log = logging.getLogger(__name__)
 
-__all__ = ["EVAL_PERIOD", "MIN_TRAINING_NDVI", "check_training_ndvi", "cube_acquisitions", "eval_cube", "fit",
+__all__ = ["EVAL_PERIOD", "check_training_ndvi", "cube_acquisitions", "eval_cube", "fit",
            "grid_fingerprint", "grids_overlap", "model_cube", "split_series"]
 
 EVAL_PERIOD = 10
-"""Composite period (days) of the grid on which the demo scores a per-acquisition cube."""
-MIN_TRAINING_NDVI = 200
-"""Fewest valid NDVI observations on training pixels for ``train``/``adapt`` (each needs some hidden and kept)."""
+"""Composite period (days) of the grid on which validation and held-out metrics are computed."""
+MIN_TRAIN_PIXELS, MIN_OBS_PER_PIXEL, MIN_VAL_PIXELS = 32, 4, 8
+"""Defaults of :func:`check_training_ndvi`: training pixels with at least ``MIN_OBS_PER_PIXEL`` valid NDVI
+observations, and validation pixels with at least 2 (so that one can be hidden and one kept)."""
+
+
+def check_training_ndvi(ndvi: np.ndarray, train: np.ndarray, val: np.ndarray | None = None,
+                        min_pixels: int = MIN_TRAIN_PIXELS, min_per_pixel: int = MIN_OBS_PER_PIXEL,
+                        min_val_pixels: int = MIN_VAL_PIXELS) -> dict[str, int]:
+    """Refuse to train on too little NDVI: the model learns S1 → NDVI only from NDVI observations it can hide.
+
+    Training without NDVI labels still runs and writes a checkpoint, but one whose predictions are meaningless, so
+    this check runs first (``fit`` calls it; an adaptation of a trained model can call it with smaller minima).
+
+    Args:
+        ndvi: ``(t, y, x)`` NDVI, NaN where not observed (all NaN for a cube without an NDVI band).
+        train: ``(y, x)`` training pixels.
+        val: ``(y, x)`` validation pixels used for early stopping and the std calibration, or None.
+        min_pixels: training pixels that must have ``min_per_pixel`` valid observations or more.
+        min_per_pixel: valid NDVI observations that make a training pixel usable.
+        min_val_pixels: validation pixels that must have two valid observations or more.
+
+    Returns:
+        The counts: ``train_pixels``, ``usable_train_pixels``, ``train_observations``, ``usable_val_pixels``.
+
+    Raises:
+        NotEnoughNDVI: the message gives the counts found and the minima.
+    """
+    count = np.isfinite(ndvi).sum(axis=0)
+    found = {"train_pixels": int(train.sum()), "usable_train_pixels": int((train & (count >= min_per_pixel)).sum()),
+             "train_observations": int(count[train].sum()),
+             "usable_val_pixels": int((val & (count >= 2)).sum()) if val is not None else 0}
+    need = (f"training needs ≥ {min_pixels} training pixels with ≥ {min_per_pixel} valid NDVI observations each"
+            + (f" and ≥ {min_val_pixels} validation pixels with ≥ 2" if val is not None else ""))
+    short_train = found["usable_train_pixels"] < min_pixels
+    short_val = val is not None and found["usable_val_pixels"] < min_val_pixels
+    if short_train or short_val:
+        what = "no valid NDVI at all (no NDVI band, or all NaN)" if not np.isfinite(ndvi).any() else (
+            f"{found['train_observations']} valid NDVI observations on its {found['train_pixels']} training pixels, "
+            f"{found['usable_train_pixels']} of them with ≥ {min_per_pixel}"
+            + (f"; {found['usable_val_pixels']} validation pixels with ≥ 2" if val is not None else ""))
+        raise NotEnoughNDVI(f"The cube has {what}: {need}. Build the cube with S2 NDVI (`s1ndvi cube --s2 ...`), "
+                            "over a longer period or a larger area.")
+    return found
 
 
 def cube_acquisitions(cube: xr.DataArray, s1_units: str = "auto") -> tuple[np.ndarray, np.ndarray]:
@@ -72,19 +113,6 @@ def split_series(cube: xr.DataArray, split: SpatialSplit, site: str = "cube") ->
     return {name: whole.subset(getattr(split, name).ravel()) for name in ("train", "val", "test")}
 
 
-def check_training_ndvi(series: SeriesSet, minimum: int = MIN_TRAINING_NDVI, what: str = "training pixels") -> None:
-    """Refuse to train on sequences with fewer than ``minimum`` valid NDVI observations.
-
-    Raises:
-        NotEnoughNDVI: naming the count found and the minimum.
-    """
-    found = int(np.isfinite(series.ndvi).sum())
-    if found < minimum:
-        raise NotEnoughNDVI(f"The cube's {what} hold {found} valid NDVI observations; training needs at least "
-                            f"{minimum} (cloud-free S2 on the training blocks), otherwise the model would learn "
-                            "nothing about NDVI. Give a cube with an NDVI band and more clear S2 dates.")
-
-
 def fit(cube: xr.DataArray, split: SpatialSplit, cfg: TrainConfig, init: FusionNet | None = None,
         scoring_cube: xr.DataArray | None = None, protocols: tuple[str, ...] = PROTOCOLS, score_test: bool = True,
         max_train: int = 50_000, progress: Callable[[int, dict], None] | None = None) -> tuple[FusionNet, dict]:
@@ -104,12 +132,15 @@ def fit(cube: xr.DataArray, split: SpatialSplit, cfg: TrainConfig, init: FusionN
 
     Returns:
         The model and its checkpoint metadata (with held-out metrics and the std calibration).
+
+    Raises:
+        NotEnoughNDVI: too few NDVI observations on the training or validation pixels (:func:`check_training_ndvi`).
     """
+    check_training_ndvi(model_cube(cube).sel(bands=NDVI_BAND).values, split.train, split.val)
     parts = split_series(cube, split)
     if parts["train"].n > max_train:
         parts["train"] = parts["train"].subset(np.sort(np.random.default_rng(cfg.seed).permutation(
             parts["train"].n)[:max_train]))
-    check_training_ndvi(parts["train"])
     scored = split_series(scoring_cube, split) if scoring_cube is not None else parts
     val = mask_sets([scored["val"]], protocols, seed=cfg.seed + 1)
 

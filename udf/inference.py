@@ -13,6 +13,7 @@ import numpy as np
 import torch
 import xarray as xr
 
+from udf.errors import DeviceNotAvailable
 from udf.features import series_features
 from udf.model import FusionNet
 from udf.preprocess import (
@@ -36,7 +37,7 @@ def resolve_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"device={device!r} requested but CUDA is not available; use 'cpu' or 'auto'.")
+        raise DeviceNotAvailable(f"device={device!r} requested but CUDA is not available; use 'cpu' or 'auto'.")
     return torch.device(device)
 
 

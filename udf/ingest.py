@@ -13,6 +13,7 @@ import numpy as np
 import xarray as xr
 
 from udf.compositing import composite_ndvi, composite_s1, regular_grid
+from udf.cube_io import open_netcdf
 from udf.errors import BandNotAvailable, CubeError, DimensionNotAvailable
 from udf.preprocess import NDVI_BAND, S1_BANDS, detect_s1_units, s1_to_linear
 
@@ -89,9 +90,7 @@ def open_bands(path: str | Path, bands: tuple[str, ...]) -> tuple[xr.Dataset, np
         CRS as WKT (or None).
     """
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"Input file '{path}' does not exist.")
-    ds = xr.open_dataset(path, decode_cf=False, decode_times=False)
+    ds = open_netcdf(path, "Input file", decode_cf=False, decode_times=False)
     tdim = _time_dim(ds, path)
     times = _decode_time(ds, tdim)
     out, dtypes = {}, []

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from udf.errors import CubeTooSmall
 from udf.masking import hide_all, hide_random, hide_window
 
 __all__ = ["PROTOCOLS", "Protocol", "SpatialSplit", "hide_protocols", "make_protocols", "spatial_block_split"]
@@ -70,7 +71,8 @@ def spatial_block_split(shape: tuple[int, int], block: int = 8, fractions: tuple
     n_test = max(1, int(round(fractions[0] * n_blocks)))
     n_val = max(1, int(round(fractions[1] * n_blocks)))
     if n_test + n_val >= n_blocks:
-        raise ValueError(f"A {ny}×{nx} cube has {n_blocks} blocks of {block} px: too few for test, val and train.")
+        raise CubeTooSmall(f"A {ny}×{nx} cube has {n_blocks} blocks of {block} px: too few for test, val and train "
+                           "(at least 3 are needed; use a smaller --block).")
     perm = np.random.default_rng(seed).permutation(n_blocks)
     label = np.full(n_blocks, 2)
     label[perm[:n_test]], label[perm[n_test:n_test + n_val]] = 0, 1

@@ -144,6 +144,7 @@ def cmd_loso(args: argparse.Namespace) -> int:
     from comparison.loso_report import write_loso
     from udf.corpus import load_corpus
     from udf.corpus.reserved import describe_reserved, reserved_grids
+    from udf.errors import CorpusError
     from udf.training import TrainConfig
 
     cfg = TrainConfig(seed=args.seed)
@@ -155,7 +156,7 @@ def cmd_loso(args: argparse.Namespace) -> int:
     sites = tuple(s.strip() for s in args.sites.split(",")) if args.sites else None
     unknown = [s for s in sites or () if s not in corpus]
     if unknown:
-        raise ValueError(f"Unknown or unavailable site(s) {unknown}; the corpus under {args.data} has {sorted(corpus)}.")
+        raise CorpusError(f"Unknown or unavailable site(s) {unknown}; the corpus under {args.data} has {sorted(corpus)}.")
     opts = LosoOptions(train=cfg, mogpr=not args.no_mogpr, max_sequences=args.max_sequences, seed=args.seed,
                        models_dir=args.out if args.save_models else None)
     with tqdm(total=len(sites or corpus), desc="folds", unit="site") as bar:
@@ -165,7 +166,7 @@ def cmd_loso(args: argparse.Namespace) -> int:
 
         payload = run_loso(corpus, opts, sites=sites, progress=step, reserved=describe_reserved(reserved_grids()))
     path = write_loso(payload, Path(args.out))
-    print(f"Wrote {path}, {Path(args.out) / 'loso.json'} and loso.png")  # noqa: T201 (the command's output)
+    say(f"Wrote {path}, {Path(args.out) / 'loso.json'} and loso.png")
     return 0
 
 

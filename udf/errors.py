@@ -6,6 +6,7 @@ Every message names what was asked for and what was found, so that a user can fi
 __all__ = [
     "BandNotAvailable",
     "CheckpointMismatch",
+    "CorpusError",
     "CubeError",
     "CubeTooSmall",
     "DeviceNotAvailable",
@@ -64,11 +65,15 @@ class CheckpointMismatch(ValueError):
     """A checkpoint does not fit the cube or the code (bands, units, features, format version)."""
 
 
+class CorpusError(ValueError):
+    """A training corpus folder or site that does not exist or holds no usable source."""
+
+
 class DeviceNotAvailable(RuntimeError):
     """A torch device was asked for (e.g. ``cuda``) that this machine does not have."""
 
 
 USER_ERRORS: tuple[type[Exception], ...] = (CubeError, InvalidContext, CheckpointMismatch, UnreadableFile,
-                                             DeviceNotAvailable)
+                                             DeviceNotAvailable, CorpusError)
 """Errors caused by the user's input: the ``s1ndvi`` command line prints their message on one line (exit status 2)
 instead of a traceback."""

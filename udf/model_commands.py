@@ -55,6 +55,7 @@ def _bar(total: int, desc: str):  # type: ignore[no-untyped-def]
 def cmd_adapt(args: argparse.Namespace) -> int:
     """``s1ndvi adapt``."""
     from udf.adapt import AdaptOptions, adapt, format_trust_report
+    from udf.cli import say
     from udf.cube_io import read_cube
     from udf.weights import load_checkpoint, save_checkpoint
 
@@ -66,8 +67,8 @@ def cmd_adapt(args: argparse.Namespace) -> int:
         model, meta = adapt(cube, base, base_meta, opts, progress=progress)
     meta["training_data"]["source"] = str(args.cube)
     save_checkpoint(model, meta, args.out)
-    print(format_trust_report(meta["trust_report"]))  # noqa: T201 (the command's output)
-    print(f"Wrote adapted checkpoint {args.out}")  # noqa: T201
+    say(format_trust_report(meta["trust_report"]))
+    say(f"Wrote adapted checkpoint {args.out} (use it as --model, UDF context 'weights' or export-udf --model)")
     return 0
 
 
@@ -75,6 +76,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     """``s1ndvi pretrain``."""
     from dataclasses import replace
 
+    from udf.cli import say
     from udf.corpus import load_corpus
     from udf.corpus.reserved import describe_reserved, reserved_grids
     from udf.model import ModelConfig
@@ -99,7 +101,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
         meta["loso_summary"] = loso_summary(loso)
     meta["training_data"]["root"] = str(args.data)
     save_checkpoint(model, meta, args.out)
-    print(f"Wrote pretrained checkpoint {args.out} (sites: {', '.join(meta['training_data']['sites'])})")  # noqa: T201
+    say(f"Wrote pretrained checkpoint {args.out} (sites: {', '.join(meta['training_data']['sites'])})")
     return 0
 
 

@@ -43,6 +43,9 @@ class Augment:
     """Half-width of the offset of the second simulated orbit."""
     drop_s1: float = 0.3
     """Largest share of S1 acquisitions dropped from a per-acquisition sequence."""
+    swap_s1: float = 0.0
+    """Share of sequences whose S1 is replaced by another sequence's (NDVI kept): the model must check S1 against
+    the kept NDVI before trusting it, as on a site where S1 relates to NDVI differently."""
     interleave_prob: float = 0.25
     """Probability that a composite sequence is split into S1-only and S2-only steps a few days apart, as in a
     per-acquisition cube where radar and optical dates never coincide."""
@@ -217,6 +220,10 @@ def _train_step(model: FusionNet, opt: torch.optim.Optimizer, batch: tuple, cfg:
                 rng: np.random.Generator) -> float:
     s1, ndvi, days, acquisition = batch
     s1 = _perturb_s1(s1, acquisition, cfg.augment, rng)
+    if cfg.augment.swap_s1 > 0:
+        swap = rng.random(s1.shape[0]) < cfg.augment.swap_s1
+        s1 = s1.copy()
+        s1[swap] = s1[rng.permutation(s1.shape[0])[: int(swap.sum())]]
     valid = np.isfinite(ndvi)
     hidden = hide_for_training(valid, days, rng)
     targets = hidden & ~screen_cloud_dips(ndvi, days) if cfg.screen_dips else hidden

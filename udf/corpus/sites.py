@@ -14,6 +14,7 @@ from typing import Callable
 import numpy as np
 
 from udf.corpus.series import SeriesSet
+from udf.errors import CorpusError
 
 _log = logging.getLogger(__name__)
 
@@ -107,7 +108,7 @@ def _read(src: Source, root: Path | None) -> list[SeriesSet]:
 def load_site(site: str, root: str | Path | None) -> list[SeriesSet]:
     """Every available source of one site (missing files are skipped and logged)."""
     if site not in SITES:
-        raise ValueError(f"Unknown site {site!r}; known sites: {list(SITES)}.")
+        raise CorpusError(f"Unknown site {site!r}; known sites: {list(SITES)}.")
     root_path = None if root is None else Path(root)
     out: list[SeriesSet] = []
     for src in SOURCES:
@@ -134,7 +135,7 @@ def load_corpus(root: str | Path | None, sites: tuple[str, ...] = SITES,
         site → its series sets (sites with no available source are left out).
     """
     if root is not None and not Path(root).is_dir():
-        raise FileNotFoundError(f"Corpus data folder '{root}' does not exist (expected e.g. ../shared/data with "
+        raise CorpusError(f"Corpus data folder '{root}' does not exist (expected e.g. ../shared/data with "
                                 "multisite/, worldcereal_monthly/ ...).")
     corpus = {site: load_site(site, root) for site in sites}
     if reserve:

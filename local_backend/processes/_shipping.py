@@ -1,12 +1,12 @@
-"""Ship what every UDF tile needs (the UDF code, its context) to the dask workers once, by content.
+"""Ship what every UDF tile needs (the UDF code, its context) to the dask workers once per request.
 
 ``Client.map(f, tiles, code=code)`` embeds a keyword argument larger than ~100 kB (dask ``sizeof``) as a graph node
 named after the keyword (``'code'``): every request then reuses that fixed key, and a second request, or the second
 worker of one, trips distributed's state machine (``AssertionError(<TaskState 'code' processing>)``). The
 self-contained UDF of ``s1ndvi export-udf`` (code plus embedded weights) is such an argument. Here each value is
-scattered to every worker under a key derived from its content (``<type>-<token>``): identical code sent by two
-requests is shared, different code never collides, and each worker receives it once per request instead of once per
-tile.
+scattered to every worker under a key of its own (``<type>-<uuid>``), so each worker receives it once per request
+instead of once per tile, and no two requests share a key: content-hashed keys would be shared by concurrent
+requests with the same UDF, and one request releasing the key while another scatters it again is a race.
 """
 
 import logging
@@ -18,7 +18,7 @@ __all__ = ["ship"]
 
 
 def ship(client: Any, value: Any) -> Any:
-    """A future for ``value`` held by every worker of ``client``, keyed by a hash of ``value``'s content.
+    """A future for ``value`` held by every worker of ``client``, under a key unique to this call.
 
     Args:
         client: a ``distributed.Client``.
@@ -26,8 +26,8 @@ def ship(client: Any, value: Any) -> Any:
 
     Returns:
         A ``distributed.Future``; pass it as an argument of ``client.map``/``submit`` and keep it until the tasks
-        using it are gathered.
+        using it are gathered (it is released when the last reference goes).
     """
-    (future,) = client.scatter([value], hash=True, broadcast=True)
+    (future,) = client.scatter([value], hash=False, broadcast=True)
     _log.debug("Shipped %s to the workers as %s", type(value).__name__, future.key)
     return future

@@ -3,7 +3,9 @@
 Execution uses openeo-pg-parser-networkx (``OpenEOProcessGraph.to_callable``) over a registry holding every
 process openeo-processes-dask implements, with this backend's implementations of ``load_collection``,
 ``sar_backscatter``, ``save_result``, ``run_udf`` and ``apply_neighborhood`` on top, and the ``s1ndvi_udf_*``
-processes that UDF callbacks are rewritten into.
+processes that UDF callbacks are rewritten into. The math, comparison, logic, array and statistics processes of
+:mod:`local_backend.processes.conformance` replace processes-dask's for JSON values (numbers, booleans, ``null``,
+plain arrays) and hand arrays and cubes on to them.
 """
 
 import copy

@@ -72,8 +72,8 @@ def _gather(tiles: list[xr.DataArray], code: str, context: dict | None) -> list[
     execution = current()
     if execution.client is None:
         return [run_udf_on_array(t, code, context) for t in tiles]
-    shipped = [ship(execution.client, code), ship(execution.client, context)]
-    futures = execution.client.map(run_udf_on_array, tiles, code=shipped[0], context=shipped[1], pure=False)
+    code_ref, context_ref = ship(execution.client, code), ship(execution.client, context)  # once per worker
+    futures = execution.client.map(run_udf_on_array, tiles, code=code_ref, context=context_ref, pure=False)
     try:
         return list(execution.client.gather(futures))
     finally:

@@ -130,6 +130,10 @@ def _implementation_class() -> Any:
         def file_formats(self) -> dict:
             return FILE_FORMATS
 
+        def postprocess_capabilities(self, capabilities: dict) -> dict:
+            """No ``billing`` (this backend bills nothing; openeo-driver's default has ``"currency": null``)."""
+            return {k: v for k, v in capabilities.items() if k != "billing"}
+
     return LocalBackendImplementation
 
 
@@ -170,6 +174,8 @@ def build_backend(config: ServerConfig) -> Backend:
     from openeo_driver.config import get_backend_config
     from openeo_driver.views import build_app
 
+    from local_backend._api_conformance import conform_app
+
     store = JobStore(config.state_dir)
     store.recover()
     runtime = Runtime(catalog=LocalCollectionCatalog(_data_dir(config)), work_dir=config.state_dir / "tmp",
@@ -182,6 +188,7 @@ def build_backend(config: ServerConfig) -> Backend:
     app = build_app(implementation)
     _secure_tokens(app, TokenSigner())
     _json_errors(app)
+    conform_app(app, store)
     return Backend(app=app, runtime=runtime, jobs=jobs, users=users)
 
 

@@ -73,6 +73,9 @@ class TrainConfig:
     """Shortest random crop of a sequence (time steps)."""
     kept_weight: float = 0.1
     """Weight of kept observations in the loss (hidden ones weigh 1)."""
+    shrink: float = 0.0
+    """Weight of an L1 penalty on the correction to the interpolation (NDVI units): corrections that do not pay
+    for themselves on the training sites are pulled to zero, so an unfamiliar site gets the interpolation."""
     screen_dips: bool = True
     """Drop cloud-dip NDVI values (far below both neighbours) from the training targets (not from the inputs)."""
     augment: Augment = field(default_factory=Augment)
@@ -221,7 +224,7 @@ def _train_step(model: FusionNet, opt: torch.optim.Optimizer, batch: tuple, cfg:
     s1, ndvi, days, acquisition = batch
     s1 = _perturb_s1(s1, acquisition, cfg.augment, rng)
     if cfg.augment.swap_s1 > 0:
-        swap = rng.random(s1.shape[0]) < cfg.augment.swap_s1
+        swap = np.asarray(rng.random(s1.shape[0]) < cfg.augment.swap_s1)
         s1 = s1.copy()
         s1[swap] = s1[rng.permutation(s1.shape[0])[: int(swap.sum())]]
     valid = np.isfinite(ndvi)
@@ -235,7 +238,11 @@ def _train_step(model: FusionNet, opt: torch.optim.Optimizer, batch: tuple, cfg:
 
     feats = series_features(t(s1[..., 0]), t(s1[..., 1]), t(np.where(hidden, np.float32(np.nan), ndvi)), t(days))
     mean, log_b = model(feats.x, feats.base)
-    loss = laplace_nll(mean, log_b, t(np.nan_to_num(ndvi)), t(weight))
+    w = t(weight)
+    loss = laplace_nll(mean, log_b, t(np.nan_to_num(ndvi)), w)
+    if cfg.shrink > 0:
+        has = feats.x[..., FEATURES.index("has_ndvi")]
+        loss = loss + cfg.shrink * ((mean - feats.base).abs() * has * w).sum() / w.sum().clamp(min=1.0)
     opt.zero_grad()
     loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

@@ -75,7 +75,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "calibrate the std across sites. Writes loso.json, loso.md and loso.png.")
     p.add_argument("--data", required=True, help="corpus folder (holding multisite/, worldcereal_monthly/ ...)")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--sites", default=None, help="comma-separated sites to hold out (default: every site)")
+    p.add_argument("--sites", default=None,
+                   help="comma-separated sites to hold out (default: every site); folds are saved in --out, so several "
+                        "processes with different --sites can share one --out and the report covers every fold there")
     p.add_argument("--no-mogpr", action="store_true", help="skip MOGPR (the slow part)")
     p.add_argument("--max-sequences", type=int, default=300, help="scored sequences per held-out set (seeded)")
     p.add_argument("--epochs", type=int, default=None, help="most pretraining epochs per fold")
@@ -164,7 +166,8 @@ def cmd_loso(args: argparse.Namespace) -> int:
             bar.update(1)
             bar.set_postfix_str(label)
 
-        payload = run_loso(corpus, opts, sites=sites, progress=step, reserved=describe_reserved(reserved_grids()))
+        payload = run_loso(corpus, opts, sites=sites, progress=step, reserved=describe_reserved(reserved_grids()),
+                           folder=Path(args.out))
     path = write_loso(payload, Path(args.out))
     say(f"Wrote {path}, {Path(args.out) / 'loso.json'} and loso.png")
     return 0

@@ -33,7 +33,8 @@ from udf.validation import mask_sets, predict_set
 
 _log = logging.getLogger(__name__)
 
-__all__ = ["LosoOptions", "cross_site_scale", "evaluation_sets", "run_fold", "run_loso", "score_methods"]
+__all__ = ["LosoOptions", "cross_site_scale", "evaluation_sets", "load_folds", "loso_payload", "run_fold", "run_loso",
+           "save_fold", "score_methods"]
 
 
 @dataclass(frozen=True)
@@ -119,8 +120,9 @@ def score_methods(model: FusionNet, sets: list[SeriesSet], opts: LosoOptions, la
         kept, truth, days = m.kept_ndvi(), m.series.ndvi, m.series.days
         preds: dict[str, tuple[np.ndarray, Optional[np.ndarray], float]] = {}
         t0 = time.perf_counter()
-        mean, std = predict_set(model, m.series.s1, kept, days)  # raw std (scale 1)
+        mean, std, cal = predict_set(model, m.series.s1, kept, days, self_calibration=True)  # as the UDF does
         preds["DL"] = (mean, std, time.perf_counter() - t0)
+        calibrated = cal.std_scale is not None
         preds["Linear"] = (linear_rows(kept, days), None, 0.0)
         preds["Whittaker"] = (whittaker_rows(kept, days, lam), None, 0.0)
         if opts.mogpr and m.protocol != "P3":
@@ -130,7 +132,9 @@ def score_methods(model: FusionNet, sets: list[SeriesSet], opts: LosoOptions, la
         for method, (pred, sd, seconds) in preds.items():
             out.append({"site": m.site, "source": m.series.source, "grid": m.series.grid, "protocol": m.protocol,
                         "method": method, "pred": pred[m.hidden], "truth": truth[m.hidden],
-                        "std": None if sd is None else sd[m.hidden], "seconds": seconds, "sequences": m.series.n})
+                        "std": None if sd is None else sd[m.hidden], "seconds": seconds, "sequences": m.series.n,
+                        "std_calibrated": method == "DL" and calibrated,
+                        "self_calibration": cal.describe() if method == "DL" else None})
     return out
 
 
@@ -153,13 +157,18 @@ def run_fold(corpus: dict[str, list[SeriesSet]], site: str, opts: LosoOptions,
 
 
 def _z(records: list[dict]) -> np.ndarray:
+    """Residuals in units of the uncalibrated std, where the std was not self-calibrated (P3: no NDVI)."""
     z = np.concatenate([np.abs(r["pred"] - r["truth"]) / r["std"] for r in records
-                        if r["method"] == "DL" and r["std"] is not None] or [np.zeros(0)])
+                        if r["method"] == "DL" and r["std"] is not None and not r["std_calibrated"]] or [np.zeros(0)])
     return z[np.isfinite(z)]
 
 
 def cross_site_scale(folds: list[dict], exclude: Optional[str] = None) -> float:
-    """Std scale making the held-out residuals of the folds (except ``exclude``) cover 68.3 %, sites weighted equally."""
+    """Std scale making the held-out residuals of the folds (except ``exclude``) cover 68.3 %, sites weighted equally.
+
+    Only residuals whose std was not self-calibrated count (mostly P3, S1 only): that is where the UDF falls back
+    on the checkpoint's scale.
+    """
     zs = [_z(f["records"]) for f in folds if f["site"] != exclude]
     zs = [z for z in zs if z.size]
     if not zs:
@@ -181,7 +190,8 @@ def summarise(folds: list[dict]) -> dict:
             pred, truth = np.concatenate([r["pred"] for r in rs]), np.concatenate([r["truth"] for r in rs])
             rec = score(pred, truth, np.ones(pred.shape, bool))
             if method == "DL":
-                z = np.abs(pred - truth) / (np.concatenate([r["std"] for r in rs]) * scale)
+                std = np.concatenate([r["std"] * (1.0 if r["std_calibrated"] else scale) for r in rs])
+                z = np.abs(pred - truth) / std
                 z = z[np.isfinite(z)]
                 rec.update(within_1std=float((z <= 1).mean()), within_2std=float((z <= 2).mean()), std_scale=scale)
             rec["seconds"] = float(sum(r["seconds"] for r in rs))
@@ -192,9 +202,58 @@ def summarise(folds: list[dict]) -> dict:
     return table
 
 
-def run_loso(corpus: dict[str, list[SeriesSet]], opts: LosoOptions, sites: Optional[tuple[str, ...]] = None,
-             progress: Optional[Callable[[str], None]] = None, reserved: Optional[list[dict]] = None) -> dict:
-    """All folds; returns the JSON-ready payload (table, cross-site std scale, options)."""
-    folds = [run_fold(corpus, site, opts, progress, reserved) for site in (sites or tuple(sorted(corpus)))]
+def save_fold(fold: dict, folder: Path) -> Path:
+    """Write one fold's records as ``fold_<site>.npz`` (arrays) with a JSON header, no pickle."""
+    import json
+
+    folder.mkdir(parents=True, exist_ok=True)
+    arrays: dict[str, np.ndarray] = {}
+    header = {k: v for k, v in fold.items() if k != "records"}
+    header["records"] = []
+    for i, r in enumerate(fold["records"]):
+        for key in ("pred", "truth", "std"):
+            if r[key] is not None:
+                arrays[f"{i}/{key}"] = np.asarray(r[key], dtype=np.float32)
+        header["records"].append({k: v for k, v in r.items() if k not in ("pred", "truth", "std")})
+    arrays["__header__"] = np.array(json.dumps(header, default=float))
+    path = folder / f"fold_{fold['site']}.npz"
+    np.savez_compressed(path, **arrays)  # type: ignore[arg-type]
+    return path
+
+
+def load_folds(folder: Path) -> list[dict]:
+    """Every ``fold_<site>.npz`` in ``folder`` (see :func:`save_fold`), in site order."""
+    import json
+
+    folds = []
+    for path in sorted(folder.glob("fold_*.npz")):
+        with np.load(path, allow_pickle=False) as npz:
+            header = json.loads(str(npz["__header__"]))
+            for i, r in enumerate(header["records"]):
+                for key in ("pred", "truth", "std"):
+                    r[key] = np.array(npz[f"{i}/{key}"]) if f"{i}/{key}" in npz.files else None
+            folds.append(header)
+    return folds
+
+
+def loso_payload(folds: list[dict], opts: LosoOptions) -> dict:
+    """The JSON-ready payload of a set of folds: table, cross-site std scale, options."""
     return {"options": {**asdict(opts), "train": opts.train.to_dict()}, "sites": summarise(folds),
             "std_scale_cross_site": cross_site_scale(folds)}
+
+
+def run_loso(corpus: dict[str, list[SeriesSet]], opts: LosoOptions, sites: Optional[tuple[str, ...]] = None,
+             progress: Optional[Callable[[str], None]] = None, reserved: Optional[list[dict]] = None,
+             folder: Optional[Path] = None) -> dict:
+    """Run the folds of ``sites`` (default all) and return the payload of every fold in ``folder``.
+
+    Each fold is saved in ``folder`` as it finishes, so that folds can run in separate processes (different
+    ``sites``) and the last one to finish summarises them all.
+    """
+    folds = []
+    for site in sites or tuple(sorted(corpus)):
+        fold = run_fold(corpus, site, opts, progress, reserved)
+        if folder is not None:
+            save_fold(fold, folder)
+        folds.append(fold)
+    return loso_payload(load_folds(folder) if folder is not None else folds, opts)

@@ -21,7 +21,7 @@ from udf.fit import fit, split_series
 from udf.metrics import score
 from udf.model import FusionNet
 from udf.protocols import PROTOCOLS, SpatialSplit, spatial_block_split
-from udf.training import Augment, TrainConfig
+from udf.training import in_site_config
 from udf.validation import aggregate, coverage, mask_sets, score_masked
 
 _log = logging.getLogger(__name__)
@@ -76,9 +76,9 @@ def adapt(cube: xr.DataArray, base: FusionNet, base_meta: dict, opts: AdaptOptio
         The adapted model and its metadata (with ``trust_report`` when ``score_test``).
     """
     split = split or adapt_split((cube.sizes["y"], cube.sizes["x"]), opts.block, opts.seed)
-    cfg = TrainConfig(model=base.config, epochs=opts.epochs, steps_per_epoch=opts.steps_per_epoch, lr=opts.lr,
-                      max_minutes=opts.minutes, seed=opts.seed, threads=opts.threads, patience=12, device=opts.device,
-                      augment=Augment(offset_db=0.5, vh_offset_db=0.25, orbit_prob=0.0, drop_s1=0.1))
+    cfg = in_site_config(model=base.config, epochs=opts.epochs, steps_per_epoch=opts.steps_per_epoch, lr=opts.lr,
+                         max_minutes=opts.minutes, seed=opts.seed, threads=opts.threads, patience=12,
+                         device=opts.device)
     model, meta = fit(cube, split, cfg, init=copy.deepcopy(base), score_test=False, progress=progress)
     meta["adapted_from"] = {k: base_meta.get(k) for k in ("training_data", "std_scale", "loso_summary")
                             if k in base_meta}

@@ -105,14 +105,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     from udf.fit import check_training_ndvi, cube_acquisitions, fit
     from udf.model import ModelConfig
     from udf.protocols import spatial_block_split
-    from udf.training import TrainConfig
+    from udf.training import in_site_config
     from udf.weights import save_checkpoint
 
     torch.manual_seed(args.seed)
     cube = read_cube(args.cube)
     split = spatial_block_split((cube.sizes["y"], cube.sizes["x"]), block=args.block, seed=args.seed)
     check_training_ndvi(cube_acquisitions(cube)[1], split.train, split.val)  # before any progress bar
-    cfg = TrainConfig(model=ModelConfig(arch=args.arch, hidden=args.hidden), epochs=args.epochs,
+    cfg = in_site_config(model=ModelConfig(arch=args.arch, hidden=args.hidden), epochs=args.epochs,
                       max_minutes=args.minutes, seed=args.seed)
     with tqdm(total=cfg.epochs, desc="train", unit="epoch") as bar:
         def progress(epoch: int, record: dict) -> None:

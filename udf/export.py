@@ -16,7 +16,7 @@ from udf import UDF_PATH
 
 _log = logging.getLogger(__name__)
 
-RUNTIME_MODULES = ("errors", "preprocess", "features", "model", "weights", "inference")
+RUNTIME_MODULES = ("errors", "preprocess", "features", "masking", "model", "selfcal", "weights", "inference")
 _PROJECT_IMPORT = re.compile(r"^from udf(\.\w+)? import (\([^)]*\)|.*)$|^import udf.*$", re.MULTILINE)
 _SCRIPT_BLOCK = re.compile(r"^# /// script\n(?:#.*\n)*?# ///\n", re.MULTILINE)
 

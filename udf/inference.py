@@ -5,6 +5,7 @@ into features there (:mod:`udf.features`) and run through the network; nothing i
 the size of the cube is made besides the output.
 """
 
+import json
 import logging
 import math
 from typing import Callable
@@ -14,7 +15,7 @@ import torch
 import xarray as xr
 
 from udf.errors import DeviceNotAvailable
-from udf.features import series_features
+from udf.features import FEATURES, series_features
 from udf.model import FusionNet
 from udf.preprocess import (
     NDVI_BAND,
@@ -26,10 +27,11 @@ from udf.preprocess import (
     s1_to_linear,
     times_to_days,
 )
+from udf.selfcal import SelfCalibration, apply_weights, distance_to_kept, self_calibrate
 
 _log = logging.getLogger(__name__)
 
-__all__ = ["predict_cube", "predict_series", "resolve_device"]
+__all__ = ["calibrate_cube", "predict_cube", "predict_series", "resolve_device"]
 
 
 def resolve_device(device: str) -> torch.device:
@@ -42,7 +44,7 @@ def resolve_device(device: str) -> torch.device:
 
 
 def predict_series(model: FusionNet, vv: torch.Tensor, vh: torch.Tensor, ndvi: torch.Tensor | None,
-                   days: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+                   days: torch.Tensor, weights: list[float] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """NDVI mean and log Laplace scale ``(B, T)`` of a batch of decoded sequences (NaN where no S1 at all).
 
     Args:
@@ -51,6 +53,7 @@ def predict_series(model: FusionNet, vv: torch.Tensor, vh: torch.Tensor, ndvi: t
         vh: ``(B, T)`` VH linear power.
         ndvi: ``(B, T)`` kept NDVI (NaN missing) or None.
         days: ``(T,)`` or ``(B, T)`` days.
+        weights: trust weights per distance bin (:mod:`udf.selfcal`), or None to use the model's output as is.
     """
     feats = series_features(vv, vh, ndvi, days)
     if vv.device.type == "cuda":
@@ -59,6 +62,9 @@ def predict_series(model: FusionNet, vv: torch.Tensor, vh: torch.Tensor, ndvi: t
     else:
         mean, log_b = model(feats.x, feats.base)
     mean, log_b = mean.float(), log_b.float()
+    if weights is not None:
+        has = feats.x[..., FEATURES.index("has_ndvi")] > 0
+        mean = apply_weights(mean, feats.base, distance_to_kept(feats.x), has, weights)
     nan = torch.tensor(float("nan"), device=mean.device)
     keep = feats.s1_any[:, None]
     return torch.where(keep, mean.clamp(-1.0, 1.0), nan), torch.where(keep, log_b, nan)
@@ -83,24 +89,57 @@ def _units(cube: xr.DataArray, s1_units: str) -> str:
     return s1_units
 
 
+def _calibration_sample(cube: xr.DataArray, rows: int, max_pixels: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column indices of up to ``max_pixels`` pixels with kept NDVI (seeded), found stripe by stripe."""
+    ny = cube.sizes["y"]
+    with_ndvi = np.concatenate([np.isfinite(_stripe(cube, NDVI_BAND, r0, min(ny, r0 + rows))).any(0)
+                                for r0 in range(0, ny, rows)])
+    yy, xx = np.nonzero(with_ndvi)
+    pick = np.sort(np.random.default_rng(seed).permutation(yy.size)[:max_pixels])
+    return yy[pick], xx[pick]
+
+
+def calibrate_cube(cube: xr.DataArray, model: FusionNet, units: str, days: torch.Tensor, dev: torch.device,
+                   rows: int, max_pixels: int = 2000, seed: int = 0) -> SelfCalibration:
+    """:func:`udf.selfcal.self_calibrate` on a seeded sample of the cube's pixels that have kept NDVI."""
+    yy, xx = _calibration_sample(cube, rows, max_pixels, seed)
+    if yy.size == 0:
+        return SelfCalibration()
+    sample = cube.isel(y=xr.DataArray(yy, dims="p"), x=xr.DataArray(xx, dims="p"))
+
+    def band(name: str) -> np.ndarray:  # (pixels, t)
+        return np.ascontiguousarray(np.asarray(sample.sel(bands=name).transpose("p", "t").values))
+
+    def tensor(values: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(values).to(dev)
+
+    vv, vh = (tensor(s1_to_linear(band(b), units, check=False)) for b in ("VV", "VH"))
+    nd = tensor(check_ndvi(band(NDVI_BAND)))
+    cal = self_calibrate(model, vv, vh, nd, days, seed=seed)
+    _log.info("Self-calibration on %d pixels: %s", yy.size, cal.describe())
+    return cal
+
+
 def predict_cube(cube: xr.DataArray, model: FusionNet, meta: dict, s1_units: str = "auto",
                  include_uncertainty: bool = False, batch_size: int = 4096, device: str = "auto",
+                 self_calibration: bool = True,
                  progress: Callable[[int, int], None] | None = None) -> xr.DataArray:
     """Predict NDVI (and its predictive std) for every pixel and step of a cube.
 
     Args:
         cube: ``(t, bands, y, x)`` with ``VV``, ``VH`` and optionally ``NDVI``.
         model: the network (from :func:`udf.weights.load_checkpoint`).
-        meta: checkpoint metadata (``std_scale`` calibrates the spread).
+        meta: checkpoint metadata (``std_scale`` calibrates the spread unless self-calibration replaces it).
         s1_units: ``auto``, ``db``, ``linear`` or ``uint16_db``.
         include_uncertainty: add band ``NDVI_STD``.
         batch_size: pixels per forward pass (rows of the cube are grouped to about this many).
         device: ``auto``, ``cpu`` or ``cuda``.
+        self_calibration: calibrate trust weights and std on the cube's own kept NDVI (:mod:`udf.selfcal`).
         progress: called with ``(pixels_done, pixels_total)``.
 
     Returns:
         float32 ``(t, bands, y, x)`` with bands ``NDVI`` (+ ``NDVI_STD``), the input's labels, NaN for pixels
-        without any valid S1.
+        without any valid S1; ``attrs['s1ndvi_self_calibration']`` describes the calibration (JSON).
     """
     cube = check_cube(cube)
     has_ndvi = NDVI_BAND in [str(b) for b in cube["bands"].values]
@@ -111,21 +150,25 @@ def predict_cube(cube: xr.DataArray, model: FusionNet, meta: dict, s1_units: str
     model = model.to(dev)
     days = torch.from_numpy(days_np - days_np[0]).to(dev)
     rows = max(1, batch_size // max(nx, 1))
+    cal = calibrate_cube(cube, model, units, days, dev, rows) if self_calibration and has_ndvi else SelfCalibration()
+    std_scale = cal.std_scale if cal.std_scale is not None else float(meta.get("std_scale", 1.0))
     out_bands = [NDVI_BAND, "NDVI_STD"] if include_uncertainty else [NDVI_BAND]
     out = np.full((nt, len(out_bands), ny, nx), np.nan, dtype=np.float32)
-    scale = float(meta.get("std_scale", 1.0)) * math.sqrt(2.0)
     with torch.inference_mode():
         for r0 in range(0, ny, rows):
             r1 = min(ny, r0 + rows)
             vv = _flat(s1_to_linear(_stripe(cube, "VV", r0, r1), units, check=False), dev)
             vh = _flat(s1_to_linear(_stripe(cube, "VH", r0, r1), units, check=False), dev)
             nd = _flat(check_ndvi(_stripe(cube, NDVI_BAND, r0, r1)), dev) if has_ndvi else None
-            m, log_b = predict_series(model, vv, vh, nd, days)
+            m, log_b = predict_series(model, vv, vh, nd, days, cal.weights if cal.std_scale is not None else None)
             out[:, 0, r0:r1] = m.T.reshape(nt, r1 - r0, nx).cpu().numpy()
             if include_uncertainty:
-                out[:, 1, r0:r1] = (scale * torch.exp(log_b)).T.reshape(nt, r1 - r0, nx).cpu().numpy()
+                std = (std_scale * math.sqrt(2.0)) * torch.exp(log_b)
+                out[:, 1, r0:r1] = std.T.reshape(nt, r1 - r0, nx).cpu().numpy()
             if progress is not None:
                 progress(r1 * nx, ny * nx)
-    return xr.DataArray(out, dims=("t", "bands", "y", "x"),
+    attrs = {k: v for k, v in cube.attrs.items() if k == "crs"}
+    attrs["s1ndvi_self_calibration"] = json.dumps(cal.describe())
+    return xr.DataArray(out, dims=("t", "bands", "y", "x"), attrs=attrs,
                         coords={"t": cube["t"].values, "bands": out_bands, "y": cube["y"].values,
-                                "x": cube["x"].values}, attrs={k: v for k, v in cube.attrs.items() if k == "crs"})
+                                "x": cube["x"].values})

@@ -36,6 +36,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="checkpoint to write (.npz)")
     p.add_argument("--loso", default=None,
                    help="loso.json from `s1ndvi loso`: its cross-site std scale and table go into the checkpoint")
+    p.add_argument("--holdout", default=None,
+                   help="comma-separated sites to leave out (a leave-one-site-out model, e.g. for a zero-shot demo)")
     p.add_argument("--epochs", type=int, default=None, help="most epochs (default: TrainConfig's)")
     p.add_argument("--steps", type=int, default=None, help="optimisation steps per epoch")
     p.add_argument("--hidden", type=int, default=None, help="GRU width")
@@ -79,6 +81,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     from udf.cli import say
     from udf.corpus import load_corpus
     from udf.corpus.reserved import describe_reserved, reserved_grids
+    from udf.errors import CorpusError
     from udf.model import ModelConfig
     from udf.pretrain import pretrain
     from udf.training import TrainConfig
@@ -92,17 +95,31 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     if args.hidden is not None:
         cfg = replace(cfg, model=ModelConfig(hidden=args.hidden))
     corpus = load_corpus(args.data)
+    holdout = tuple(x.strip() for x in args.holdout.split(",")) if args.holdout else ()
+    unknown = [x for x in holdout if x not in corpus]
+    if unknown:
+        raise CorpusError(f"--holdout {unknown}: not a site of the corpus under {args.data} ({sorted(corpus)}).")
     bar, progress = _bar(cfg.epochs, "pretrain")
     with bar:
-        model, meta = pretrain(corpus, cfg, reserved=describe_reserved(reserved_grids()), progress=progress)
+        model, meta = pretrain(corpus, cfg, holdout=holdout, reserved=describe_reserved(reserved_grids()),
+                               progress=progress)
     if args.loso:
         loso = json.loads(Path(args.loso).read_text())
-        meta["std_scale"] = float(loso["std_scale_cross_site"])
+        meta["std_scale"] = _loso_scale(loso, holdout)
         meta["loso_summary"] = loso_summary(loso)
     meta["training_data"]["root"] = str(args.data)
     save_checkpoint(model, meta, args.out)
     say(f"Wrote pretrained checkpoint {args.out} (sites: {', '.join(meta['training_data']['sites'])})")
     return 0
+
+
+def _loso_scale(loso: dict, holdout: tuple[str, ...]) -> float:
+    """The cross-site std scale; for a model without one site, the scale calibrated without that site's fold."""
+    if len(holdout) == 1 and holdout[0] in loso["sites"]:
+        for row in loso["sites"][holdout[0]]["metrics"].values():
+            if "std_scale" in row.get("DL", {}):
+                return float(row["DL"]["std_scale"])
+    return float(loso["std_scale_cross_site"])
 
 
 def loso_summary(loso: dict) -> dict:

@@ -6,7 +6,8 @@
 Input cube dims ``t``, ``bands``, ``y``, ``x``; bands ``VV``, ``VH`` (linear, dB or uint16 compressed dB) and
 optionally ``NDVI``. Output bands ``NDVI`` (+ ``NDVI_STD`` with ``include_uncertainty``) on the same labels.
 Context keys: ``weights`` (path of a checkpoint; default: the shipped weights), ``include_uncertainty`` (bool),
-``s1_units`` (``auto``/``db``/``linear``/``uint16_db``), ``device`` (``auto``/``cpu``/``cuda``), ``batch_size`` (int).
+``s1_units`` (``auto``/``db``/``linear``/``uint16_db``), ``device`` (``auto``/``cpu``/``cuda``), ``batch_size`` (int),
+``self_calibration`` (bool, default true: trust weights and std calibrated on the cube's own kept NDVI).
 """
 
 import xarray
@@ -17,7 +18,7 @@ from udf.preprocess import S1_UNITS, check_cube
 from udf.weights import check_cube_against, load_checkpoint
 
 CONTEXT_DEFAULTS = {"weights": None, "include_uncertainty": False, "s1_units": "auto", "device": "auto",
-                    "batch_size": 4096}
+                    "batch_size": 4096, "self_calibration": True}
 
 
 def validate_context(context: dict | None) -> dict:
@@ -33,6 +34,8 @@ def validate_context(context: dict | None) -> dict:
         raise InvalidContext(f"context 'device'={ctx['device']!r}; expected 'auto', 'cpu' or 'cuda'.")
     if not isinstance(ctx["batch_size"], int) or isinstance(ctx["batch_size"], bool) or ctx["batch_size"] < 1:
         raise InvalidContext(f"context 'batch_size'={ctx['batch_size']!r}; expected a positive integer.")
+    if not isinstance(ctx["self_calibration"], bool):
+        raise InvalidContext(f"context 'self_calibration'={ctx['self_calibration']!r}; expected true/false.")
     if not isinstance(ctx["include_uncertainty"], bool):
         raise InvalidContext(f"context 'include_uncertainty'={ctx['include_uncertainty']!r}; expected true/false.")
     if ctx["weights"] is not None and not isinstance(ctx["weights"], str):
@@ -49,4 +52,5 @@ def apply_datacube(cube: xarray.DataArray, context: dict) -> xarray.DataArray:
     model, meta = load_checkpoint(ctx["weights"])
     check_cube_against(meta, [str(b) for b in cube.coords["bands"].values], ctx["s1_units"])
     return predict_cube(cube, model, meta, s1_units=ctx["s1_units"], include_uncertainty=ctx["include_uncertainty"],
-                        batch_size=ctx["batch_size"], device=ctx["device"])
+                        batch_size=ctx["batch_size"], device=ctx["device"],
+                        self_calibration=ctx["self_calibration"])

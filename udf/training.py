@@ -25,8 +25,8 @@ from udf.model import FusionNet, ModelConfig
 
 _log = logging.getLogger(__name__)
 
-__all__ = ["Augment", "TrainConfig", "feature_stats", "hide_for_training", "laplace_nll", "screen_cloud_dips",
-           "torch_threads", "train"]
+__all__ = ["IN_SITE_AUGMENT", "Augment", "TrainConfig", "feature_stats", "hide_for_training", "in_site_config",
+           "laplace_nll", "screen_cloud_dips", "torch_threads", "train"]
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ class Augment:
     """Half-width of the offset of the second simulated orbit."""
     drop_s1: float = 0.3
     """Largest share of S1 acquisitions dropped from a per-acquisition sequence."""
-    swap_s1: float = 0.0
+    swap_s1: float = 0.2
     """Share of sequences whose S1 is replaced by another sequence's (NDVI kept): the model must check S1 against
     the kept NDVI before trusting it, as on a site where S1 relates to NDVI differently."""
     interleave_prob: float = 0.25
@@ -57,8 +57,8 @@ class TrainConfig:
 
     model: ModelConfig = field(default_factory=ModelConfig)
     """Architecture."""
-    epochs: int = 40
-    """Maximum number of epochs."""
+    epochs: int = 30
+    """Maximum number of epochs (pretraining longer fits the training sites better and new sites worse)."""
     steps_per_epoch: int = 200
     """Optimisation steps per epoch (batches are sampled, not passed through in order)."""
     batch_size: int = 64
@@ -73,7 +73,7 @@ class TrainConfig:
     """Shortest random crop of a sequence (time steps)."""
     kept_weight: float = 0.1
     """Weight of kept observations in the loss (hidden ones weigh 1)."""
-    shrink: float = 0.0
+    shrink: float = 2.0
     """Weight of an L1 penalty on the correction to the interpolation (NDVI units): corrections that do not pay
     for themselves on the training sites are pulled to zero, so an unfamiliar site gets the interpolation."""
     screen_dips: bool = True
@@ -92,6 +92,15 @@ class TrainConfig:
     def to_dict(self) -> dict:
         """JSON-friendly dict."""
         return {**asdict(self), "model": self.model.to_dict()}
+
+
+IN_SITE_AUGMENT = Augment(offset_db=0.5, vh_offset_db=0.25, orbit_prob=0.0, drop_s1=0.1, swap_s1=0.0)
+"""Perturbations when training on the site the model will serve (``train``, ``adapt``): its S1 is what it is."""
+
+
+def in_site_config(**kwargs: object) -> TrainConfig:
+    """A :class:`TrainConfig` for training on the user's own cube: no S1 swap, no shrinkage, mild augmentation."""
+    return TrainConfig(**{"augment": IN_SITE_AUGMENT, "shrink": 0.0, **kwargs})  # type: ignore[arg-type]
 
 
 def screen_cloud_dips(ndvi: np.ndarray, days: np.ndarray, drop: float = 0.1, max_gap: float = 40.0) -> np.ndarray:

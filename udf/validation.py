@@ -16,6 +16,7 @@ from udf.inference import predict_series
 from udf.metrics import score
 from udf.model import FusionNet
 from udf.protocols import PROTOCOLS, hide_protocols
+from udf.selfcal import SelfCalibration, self_calibrate
 
 __all__ = ["MaskedSet", "aggregate", "calibrate_std", "coverage", "mask_sets", "predict_set", "score_masked"]
 
@@ -49,28 +50,51 @@ def mask_sets(sets: list[SeriesSet], protocols: tuple[str, ...] = PROTOCOLS, see
 
 
 def predict_set(model: FusionNet, s1: np.ndarray, ndvi: np.ndarray, days: np.ndarray, std_scale: float = 1.0,
-                batch_size: int = 2048) -> tuple[np.ndarray, np.ndarray]:
-    """NDVI mean and predictive std ``(N, T)`` of sequences (CPU), std scaled by ``std_scale``."""
-    means, stds = [], []
+                batch_size: int = 2048, self_calibration: bool = False,
+                seed: int = 0) -> tuple[np.ndarray, np.ndarray, SelfCalibration]:
+    """NDVI mean and predictive std ``(N, T)`` of sequences, as the UDF computes them.
+
+    Args:
+        model: the network.
+        s1: ``(N, T, 2)`` linear VV, VH.
+        ndvi: ``(N, T)`` kept NDVI.
+        days: ``(N, T)`` days.
+        std_scale: scale of the std when not self-calibrated.
+        batch_size: sequences per forward pass.
+        self_calibration: calibrate trust weights and std on a sample of the sequences' own kept NDVI, as the UDF
+            does on a cube (:mod:`udf.selfcal`).
+        seed: seed of the calibration sample.
+
+    Returns:
+        Mean, std and the calibration (``std_scale`` None when none was made; the std then uses ``std_scale``).
+    """
     dev = next(model.parameters()).device
 
     def t(a: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(a)).to(dev)
 
+    cal = SelfCalibration()
+    if self_calibration:
+        with_ndvi = np.flatnonzero(np.isfinite(ndvi).any(1))
+        pick = np.sort(np.random.default_rng(seed).permutation(with_ndvi)[:2000])
+        cal = self_calibrate(model, t(s1[pick, :, 0]), t(s1[pick, :, 1]), t(ndvi[pick]), t(days[pick]), seed=seed)
+    weights = cal.weights if cal.std_scale is not None else None
+    scale = (cal.std_scale if cal.std_scale is not None else std_scale) * math.sqrt(2.0)
+    means, stds = [], []
     with torch.inference_mode():
         for a in range(0, s1.shape[0], batch_size):
             sl = slice(a, a + batch_size)
-            m, log_b = predict_series(model, t(s1[sl, :, 0]), t(s1[sl, :, 1]), t(ndvi[sl]), t(days[sl]))
+            m, log_b = predict_series(model, t(s1[sl, :, 0]), t(s1[sl, :, 1]), t(ndvi[sl]), t(days[sl]), weights)
             means.append(m.cpu().numpy())
-            stds.append((std_scale * math.sqrt(2.0)) * np.exp(log_b.cpu().numpy()))
-    return np.concatenate(means), np.concatenate(stds)
+            stds.append(scale * np.exp(log_b.cpu().numpy()))
+    return np.concatenate(means), np.concatenate(stds), cal
 
 
 def score_masked(model: FusionNet, masked: list[MaskedSet], std_scale: float = 1.0) -> list[dict]:
     """Metrics of the model on every masked set, with the hidden residuals and stds (for calibration)."""
     out = []
     for m in masked:
-        mean, std = predict_set(model, m.series.s1, m.kept_ndvi(), m.series.days, std_scale)
+        mean, std, _ = predict_set(model, m.series.s1, m.kept_ndvi(), m.series.days, std_scale)
         truth = m.series.ndvi
         out.append({"site": m.site, "protocol": m.protocol, "source": m.series.source, "grid": m.series.grid,
                     "metrics": score(mean, truth, m.hidden), "pred": mean[m.hidden], "truth": truth[m.hidden],

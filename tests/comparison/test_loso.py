@@ -1,0 +1,56 @@
+import json
+
+import numpy as np
+import pytest
+
+from comparison.loso import LosoOptions, load_folds, run_fold, run_loso
+from comparison.loso_report import write_loso
+from udf.corpus import load_corpus
+from udf.model import ModelConfig
+from udf.training import TrainConfig
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    """The embedded sources only (no data folder): the 31UDS sample and the Belgian monthly cube."""
+    full = load_corpus(None)
+    assert set(full) == {"flanders_2017", "belgium_2020-22"}
+    return {site: [s.subset(np.arange(min(s.n, 150))) for s in sets] for site, sets in full.items()}
+
+
+OPTS = LosoOptions(train=TrainConfig(model=ModelConfig(hidden=8), epochs=1, steps_per_epoch=4, batch_size=16),
+                   mogpr=False, max_sequences=40)
+
+
+def test_a_fold_never_trains_on_its_site(corpus, monkeypatch):
+    import comparison.loso as loso
+
+    seen = {}
+    original = loso.pretrain
+
+    def spy(c, cfg, holdout=(), **kw):
+        seen["holdout"] = holdout
+        model, meta = original(c, cfg, holdout=holdout, **kw)
+        seen["sites"] = meta["training_data"]["sites"]
+        return model, meta
+
+    monkeypatch.setattr(loso, "pretrain", spy)
+    fold = run_fold(corpus, "flanders_2017", OPTS)
+    assert seen["holdout"] == ("flanders_2017",) and seen["sites"] == ["belgium_2020-22"]
+    methods = {(r["protocol"], r["method"]) for r in fold["records"]}
+    assert ("P1", "Linear") in methods and ("P3", "DL") in methods and ("P3", "Linear") in methods
+    grids = {r["grid"] for r in fold["records"]}
+    assert grids == {"acquisition", "10D"}  # the per-acquisition site is also scored on 10-day composites
+
+
+def test_folds_in_one_folder_make_one_table(corpus, tmp_path):
+    run_loso(corpus, OPTS, sites=("flanders_2017",), folder=tmp_path)
+    payload = run_loso(corpus, OPTS, sites=("belgium_2020-22",), folder=tmp_path)  # a second process
+    assert {f["site"] for f in load_folds(tmp_path)} == {"flanders_2017", "belgium_2020-22"}
+    assert set(payload["sites"]) == {"flanders_2017", "belgium_2020-22"}
+    row = payload["sites"]["flanders_2017"]["metrics"]["P1"]
+    assert {"DL", "Linear", "Whittaker"} <= set(row) and 0 <= row["DL"]["within_1std"] <= 1
+    assert payload["std_scale_cross_site"] > 0
+    md = write_loso(payload, tmp_path)
+    assert "| flanders_2017 | P1 |" in md.read_text() and (tmp_path / "loso.png").stat().st_size > 10_000
+    assert json.loads((tmp_path / "loso.json").read_text())["sites"]

@@ -1,4 +1,4 @@
-"""Sub-commands of the fusion core: ``cube``, ``train``, ``predict``, ``export-udf``."""
+"""Sub-commands of the fusion core: ``cube``, ``train``, ``predict``, ``export-udf``, ``phenology``."""
 
 import argparse
 import json
@@ -6,6 +6,8 @@ import logging
 from pathlib import Path
 
 from tqdm import tqdm
+
+from udf.phenology_cli import register_phenology
 
 _log = logging.getLogger(__name__)
 
@@ -48,7 +50,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export-udf", help="write a self-contained UDF file (code + weights embedded)")
     p.add_argument("out")
     p.add_argument("--model", default=None, help="checkpoint to embed (default: shipped weights)")
+    p.add_argument("--phenology", action="store_true", help="export the phenology UDF instead of the fusion UDF")
     p.set_defaults(func=cmd_export_udf)
+
+    register_phenology(sub)
 
 
 def cmd_cube(args: argparse.Namespace) -> int:
@@ -108,8 +113,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def cmd_export_udf(args: argparse.Namespace) -> int:
     """``s1ndvi export-udf``."""
-    from udf.export import export_udf
+    from udf.export import export_phenology_udf, export_udf
 
+    if args.phenology:
+        if args.model:
+            raise SystemExit("export-udf --phenology embeds no model: drop --model")
+        out = export_phenology_udf(Path(args.out))
+        _log.warning("Wrote self-contained phenology UDF %s", out)
+        return 0
     out = export_udf(Path(args.out), weights=args.model)
     _log.warning("Wrote self-contained UDF %s", out)
     return 0

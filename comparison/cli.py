@@ -32,6 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--s1-units", default="auto", choices=["auto", "db", "linear", "uint16_db"])
     p.add_argument("--device", default="cpu", help="torch device for DL and local MOGPR (cpu, cuda)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--phenology", action="store_true",
+                   help="also compare each method's phenology (SOS/POS/EOS, season counts) with the real S2 series'")
     p.add_argument("--out", required=True, help="output folder (metrics.json, report.md, figures)")
     p.set_defaults(func=cmd_compare)
 
@@ -81,7 +83,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
             args.cube, Path(args.out), protocols=args.protocol, dl=None if args.no_dl else (args.dl or "shipped"),
             train_minutes=args.train_dl, mogpr=None if args.mogpr == "none" else args.mogpr,
             mogpr_restarts=args.mogpr_restarts, cropsar=args.cropsar, max_pixels=args.max_pixels, block=args.block,
-            s1_units=args.s1_units, device=args.device, seed=args.seed, progress=step, pixel_progress=pixel)
+            s1_units=args.s1_units, device=args.device, seed=args.seed, progress=step, pixel_progress=pixel,
+            phenology=args.phenology)
     _log.warning("Comparison written: %s", report)
     return 0
 

@@ -67,7 +67,7 @@ def phenology_markdown(payload: dict) -> str:
              "90th percentile of the absolute error in days (number of matched seasons with both dates). *Touched* "
              "seasons have a hidden observation between their two minima.", "", target_sentence(payload), "",
              "**Seasons touched by hidden data**", "",
-             "| protocol | method | touched | |ΔSOS| | |ΔPOS| | |ΔEOS| | missed | extra | season count agrees |",
+             "| protocol | method | touched | \\|ΔSOS\\| | \\|ΔPOS\\| | \\|ΔEOS\\| | missed | extra | season count agrees |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for p, by in payload["protocols"].items():
         for m, r in by.items():
@@ -76,7 +76,7 @@ def phenology_markdown(payload: dict) -> str:
                                                                                for d in DATES)
                          + f" | {r['missed']} | {r['extra']} | {_share(cnt['agreement'])} "
                            f"({cnt['agree']}/{cnt['pixel_years']}) |")
-    lines += ["", "**All reference seasons**", "", "| protocol | method | |ΔSOS| | |ΔPOS| | |ΔEOS| |",
+    lines += ["", "**All reference seasons**", "", "| protocol | method | \\|ΔSOS\\| | \\|ΔPOS\\| | \\|ΔEOS\\| |",
               "|---|---|---:|---:|---:|"]
     for p, by in payload["protocols"].items():
         for m, r in by.items():

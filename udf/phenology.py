@@ -5,17 +5,17 @@ data", Computers & Geosciences 30, 833–845; Eklundh & Jönsson, TIMESAT 3.3 ma
 
 1. **Smoothing.** Each pixel's NDVI is smoothed by a weighted Whittaker smoother on the cube's own time axis in days
    (:mod:`udf.whittaker`; regular or irregular steps, missing values weight 0). ``smoothing_days`` is the period the
-   smoother halves (default 40 days: 10-day noise is damped ~20×, a 100-day crop cycle kept at 97 %). With an
+   smoother halves (default 40 days: 10-day noise is damped ~17×, a 100-day crop cycle kept at 97 %). With an
    ``NDVI_STD`` band (the fusion UDF's predictive std) the weights are ``(g / std)²``, ``g`` the pixel's
    geometric-mean std, clipped to [0.01, 100]: uncertain values pull the curve less.
 2. **Seasons** on a continuous time axis (days since 1970-01-01, never day of year), so a November → February crop
    is one season, and two or three crops a year are separate seasons whenever the curve drops between them (a fallow
    or a flooding dip) by at least ``min_amplitude`` and ``min_relative_amplitude`` × the pixel's NDVI range
-   — :mod:`udf.seasons`. Start (SOS) and end (EOS) of
-   season are the times the smoothed curve crosses ``base + sos_fraction × amplitude`` on the left and
-   ``base + eos_fraction × amplitude`` on the right (TIMESAT's "seasonal amplitude" method, 20 % / 20 % by default),
-   amplitude = peak − mean of the left and right minima; POS is the curve's maximum (parabolic refinement between
-   time steps); seasons whose ``EOS − SOS`` is shorter than ``min_length_days`` are dropped.
+   (:mod:`udf.seasons`). Start (SOS) and end (EOS) of season are the times the smoothed curve crosses
+   ``base + sos_fraction × amplitude`` on the left and ``base + eos_fraction × amplitude`` on the right (TIMESAT's
+   "seasonal amplitude" method, 20 % / 20 % by default), amplitude = peak − mean of the left and right minima; POS is
+   the curve's maximum (parabolic refinement between time steps); seasons whose ``EOS − SOS`` is shorter than
+   ``min_length_days`` are dropped.
 3. **Honest gaps.** A season cut by the start or end of the data gets NaN SOS or EOS (never a guessed date); a season
    whose peak lies outside the data is not reported; dates read off the spline inside a data gap longer than
    ``max_gap_days`` are NaN; pixels with fewer than 4 valid values are NaN everywhere.

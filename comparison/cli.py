@@ -10,7 +10,34 @@ from typing import Callable, Iterator
 
 from tqdm import tqdm
 
+from comparison.errors import USER_ERRORS
+from udf.cli import say
+
 _log = logging.getLogger(__name__)
+
+__all__ = ["USER_ERRORS", "register"]  # USER_ERRORS: the errors `s1ndvi` prints on one line (udf.cli)
+
+MOGPR_ENGINES = ("local", "gpy", "none")
+
+
+def _mogpr_choice(value: str) -> str:
+    """``--mogpr``: an engine name or an existing result file (checked now, not after the other methods ran)."""
+    if value in MOGPR_ENGINES or Path(value).is_file():
+        return value
+    raise argparse.ArgumentTypeError(
+        f"{value!r} is neither a MOGPR engine ({', '.join(MOGPR_ENGINES)}) nor an existing cloud MOGPR result "
+        "file (netCDF from the openEO mogpr_s1_s2 service)")
+
+
+def _protocol_list(value: str) -> str:
+    """``--protocol``: checked with :func:`comparison.compare.parse_protocols`, passed on as given."""
+    from comparison.compare import parse_protocols
+
+    try:
+        parse_protocols(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+    return value
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -20,22 +47,44 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dl", default=None, help="DL checkpoint (.npz); default: the shipped weights")
     p.add_argument("--train-dl", type=float, default=None, metavar="MINUTES",
                    help="train a DL model on this cube's training blocks for at most MINUTES instead of --dl")
+    p.add_argument("--adapt", type=float, default=3.0, metavar="MINUTES",
+                   help="also score the --dl model adapted on this cube's training blocks (s1ndvi adapt, test pixels' "
+                        "NDVI removed) for at most MINUTES; 0 skips it (default 3)")
     p.add_argument("--no-dl", action="store_true", help="skip the DL model")
-    p.add_argument("--mogpr", default="local",
-                   help="'local' (batched torch), 'gpy' (FuseTS' GPy model, optional), a cloud mogpr_s1_s2 "
-                        "netCDF, or 'none'")
-    p.add_argument("--mogpr-restarts", type=int, default=3, help="starts per pixel for local MOGPR")
-    p.add_argument("--cropsar", default=None, help="CropSAR NDVI netCDF on the cube's grid")
-    p.add_argument("--protocol", default="P1,P2,P3", help="comma-separated: P1, P2 (= P2_60,P2_90), P3")
-    p.add_argument("--max-pixels", type=int, default=None, help="score a seeded subsample of the test pixels")
-    p.add_argument("--block", type=int, default=8, help="spatial hold-out block edge (pixels)")
-    p.add_argument("--s1-units", default="auto", choices=["auto", "db", "linear", "uint16_db"])
+    p.add_argument("--mogpr", default="local", type=_mogpr_choice,
+                   help="'local' (batched torch, default), 'gpy' (FuseTS' GPy model, optional), a cloud "
+                        "mogpr_s1_s2 netCDF file, or 'none'")
+    p.add_argument("--mogpr-restarts", type=int, default=3, help="starts per pixel for local MOGPR (default 3)")
+    p.add_argument("--cropsar", default=None, help="CropSAR NDVI netCDF on the cube's grid (scored as in-sample)")
+    p.add_argument("--protocol", default="P1,P2,P3", type=_protocol_list,
+                   help="comma-separated: P1 (20 %% hidden at random), P2 (= P2_60,P2_90: 60/90-day gap), "
+                        "P3 (S1 only); default P1,P2,P3")
+    p.add_argument("--max-pixels", type=int, default=None,
+                   help="score a seeded subsample of at most this many test pixels (default: all)")
+    p.add_argument("--block", type=int, default=8, help="spatial hold-out block edge (pixels, default 8)")
+    p.add_argument("--s1-units", default="auto", choices=["auto", "db", "linear", "uint16_db"],
+                   help="encoding of the cube's S1 values (default auto: decided from dtype and range)")
     p.add_argument("--device", default="cpu", help="torch device for DL and local MOGPR (cpu, cuda)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the split, subsample and hidden values (default 0)")
     p.add_argument("--phenology", action="store_true",
                    help="also compare each method's phenology (SOS/POS/EOS, season counts) with the real S2 series'")
     p.add_argument("--out", required=True, help="output folder (metrics.json, report.md, figures)")
     p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("loso", help="leave-one-site-out evaluation of the pretrained model on the corpus",
+                       description="For each site of the corpus, pretrain on all other sites and score the held-out "
+                                   "site against linear interpolation, Whittaker and MOGPR (P1, P2_60, P2_90, P3); "
+                                   "calibrate the std across sites. Writes loso.json, loso.md and loso.png.")
+    p.add_argument("--data", required=True, help="corpus folder (holding multisite/, worldcereal_monthly/ ...)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--sites", default=None, help="comma-separated sites to hold out (default: every site)")
+    p.add_argument("--no-mogpr", action="store_true", help="skip MOGPR (the slow part)")
+    p.add_argument("--max-sequences", type=int, default=300, help="scored sequences per held-out set (seeded)")
+    p.add_argument("--epochs", type=int, default=None, help="most pretraining epochs per fold")
+    p.add_argument("--steps", type=int, default=None, help="optimisation steps per epoch")
+    p.add_argument("--seed", type=int, default=0, help="seed of training, subsamples and protocols")
+    p.add_argument("--save-models", action="store_true", help="also save each fold's model as OUT/without_<site>.npz")
+    p.set_defaults(func=cmd_loso)
 
     p = sub.add_parser("demo", help="main job on the embedded sample: train, evaluate P1-P3 vs MOGPR and baselines, "
                                     "report")
@@ -47,7 +96,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "or call the UDF directly; auto: the backend when its extra is installed")
     p.add_argument("--field-pixels", type=int, default=24,
                    help="pixels per FuseTS field scored with MOGPR (a seeded subsample)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the split, subsample, hidden values and training")
     p.set_defaults(func=cmd_demo)
 
 
@@ -81,11 +130,46 @@ def cmd_compare(args: argparse.Namespace) -> int:
     with _bars() as (step, pixel):
         report = compare_file(
             args.cube, Path(args.out), protocols=args.protocol, dl=None if args.no_dl else (args.dl or "shipped"),
-            train_minutes=args.train_dl, mogpr=None if args.mogpr == "none" else args.mogpr,
+            train_minutes=args.train_dl, adapt_minutes=args.adapt or None,
+            mogpr=None if args.mogpr == "none" else args.mogpr,
             mogpr_restarts=args.mogpr_restarts, cropsar=args.cropsar, max_pixels=args.max_pixels, block=args.block,
             s1_units=args.s1_units, device=args.device, seed=args.seed, progress=step, pixel_progress=pixel,
             phenology=args.phenology)
-    _log.warning("Comparison written: %s", report)
+    say(f"Wrote {report} (read it first), metrics.json and the figures it links in {report.parent}")
+    return 0
+
+
+def cmd_loso(args: argparse.Namespace) -> int:
+    """``s1ndvi loso``."""
+    from dataclasses import replace
+
+    from comparison.loso import LosoOptions, run_loso
+    from comparison.loso_report import write_loso
+    from udf.corpus import load_corpus
+    from udf.corpus.reserved import describe_reserved, reserved_grids
+    from udf.errors import CorpusError
+    from udf.training import TrainConfig
+
+    cfg = TrainConfig(seed=args.seed)
+    if args.epochs is not None:
+        cfg = replace(cfg, epochs=args.epochs)
+    if args.steps is not None:
+        cfg = replace(cfg, steps_per_epoch=args.steps)
+    corpus = load_corpus(args.data)
+    sites = tuple(s.strip() for s in args.sites.split(",")) if args.sites else None
+    unknown = [s for s in sites or () if s not in corpus]
+    if unknown:
+        raise CorpusError(f"Unknown or unavailable site(s) {unknown}; the corpus under {args.data} has {sorted(corpus)}.")
+    opts = LosoOptions(train=cfg, mogpr=not args.no_mogpr, max_sequences=args.max_sequences, seed=args.seed,
+                       models_dir=args.out if args.save_models else None)
+    with tqdm(total=len(sites or corpus), desc="folds", unit="site") as bar:
+        def step(label: str) -> None:
+            bar.update(1)
+            bar.set_postfix_str(label)
+
+        payload = run_loso(corpus, opts, sites=sites, progress=step, reserved=describe_reserved(reserved_grids()))
+    path = write_loso(payload, Path(args.out))
+    say(f"Wrote {path}, {Path(args.out) / 'loso.json'} and loso.png")
     return 0
 
 
@@ -96,5 +180,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     with _bars() as (step, pixel):
         payload = run_demo(args.out, train=not args.no_train, minutes=args.minutes, seed=args.seed, via=args.via,
                            field_pixels=args.field_pixels, progress=step, pixel_progress=pixel)
-    _log.warning("Demo done in %.0f s: see %s/report.md", payload["seconds_total"], args.out)
+    out = Path(args.out)
+    written = sorted(p.name for p in out.iterdir() if p.is_file())
+    say(f"Demo done in {payload['seconds_total']:.0f} s. Wrote in {out}: {', '.join(written)}. "
+        f"Read {out / 'report.md'} first.")
     return 0

@@ -18,11 +18,12 @@ from typing import Callable, Optional
 import numpy as np
 import xarray as xr
 
-from comparison.baselines import choose_whittaker_lambda
 from comparison.errors import BandNotFound, NoOverlap
 from comparison.evaluate import evaluate, mask_cube
 from comparison.methods import Method, linear_method, mogpr_method, seed_mlp_method, whittaker_method
 from comparison.seed_mlp import SeedMLP
+from udf.baselines import choose_whittaker_lambda
+from udf.errors import CheckpointMismatch, DimensionNotAvailable
 from udf.preprocess import check_ndvi, detect_s1_units, s1_to_linear, times_to_days, to_db
 from udf.protocols import PROTOCOLS, Protocol, SpatialSplit, make_protocols, spatial_block_split
 
@@ -86,7 +87,7 @@ def prepare_cube(cube: xr.DataArray, s1_units: str = "auto") -> xr.DataArray:
         cube = cube.rename(time="t")
     missing_dims = {"t", "bands", "y", "x"} - set(cube.dims)
     if missing_dims:
-        raise ValueError(f"Cube dims {cube.dims} lack {sorted(missing_dims)}; expected (t, bands, y, x).")
+        raise DimensionNotAvailable(f"Cube dims {cube.dims} lack {sorted(missing_dims)}; expected (t, bands, y, x).")
     names = [str(b) for b in cube["bands"].values]
     for band in ("VV", "VH", "NDVI"):
         if band not in names:
@@ -227,23 +228,51 @@ def load_cube(path: str | Path, s1_units: str = "auto") -> xr.DataArray:
 
 
 def dl_provenance(meta: dict, cube: xr.DataArray, split: SpatialSplit) -> str:
-    """Where the DL checkpoint was trained relative to this cube, for the report.
+    """Where the DL checkpoint was trained relative to this cube, for the report (grids compared, not shapes).
 
     Raises:
-        ValueError: the checkpoint was trained on a cube of this shape and period with another split, so its
-            training pixels may be this run's test pixels.
+        CheckpointMismatch: the checkpoint saw pixels of this cube that this run would score (trained on the cube
+            with another split, or pretrained on a corpus that holds the cube outside its reserved test blocks).
     """
+    from udf.fit import grid_fingerprint, grids_overlap
+
     data = meta.get("training_data", {})
-    same_shape = list(data.get("cube_shape", [])) == [cube.sizes["y"], cube.sizes["x"]]
+    here = grid_fingerprint(cube)
     rng = data.get("time_range") or ["", ""]
     first, last = str(cube["t"].values[0])[:10], str(cube["t"].values[-1])[:10]
-    overlaps = bool(rng[0]) and rng[0] <= last and first <= rng[1]
-    if same_shape and overlaps:
+    if data.get("kind") == "multi-site corpus":
+        return _corpus_provenance(data, here, split)
+    if data.get("grid") and grids_overlap(data["grid"], here) and rng[0] <= last and first <= rng[1]:
         if meta.get("split") != split.describe():
-            raise ValueError(f"The DL checkpoint was trained on a {data.get('cube_shape')} cube over {rng} with split "
-                             f"{meta.get('split')}, not this run's {split.describe()}: its training pixels may be "
-                             "scored here. Use the same --block/--seed, or train here (--train-dl MINUTES).")
+            raise CheckpointMismatch(f"The DL checkpoint was trained on this cube's grid over {rng} with split "
+                                     f"{meta.get('split')}, not this run's {split.describe()}: its training pixels may be "
+                                     "scored here. Use the same --block/--seed, or train here (--train-dl MINUTES).")
         return (f"trained on the training blocks of this split ({data.get('cube_shape')} px, {rng[0]}…{rng[1]}); "
                 "scored pixels are held out")
     return (f"trained elsewhere ({data.get('source', 'unknown source')}, {data.get('cube_shape')} px, "
             f"{rng[0]}…{rng[1]}): applied as is (cross-site for this cube)")
+
+
+def _corpus_provenance(data: dict, here: dict, split: SpatialSplit) -> str:
+    from udf.fit import grids_overlap
+
+    sites = ", ".join(data.get("sites", []))
+    for r in data.get("reserved", []):
+        if grids_overlap(r["grid"], here):
+            same_grid = all(r["grid"].get(k) == here.get(k) for k in ("shape", "x0", "y0", "dx", "dy"))
+            if not same_grid or r["split"] != split.describe():
+                raise CheckpointMismatch(
+                    f"The DL checkpoint was pretrained on pixels of this area ({r['name']}); only the test blocks of "
+                    f"split {r['split']} on its exact grid were held out, and this run scores split "
+                    f"{split.describe()} on grid {here['shape']}. Use --block {r['split']['block_px']} --seed "
+                    f"{r['split']['seed']} on that cube.")
+            return (f"pretrained on the multi-site corpus ({sites}), which includes this site; this cube's test "
+                    f"blocks were reserved (never seen): scored pixels are held out, but the site is not new")
+    for g in data.get("grids", []):
+        if grids_overlap({**g, "dx": here["dx"], "dy": here["dy"]}, here):
+            raise CheckpointMismatch(
+                f"The DL checkpoint was pretrained on pixels of this cube ({g['site']}: {g['source']}); scores here "
+                "would be in-sample. Use a checkpoint pretrained without that site (`s1ndvi loso` / `s1ndvi "
+                "pretrain`) or adapt and score on held-out blocks.")
+    return (f"pretrained on the multi-site corpus ({sites}); no gridded source of it covers this cube: applied "
+            "zero-shot (cross-site)")

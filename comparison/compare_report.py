@@ -9,6 +9,7 @@ from typing import Optional
 import numpy as np
 import xarray as xr
 
+from comparison.caveats import in_sample_tag
 from comparison.plots import breakdown_figure, residual_figure, scatter_figure, scored_mask
 from comparison.plots_series import series_figure
 from comparison.report import breakdown_table, markdown_table, write_metrics, write_report
@@ -16,7 +17,8 @@ from udf.metrics import paired_difference
 
 _log = logging.getLogger(__name__)
 
-__all__ = ["answer", "head_to_head", "write_figures", "write_outputs"]
+__all__ = ["FIGURE_NOTES", "answer", "figures_markdown", "head_to_head", "site_figures", "write_figures",
+           "write_outputs"]
 
 
 def head_to_head(truth: np.ndarray, protocols: dict, predictions: dict, metrics: dict, a: str = "DL",
@@ -55,6 +57,42 @@ def answer(h2h: dict, a: str = "DL", b: str = "MOGPR") -> str:
     return "\n".join(lines) + "\n\n" + "; ".join(words) + "."
 
 
+FIGURE_NOTES = {
+    "scatter": ("Predicted against hidden observed NDVI", "per method (rows) and protocol (columns), colour bar = "
+                "observations per hexagon: look for points tight on the dashed 1:1 line (values beyond the axes are "
+                "drawn as red triangles on the edge and counted in the panel title)."),
+    "residuals": ("Residuals", "prediction − observation per protocol: look for a narrow peak centred on 0 (a shifted "
+                  "peak is a bias; the legend counts residuals beyond ±0.6)."),
+    "by_range": ("MAE by true NDVI range", "n = hidden observations scored per range: look for a method that fails on "
+                 "one range only, bare soil below 0.3 or full canopy above 0.6."),
+    "by_distance": ("MAE by distance to the nearest kept observation", "look at how fast each method degrades as the "
+                    "gap it must bridge grows (P2: 60- and 90-day gaps; P3: no NDVI kept at all)."),
+    "series": ("Sample test pixels", "kept (black) and hidden (red circles) S2 NDVI, hidden windows in grey, ±1σ bands "
+               "for DL and MOGPR: look at whether each curve passes through the red circles inside the grey windows."),
+}
+"""Figure key → (title, one sentence on what to look at) for ``report.md``."""
+
+
+def figures_markdown(files: dict[str, str], metrics: dict) -> str:
+    """Every figure as a link and image with the sentence saying what to look at (and an in-sample warning)."""
+    blocks = []
+    for key, name in files.items():
+        title, what = FIGURE_NOTES.get(key, (key, ""))
+        blocks.append(f"**{title}** ([{name}]({name})): {what}\n\n![{title}]({name})")
+    flagged = sorted({f"{m} ({in_sample_tag(r.get('note'))})" for by in metrics.values() for m, r in by.items()
+                      if in_sample_tag(r.get("note"))})
+    if flagged:
+        blocks.insert(0, f"Drawn dashed, hatched or on grey: {', '.join(flagged)}: these results saw the hidden values "
+                         "they are scored on, so their scores are not comparable with those of the held-out methods.")
+    return "\n\n".join(blocks)
+
+
+def site_figures(out: Path, cube: xr.DataArray, protocols: dict, predictions: dict, metrics: dict,
+                 prefix: str) -> str:
+    """Write a site's figures with ``prefix`` and return their Markdown (:func:`figures_markdown`)."""
+    return figures_markdown(write_figures(out, cube, protocols, predictions, metrics, prefix=prefix), metrics)
+
+
 def write_figures(out: Path, cube: xr.DataArray, protocols: dict, predictions: dict, metrics: dict,
                   prefix: str = "") -> dict[str, str]:
     """Scatter, residuals, by-range and by-distance bars and time-series panels; returns name → file name."""
@@ -81,8 +119,11 @@ def _setup_text(payload: dict) -> str:
                 if payload.get("subsampled") else " (every test pixel with an NDVI observation).")]
     if "whittaker_lambda" in payload:
         lines.append(f"- Whittaker λ = {payload['whittaker_lambda']} (chosen on training pixels).")
-    if payload.get("dl_provenance"):
-        lines.append(f"- DL model: {payload['dl_provenance']}.")
+    prov = payload.get("dl_provenance")
+    if isinstance(prov, dict):
+        lines += [f"- {name}: {text}." for name, text in prov.items()]
+    elif prov:
+        lines.append(f"- DL model: {prov}.")
     opts = payload.get("options", {})
     if opts.get("mogpr") == "local":
         lines.append(f"- MOGPR: batched torch (this repository), RVI = 4·VH/(VV+VH) on linear power and NDVI, "
@@ -106,16 +147,18 @@ def write_outputs(out: Path, payload: dict, cube: xr.DataArray, protocols: dict,
     truth = cube.sel(bands="NDVI").values
     present = {m for by in predictions.values() for m in by}
     rival = next((m for m in ("MOGPR", "MOGPR-GPy", "MOGPR-file") if m in present), "MOGPR")
-    payload["head_to_head"] = head_to_head(truth, protocols, predictions, metrics, b=rival,
+    lead = next((m for m in ("DL adapted", "DL trained here", "DL zero-shot", "DL") if m in present), "DL")
+    payload["head_to_head"] = head_to_head(truth, protocols, predictions, metrics, a=lead, b=rival,
                                            seed=payload["split"]["seed"])
+    payload["head_to_head_rows"] = [lead, rival]
     files = write_figures(out, cube, protocols, predictions, metrics)
     write_metrics(payload, out / "metrics.json")
     sections = [("Setup", _setup_text(payload)),
-                ("Is DL as good as MOGPR, and how much faster?", answer(payload["head_to_head"], b=rival)),
+                ("Is DL as good as MOGPR, and how much faster?", answer(payload["head_to_head"], a=lead, b=rival)),
                 ("Accuracy, failures and speed", markdown_table(metrics)),
                 ("MAE by true NDVI range (n scored)", breakdown_table(metrics, "by_range")),
                 ("MAE by distance to the nearest kept observation (n scored)", breakdown_table(metrics, "by_distance")),
-                ("Figures", "\n\n".join(f"![{k}]({v})" for k, v in files.items())),
+                ("Figures", figures_markdown(files, metrics)),
                 *(extra_sections or []),
                 ("Notes", _NOTES)]
     path = write_report(out / "report.md", title, sections)

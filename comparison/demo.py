@@ -19,8 +19,9 @@ from typing import Callable, Optional
 import numpy as np
 
 from comparison.compare import CompareOptions, masked_cubes, plan, run_comparison
-from comparison.compare_report import write_figures, write_outputs
+from comparison.compare_report import site_figures, write_outputs
 from comparison.cross_site import run_cross_site
+from comparison.errors import OptionalDependencyMissing
 from comparison.field_case import FIELDS, run_field_case
 from comparison.methods import Method, dl_method
 from comparison.report import markdown_table
@@ -71,7 +72,7 @@ def _use_backend(via: str) -> bool:
     if backend_available():
         return True
     if via == "backend":
-        raise ImportError('--via backend needs the local backend: pip install -e ".[backend]"')
+        raise OptionalDependencyMissing('--via backend needs the local backend: pip install -e ".[backend]"')
     _log.warning("Local backend not installed (pip install -e \".[backend]\"): calling the UDF directly")
     return False
 
@@ -108,20 +109,20 @@ def _evaluate_sample(cube, split, opts, model, meta, weights, out: Path, via_bac
 
 def _extra_sections(out: Path, cross: tuple, fields: list[tuple], field_pixels: int) -> list[tuple[str, str]]:
     cpay, cpreds, cprots, ccube = cross
-    cfig = write_figures(out, ccube, cprots, cpreds, cpay["metrics"], prefix="cross_site_")["series"]
+    cfigs = site_figures(out, ccube, cprots, cpreds, cpay["metrics"], prefix="cross_site_")
     sections = [("Cross-site: a site the model never saw",
                  f"{cpay['site']}. The DL model is applied as trained (monthly steps are outside its 5–16-day "
                  f"training grids); Whittaker λ = {cpay.get('whittaker_lambda')} chosen on this site's training "
                  f"blocks; MOGPR fitted per pixel. Scored: {cpay['scored_pixels']} test pixels (a seeded subsample)."
-                 f"\n\n{markdown_table(cpay['metrics'])}\n\n![cross-site series]({cfig})")]
+                 f"\n\n{markdown_table(cpay['metrics'])}\n\n{cfigs}")]
     for fpay, fpreds, fprots, fcube in fields:
-        fig = write_figures(out, fcube, fprots, fpreds, fpay["metrics"], prefix=f"field_{fpay['field']}_")["series"]
+        figs = site_figures(out, fcube, fprots, fpreds, fpay["metrics"], prefix=f"field_{fpay['field']}_")
         sections.append((f"FuseTS field {fpay['field']} (Castilla y León, 2019)",
                          f"{fpay['field_pixels']} field pixels at 10 m, S2 {fpay['dates'][0]} … {fpay['dates'][1]}; "
                          f"{fpay['scored_pixels']} test-block pixels scored (a seeded subsample, --field-pixels "
                          f"{field_pixels}). MOGPR: pixel NDVI + field-mean RVI_DESC + RVI_ASC (3 outputs, as the "
                          f"FuseTS workshop). Whittaker λ = {fpay['whittaker_lambda']}. DL: {fpay['dl']}."
-                         f"\n\n{markdown_table(fpay['metrics'])}\n\n![{fpay['field']} series]({fig})"))
+                         f"\n\n{markdown_table(fpay['metrics'])}\n\n{figs}"))
     return sections
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 __all__ = [
+    "USER_ERRORS",
     "OptionalDependencyMissing",
     "MOGPRInputError",
     "BandNotFound",
@@ -42,3 +43,8 @@ class GridMismatch(ValueError):
 
 class NoOverlap(ValueError):
     """A cube's valid S1 and S2 observations do not overlap in time (or one is empty); the message gives both ranges."""
+
+
+USER_ERRORS: tuple[type[Exception], ...] = (OptionalDependencyMissing, MOGPRInputError, BandNotFound,
+                                            UnknownResultLayout, NoMatchingDates, GridMismatch, NoOverlap)
+"""Errors caused by the user's input or setup: the ``s1ndvi`` command line prints them on one line (exit status 2)."""

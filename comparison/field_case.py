@@ -20,12 +20,12 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from comparison.baselines import choose_whittaker_lambda
 from comparison.compare import scored_pixels
 from comparison.evaluate import evaluate
 from comparison.methods import Method, Prediction, linear_method, mogpr_prediction, whittaker_method
 from comparison.peers import cropsar_method, file_crs
 from comparison.result_files import FIELD_DATA
+from udf.baselines import choose_whittaker_lambda
 from udf.preprocess import times_to_days
 from udf.protocols import make_protocols, spatial_block_split
 

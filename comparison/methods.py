@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Callable, Optional
 import numpy as np
 import xarray as xr
 
-from comparison.baselines import linear_interpolation, whittaker
 from comparison.seed_mlp import SeedMLP
+from udf.baselines import linear_interpolation, whittaker
 from udf.inference import predict_cube
 from udf.model import FusionNet
 from udf.preprocess import rvi, times_to_days, to_db

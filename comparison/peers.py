@@ -18,9 +18,11 @@ from typing import Optional
 import numpy as np
 import xarray as xr
 
+from comparison.caveats import IN_SAMPLE, POSSIBLY_IN_SAMPLE
 from comparison.errors import GridMismatch, NoMatchingDates
 from comparison.methods import Method, Prediction
 from comparison.result_files import fusets_std_to_std, read_cloud_mogpr, read_cropsar
+from udf.cube_io import open_netcdf
 
 _log = logging.getLogger(__name__)
 
@@ -29,7 +31,7 @@ __all__ = ["file_crs", "align_to_cube", "cloud_mogpr_method", "cropsar_method", 
 
 def file_crs(path: str | Path) -> Optional[str]:
     """CRS declared by a netCDF file's ``crs`` grid-mapping variable (``crs_wkt`` or ``spatial_ref``), else None."""
-    with xr.open_dataset(path, decode_cf=False) as ds:
+    with open_netcdf(path, decode_cf=False) as ds:
         for name in ("crs", "spatial_ref"):
             if name in ds.variables:
                 attrs = ds[name].attrs
@@ -168,10 +170,11 @@ def cloud_mogpr_method(path: str | Path, cube: xr.DataArray, inputs: tuple[str, 
         hidden = np.isfinite(cube.sel(bands="NDVI").values) & ~np.isfinite(masked.sel(bands="NDVI").values)
         hidden &= covered[:, None, None] & pixels[None]
         if raw is None:
-            note = "input unknown (no raw NDVI band): the service may have seen the hidden observations"
+            note = (f"{POSSIBLY_IN_SAMPLE}: input unknown (no raw NDVI band), the service may have seen the hidden "
+                    "observations")
         else:
             seen = int((hidden & raw).sum())
-            note = (f"in-sample: the service's input held {seen} of the {int(hidden.sum())} hidden observations"
+            note = (f"{IN_SAMPLE}: the service's input held {seen} of the {int(hidden.sum())} hidden observations"
                     if seen else "held out: none of the hidden observations was in the service's input")
         return Prediction(mean, std, 0, dates=covered, note=note)
     return run
@@ -181,7 +184,7 @@ def cropsar_method(path: str | Path, cube: xr.DataArray, interp_days: float = 10
     """A CropSAR NDVI file as a method, linearly interpolated in time onto the cube dates inside its range."""
     ndvi = read_cropsar(path)
     mean, covered = align_to_cube(ndvi, cube, f"CropSAR file '{path}'", file_crs(path), interp_days=interp_days)
-    note = ("in-sample: CropSAR (VITO service) used every S2 observation of its period; interpolated linearly "
+    note = (f"{IN_SAMPLE}: CropSAR (VITO service) used every S2 observation of its period; interpolated linearly "
             f"from its {int(ndvi.sizes['t'])} dates onto the scored dates")
 
     def run(masked: xr.DataArray, pixels: np.ndarray) -> Prediction:

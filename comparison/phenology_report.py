@@ -34,11 +34,20 @@ def _share(v: float) -> str:
     return "–" if not math.isfinite(v) else f"{100 * v:.0f} %"
 
 
-def target_sentence(payload: dict, protocol: str = "P2_60", method: str = "DL", rival: str = "Linear") -> str:
-    """The issue's target, checked on the numbers: median |ΔSOS|, |ΔEOS| ≤ 10 d and ≤ the rival's, counts ≥ 90 %."""
+def target_sentence(payload: dict, protocol: str = "P2_60", rival: str = "Linear") -> str:
+    """The issue's target, checked on the numbers for every DL row (``DL``, ``DL adapted``, ``DL zero-shot``, …).
+
+    Target: median |ΔSOS| and |ΔEOS| ≤ 10 days and ≤ the rival's, and season counts agreeing on ≥ 90 % of
+    pixel-years.
+    """
     by = payload["protocols"].get(protocol, {})
-    if method not in by or rival not in by:
-        return f"Target not checked: {method} and {rival} were not both run under {protocol}."
+    rows = [m for m in by if m == "DL" or m.startswith("DL ")]
+    if not rows or rival not in by:
+        return f"Target not checked: no DL row and {rival} both run under {protocol}."
+    return "\n\n".join(_target_row(by, m, rival, protocol) for m in rows)
+
+
+def _target_row(by: dict, method: str, rival: str, protocol: str) -> str:
     parts, ok = [], True
     for scope in ("touched", "all"):
         for name in ("SOS", "EOS"):

@@ -23,6 +23,7 @@ import numpy as np
 import xarray as xr
 
 from comparison.errors import BandNotFound, NoMatchingDates, UnknownResultLayout
+from udf.cube_io import open_netcdf
 
 _log = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ FIELD_DATA = Path(__file__).resolve().parent / "data" / "fusets_field_2019"
 
 
 def _open(path_or_ds: Union[PathLike, xr.Dataset]) -> xr.Dataset:
-    ds = path_or_ds if isinstance(path_or_ds, xr.Dataset) else xr.open_dataset(path_or_ds)
+    ds = path_or_ds if isinstance(path_or_ds, xr.Dataset) else open_netcdf(path_or_ds, "Result file")
     if "time" in ds.dims and "t" not in ds.dims:
         ds = ds.rename(time="t")
     return ds

@@ -17,14 +17,50 @@ from udf.protocols import SpatialSplit, spatial_block_split
 
 _log = logging.getLogger(__name__)
 
-__all__ = ["build_dl", "cloud_agreement", "compare_file"]
+__all__ = ["DL_ROWS", "build_dl", "cloud_agreement", "compare_file"]
+
+
+DL_ROWS = ("DL adapted", "DL trained here", "DL zero-shot")
+"""DL rows of a comparison, in the order the head-to-head with MOGPR picks its DL row."""
 
 
 def build_dl(dl: str, cube: xr.DataArray, split: SpatialSplit, train_minutes: Optional[float], seed: int,
-             device: str, out: Path) -> tuple[dict[str, Method], str]:
-    """The DL method and a sentence on its provenance: shipped weights, a checkpoint file, or trained here."""
+             device: str, out: Path, adapt_minutes: Optional[float] = None,
+             progress: Optional[Callable[[str], None]] = None) -> tuple[dict[str, Method], dict[str, str]]:
+    """The DL rows and a sentence on each one's provenance.
+
+    - ``DL zero-shot``: the checkpoint ``dl`` (``shipped``: the default weights) applied as is;
+    - ``DL adapted`` (``adapt_minutes``): that checkpoint fine-tuned here with ``s1ndvi adapt`` on the training
+      blocks (validation blocks stop it and recalibrate the std); the test pixels' NDVI is removed from the cube it
+      sees, so no hidden value (of any protocol) ever reaches it;
+    - ``DL trained here`` (``train_minutes``): a fresh model trained on the training blocks.
+    """
     from udf.weights import load_checkpoint, save_checkpoint
 
+    source = None if dl == "shipped" else Path(dl)
+    if source is not None and not source.exists():
+        raise FileNotFoundError(f"DL checkpoint '{source}' does not exist (give a .npz from `s1ndvi pretrain`, "
+                                "`s1ndvi adapt` or `s1ndvi train`).")
+    base, base_meta = load_checkpoint(source)
+    methods = {"DL zero-shot": dl_method(base, base_meta, device=device)}
+    prov = {"DL zero-shot": ("shipped weights: " if source is None else f"{source}: ")
+            + dl_provenance(base_meta, cube, split)}
+    if adapt_minutes:
+        from udf.adapt import AdaptOptions, adapt
+
+        blind = cube.copy(data=cube.values.copy())
+        blind.loc[{"bands": "NDVI"}] = np.where(split.test[None], np.nan, cube.sel(bands="NDVI").values)
+        model, meta = adapt(blind, base, base_meta, AdaptOptions(minutes=adapt_minutes, seed=seed, device=device),
+                            split=split, score_test=False)
+        meta["training_data"]["source"] = "this cube's training blocks (s1ndvi adapt in s1ndvi compare)"
+        save_checkpoint(model, meta, out / "model_adapted.npz")
+        methods["DL adapted"] = dl_method(model, meta, device=device)
+        prov["DL adapted"] = (f"the zero-shot model adapted here on the training blocks ({adapt_minutes:g} min, "
+                              f"{len(meta['history']) - 1} epochs; std recalibrated on validation blocks to "
+                              f"{100 * meta['validation_std_coverage']['within_1std']:.0f} % at ±1σ); the test "
+                              "pixels' NDVI was removed from its cube; saved as model_adapted.npz")
+        if progress:
+            progress("adapt")
     if train_minutes is not None:
         from udf.fit import fit
         from udf.training import TrainConfig
@@ -32,14 +68,10 @@ def build_dl(dl: str, cube: xr.DataArray, split: SpatialSplit, train_minutes: Op
         model, meta = fit(cube, split, TrainConfig(max_minutes=train_minutes, seed=seed))
         meta["training_data"]["source"] = "this cube's training blocks"
         save_checkpoint(model, meta, out / "model.npz")
-        return {"DL": dl_method(model, meta, device=device)}, (
-            f"trained in this run on the training blocks ({train_minutes:g} min budget, "
-            f"{len(meta.get('history', []))} epochs); saved as model.npz")
-    source = None if dl == "shipped" else Path(dl)
-    if source is not None and not source.exists():
-        raise FileNotFoundError(f"DL checkpoint '{source}' does not exist (give a .npz from `s1ndvi train`).")
-    model, meta = load_checkpoint(source)
-    return {"DL": dl_method(model, meta, device=device)}, dl_provenance(meta, cube, split)
+        methods["DL trained here"] = dl_method(model, meta, device=device)
+        prov["DL trained here"] = (f"trained from scratch here on the training blocks ({train_minutes:g} min budget, "
+                                   f"{len(meta.get('history', []))} epochs); saved as model.npz")
+    return methods, prov
 
 
 def cloud_agreement(path: str | Path, restarts: int = 3, device: str = "cpu", max_pixels: int = 64,
@@ -70,7 +102,8 @@ def cloud_agreement(path: str | Path, restarts: int = 3, device: str = "cpu", ma
 
 
 def compare_file(cube_path: str | Path, out: Path, protocols: str = "P1,P2,P3", dl: Optional[str] = "shipped",
-                 train_minutes: Optional[float] = None, mogpr: Optional[str] = "local", mogpr_restarts: int = 3,
+                 train_minutes: Optional[float] = None, adapt_minutes: Optional[float] = 3.0,
+                 mogpr: Optional[str] = "local", mogpr_restarts: int = 3,
                  cropsar: Optional[str] = None, max_pixels: Optional[int] = None, block: int = 8,
                  s1_units: str = "auto", device: str = "cpu", seed: int = 0,
                  progress: Optional[Callable[[str], None]] = None,
@@ -85,7 +118,8 @@ def compare_file(cube_path: str | Path, out: Path, protocols: str = "P1,P2,P3", 
     methods: dict[str, Method] = {}
     extra: dict = {"cube_file": str(cube_path)}
     if dl is not None:
-        methods, extra["dl_provenance"] = build_dl(dl, cube, split, train_minutes, seed, device, out)
+        methods, extra["dl_provenance"] = build_dl(dl, cube, split, train_minutes, seed, device, out,
+                                                   adapt_minutes=adapt_minutes, progress=progress)
     opts = replace(opts, extra=extra)
     payload, predictions, prots = run_comparison(cube, opts, dl=methods, split=split, progress=progress,
                                                  pixel_progress=pixel_progress)

@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     graph = build_graph(connection, SAMPLE_BBOX, SAMPLE_PERIOD, args.udf or _udf_path())
     if args.batch:
         job = graph.execute_batch(title="s1ndvi fusion example")
-        job.get_results().download_files(args.out.parent)
+        job.get_results().download_file(args.out)  # the one result asset, written as --out itself
     else:
         graph.download(args.out)
     _log.info("Wrote %s", args.out)

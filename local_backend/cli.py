@@ -9,11 +9,13 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from local_backend.errors import BackendDependencyMissing
+from local_backend.errors import USER_ERRORS, BackendDependencyMissing
+from udf.cli import say
 
 _log = logging.getLogger(__name__)
 
 _INSTALL_HINT = "pip install -e .[backend]"
+__all__ = ["USER_ERRORS", "register"]  # USER_ERRORS: the errors `s1ndvi` prints on one line (udf.cli)
 
 
 def _require_backend() -> None:
@@ -42,7 +44,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         workers=args.workers, scheduler=args.dask_scheduler, state_dir=args.state or DEFAULT_STATE_DIR,
         max_sync_mb=args.max_sync_mb, tile_size=args.tile_size)
     signal.signal(signal.SIGTERM, _sigterm)
-    serve(config)
+    serve(config, announce=say)
     return 0
 
 
@@ -61,7 +63,7 @@ def cmd_users_add(args: argparse.Namespace) -> int:
 
     users = UsersFile(args.users)
     new = users.add(args.name, _read_password(sys.stdin))
-    _log.info("%s user %r in %s", "Added" if new else "Updated", args.name, args.users)
+    say(f"{'Added' if new else 'Updated'} user {args.name!r} in {args.users}")
     return 0
 
 
@@ -70,7 +72,7 @@ def cmd_sample_data(args: argparse.Namespace) -> int:
     from local_backend.sample_data import write_sample_collections
 
     paths = write_sample_collections(args.dir, overwrite=args.overwrite)
-    _log.info("Sample collections in %s: %s", args.dir, [p.name for p in paths])
+    say(f"Wrote sample collections in {args.dir}: {', '.join(p.name for p in paths)}")
     return 0
 
 

@@ -15,7 +15,7 @@ from typing import Any, Iterator
 
 import numpy as np
 import xarray as xr
-from openeo_driver.backend import CollectionCatalog
+from openeo_driver.backend import CollectionCatalog, CollectionsListing
 
 from local_backend._readers import IO_LOCK, open_source, source_kind
 from local_backend.errors import BandNotAvailable, CollectionNotFound, CollectionReadError
@@ -164,6 +164,12 @@ class LocalCollectionCatalog(CollectionCatalog):
     def get_collection_metadata(self, collection_id: str) -> dict:
         """Metadata for ``GET /collections/{id}`` (error naming the available ids when unknown)."""
         return dict(self.get(collection_id).metadata)
+
+    def get_collections_listing(self) -> CollectionsListing:
+        """``GET /collections``, its entries typed ``"type": "Collection"`` (openeo-driver's listing drops the key)."""
+        from local_backend._api_conformance import StacCollectionsListing
+
+        return StacCollectionsListing(collections=self.get_all_metadata())
 
     @contextmanager
     def open_cube(self, collection_id: str, bands: list[str] | None = None) -> Iterator[RasterCube]:

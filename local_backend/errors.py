@@ -25,13 +25,17 @@ __all__ = [
     "CollectionNotFound",
     "CollectionReadError",
     "InsecureBind",
+    "JobFailed",
+    "JobMetadataInvalid",
     "MalformedJson",
+    "MethodNotAllowed",
     "ProcessParameterInvalid",
     "ProcessUnsupported",
     "ResultTooLarge",
     "SarBackscatterUnsupported",
     "UdfError",
     "UdfRuntimeError",
+    "USER_ERRORS",
     "UsersFileError",
 ]
 
@@ -128,3 +132,36 @@ class ResultTooLarge(OpenEOApiException):
 
 class UdfRuntimeError(RuntimeError):
     """A UDF raised inside a worker; carries the exception's type and message as plain text (always picklable)."""
+
+
+class JobMetadataInvalid(OpenEOApiException):
+    """A batch job's ``title``, ``description``, ``plan`` or ``budget`` has the wrong JSON type."""
+
+    status_code = 400
+    code = "BadRequest"
+
+    def __init__(self, field: str, value: object, expected: str) -> None:
+        super().__init__(message=f"Job field '{field}' must be {expected}, got {type(value).__name__} {value!r:.80}.")
+
+
+class JobFailed(OpenEOApiException):
+    """Results of a batch job in status ``error`` were requested (API: 424 with the job's last error)."""
+
+    status_code = 424
+
+    def __init__(self, code: str, message: str, log_id: str) -> None:
+        super().__init__(message=message, code=code, id=log_id)
+
+
+class MethodNotAllowed(OpenEOApiException):
+    """The path exists but not with this HTTP method (405; the response lists the allowed ones in ``Allow``)."""
+
+    status_code = 405
+    code = "MethodNotAllowed"
+
+    def __init__(self, method: str, path: str, allowed: list[str]) -> None:
+        super().__init__(message=f"Method {method} is not allowed on {path}; allowed: {', '.join(allowed)}.")
+
+
+USER_ERRORS: tuple[type[Exception], ...] = (BackendDependencyMissing, UsersFileError, InsecureBind, CollectionReadError)
+"""Errors of the backend's commands caused by the user's input or setup: ``s1ndvi`` prints them on one line."""

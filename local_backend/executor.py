@@ -70,7 +70,7 @@ def _parse(flat_graph: dict[str, Any]) -> Any:
 
     graph.check_processes(flat_graph, set(graph.implementations()))
     try:
-        return OpenEOProcessGraph({"process_graph": graph.rewrite_udf_callbacks(flat_graph)})
+        return OpenEOProcessGraph({"process_graph": graph.prepare(flat_graph)})
     except Exception as exc:  # noqa: BLE001 - the parser raises many types for a malformed graph
         raise ProcessGraphInvalidException(message=f"Invalid process graph: {type(exc).__name__}: {exc}") from exc
 
@@ -115,6 +115,12 @@ class LocalProcessing(Processing):
     def get_process_registry(self, api_version: Any) -> Any:
         """Specs of every public process (``GET /processes``)."""
         return graph.listing_registry()
+
+    def validate(self, process_graph: dict, env: EvalEnv | None = None) -> list[dict]:
+        """Errors of a graph without running it (``POST /validation``)."""
+        from local_backend.validation import validate_process_graph
+
+        return validate_process_graph(process_graph, self.runtime.catalog)
 
     def evaluate(self, process_graph: dict, env: EvalEnv | None = None) -> flask.Response:
         """Run a graph synchronously and answer with the file it wrote (or its JSON value)."""

@@ -3,7 +3,9 @@
 Execution uses openeo-pg-parser-networkx (``OpenEOProcessGraph.to_callable``) over a registry holding every
 process openeo-processes-dask implements, with this backend's implementations of ``load_collection``,
 ``sar_backscatter``, ``save_result``, ``run_udf`` and ``apply_neighborhood`` on top, and the ``s1ndvi_udf_*``
-processes that UDF callbacks are rewritten into.
+processes that UDF callbacks are rewritten into. The math, comparison, logic, array and statistics processes of
+:mod:`local_backend.processes.conformance` replace processes-dask's for JSON values (numbers, booleans, ``null``,
+plain arrays) and hand arrays and cubes on to them.
 """
 
 import copy
@@ -78,7 +80,15 @@ def _rewrite_value(value: Any) -> Any:
     return value
 
 
-def _nodes(flat_graph: dict[str, Any]) -> list[dict[str, Any]]:
+def prepare(flat_graph: dict[str, Any]) -> dict[str, Any]:
+    """The flat graph as it is parsed: literal arguments of JSON-value processes wrapped, UDF callbacks rewritten."""
+    from local_backend.processes import conformance
+    from local_backend.processes._literals import wrap_literals
+
+    return rewrite_udf_callbacks(wrap_literals(flat_graph, conformance.implementations()))
+
+
+def all_nodes(flat_graph: dict[str, Any]) -> list[dict[str, Any]]:
     """All nodes of a flat graph including those of callbacks (recursively)."""
     found = []
     for node in flat_graph.values():
@@ -87,13 +97,13 @@ def _nodes(flat_graph: dict[str, Any]) -> list[dict[str, Any]]:
         found.append(node)
         for value in node.get("arguments", {}).values():
             if isinstance(value, dict) and isinstance(value.get("process_graph"), dict):
-                found.extend(_nodes(value["process_graph"]))
+                found.extend(all_nodes(value["process_graph"]))
     return found
 
 
 def check_processes(flat_graph: dict[str, Any], available: set[str]) -> None:
     """Raise :class:`ProcessUnsupported` for the first node whose process this backend does not have."""
-    for node in _nodes(flat_graph):
+    for node in all_nodes(flat_graph):
         process_id, namespace = node.get("process_id"), node.get("namespace")
         if namespace not in (None, "backend", "predefined"):
             raise ProcessUnsupported(str(process_id), str(namespace))
@@ -102,9 +112,10 @@ def check_processes(flat_graph: dict[str, Any], available: set[str]) -> None:
 
 
 def _own_implementations() -> dict[str, Callable[..., Any]]:
-    from local_backend.processes import load, save, temporal, udf
+    from local_backend.processes import conformance, load, save, temporal, udf
 
     return {
+        **conformance.implementations(),
         "aggregate_temporal_period": temporal.aggregate_temporal_period,
         "load_collection": load.load_collection,
         "sar_backscatter": load.sar_backscatter,
@@ -151,7 +162,9 @@ def execution_registry() -> Any:
     from openeo_pg_parser_networkx.process_registry import Process
     from openeo_processes_dask.process_implementations.core import process
 
-    registry = ProcessRegistry(wrap_funcs=[process])
+    from local_backend.processes._literals import unwrap_literals
+
+    registry = ProcessRegistry(wrap_funcs=[process, unwrap_literals])
     for name, func in implementations().items():
         registry[("predefined", name)] = Process(spec=load_spec(name) or {}, implementation=func)
     return registry

@@ -7,7 +7,7 @@ import socket
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import flask
 
@@ -130,6 +130,10 @@ def _implementation_class() -> Any:
         def file_formats(self) -> dict:
             return FILE_FORMATS
 
+        def postprocess_capabilities(self, capabilities: dict) -> dict:
+            """No ``billing`` (this backend bills nothing; openeo-driver's default has ``"currency": null``)."""
+            return {k: v for k, v in capabilities.items() if k != "billing"}
+
     return LocalBackendImplementation
 
 
@@ -170,6 +174,8 @@ def build_backend(config: ServerConfig) -> Backend:
     from openeo_driver.config import get_backend_config
     from openeo_driver.views import build_app
 
+    from local_backend._api_conformance import conform_app
+
     store = JobStore(config.state_dir)
     store.recover()
     runtime = Runtime(catalog=LocalCollectionCatalog(_data_dir(config)), work_dir=config.state_dir / "tmp",
@@ -182,17 +188,28 @@ def build_backend(config: ServerConfig) -> Backend:
     app = build_app(implementation)
     _secure_tokens(app, TokenSigner())
     _json_errors(app)
+    conform_app(app, store)
     return Backend(app=app, runtime=runtime, jobs=jobs, users=users)
 
 
-def serve(config: ServerConfig, ready: threading.Event | None = None) -> None:
-    """Build the backend and serve it until interrupted (threaded WSGI server)."""
+def serve(config: ServerConfig, ready: threading.Event | None = None,
+          announce: Callable[[str], None] | None = None) -> None:
+    """Build the backend and serve it until interrupted (threaded WSGI server).
+
+    Args:
+        config: the options.
+        ready: set once the server listens.
+        announce: called once it listens with a sentence giving its URL, collections, state folder and users file
+            (default: logged at INFO).
+    """
     from werkzeug.serving import make_server
 
     backend = build_backend(config)
     server = make_server(config.host, config.port, backend.app, threaded=True)
-    _log.info("s1ndvi local openEO backend on http://%s:%d (data: %s)", config.host, server.port,
-              backend.runtime.catalog.data_dir)
+    message = (f"s1ndvi local openEO backend on http://{config.host}:{server.port} (collections: "
+               f"{backend.runtime.catalog.data_dir}; state: {config.state_dir}; users: {backend.users.path}); "
+               "Ctrl+C stops it")
+    (announce or _log.info)(message)
     if ready is not None:
         ready.set()
     try:

@@ -1,6 +1,7 @@
 """Shared fixtures: small cubes in every S1 encoding, and a checkpoint with random weights."""
 
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pytest
@@ -47,3 +48,18 @@ def random_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("ckpt") / "random.npz"
     save_checkpoint(model, {"std_scale": 1.0, "note": "random weights for tests"}, path)
     return path
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture) -> Callable[..., tuple[int, str, str]]:
+    """Run ``s1ndvi ARGS...`` in this process: returns ``(exit status, stdout, stderr)``."""
+    from udf.cli import main
+
+    def run(*argv: object) -> tuple[int, str, str]:
+        try:
+            status = main([str(a) for a in argv])
+        except SystemExit as exc:  # argparse: --help, usage errors
+            status = int(exc.code or 0)
+        captured = capsys.readouterr()
+        return status, captured.out, captured.err
+    return run

@@ -3,13 +3,40 @@
 import argparse
 import json
 import logging
+import re
 from pathlib import Path
 
+import numpy as np
+import xarray as xr
 from tqdm import tqdm
 
+from udf.cli import say
 from udf.phenology_cli import register_phenology
 
 _log = logging.getLogger(__name__)
+
+
+def _describe(cube: xr.DataArray) -> str:
+    """``bands NDVI, NDVI_STD; t=49 (2017-08-01 … 2018-11-20), y=32, x=32``."""
+    dims = ", ".join(f"{d}={n}" for d, n in cube.sizes.items() if d != "bands")
+    t = cube["t"].values if "t" in cube.dims else np.array([])
+    span = f" ({str(t[0])[:10]} … {str(t[-1])[:10]})" if t.size else ""
+    return f"bands {', '.join(str(b) for b in cube['bands'].values)}; {dims}{span}"
+
+
+def _period(value: str) -> str:
+    if value == "acquisition" or re.fullmatch(r"[1-9][0-9]*D", value.strip().upper()):
+        return value
+    raise argparse.ArgumentTypeError(f"{value!r} is not a composite period; expected a number of days such as 5D, "
+                                     "10D or 12D, or 'acquisition'")
+
+
+def _day(value: str) -> str:
+    try:
+        np.datetime64(value, "D")
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a day; expected YYYY-MM-DD") from None
+    return value
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,10 +45,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--s1", required=True, help="S1 netCDF (WorldCereal layout or openEO export)")
     p.add_argument("--s2", help="S2 L2A netCDF with B04, B08 (and SCL unless --scl)")
     p.add_argument("--scl", help="separate netCDF holding SCL (WorldCereal 20 m file)")
-    p.add_argument("--s1-units", default="auto", choices=["auto", "db", "linear", "uint16_db"])
-    p.add_argument("--period", default="10D", help="composite period, e.g. 5D/10D/12D, or 'acquisition'")
-    p.add_argument("--start", help="first day of the grid (YYYY-MM-DD)")
-    p.add_argument("--end", help="last day of the grid (YYYY-MM-DD)")
+    p.add_argument("--s1-units", default="auto", choices=["auto", "db", "linear", "uint16_db"],
+                   help="encoding of the S1 values (default auto: decided from dtype and range, and logged)")
+    p.add_argument("--period", default="10D", type=_period,
+                   help="composite period, e.g. 5D/10D/12D, or 'acquisition' (default 10D)")
+    p.add_argument("--start", type=_day, help="first day of the grid (YYYY-MM-DD)")
+    p.add_argument("--end", type=_day, help="last day of the grid (YYYY-MM-DD)")
     p.add_argument("--cloud-dilation", type=int, default=0, help="grow SCL clouds/shadows by N pixels")
     p.add_argument("--out", required=True, help="output netCDF (openEO layout)")
     p.set_defaults(func=cmd_cube)
@@ -29,28 +58,31 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train the fusion model on a cube's training blocks")
     p.add_argument("--cube", required=True, help="model cube, ideally per acquisition (--period acquisition)")
     p.add_argument("--out", required=True, help="checkpoint to write (.npz)")
-    p.add_argument("--arch", default="gru", choices=["gru", "tcn"])
-    p.add_argument("--hidden", type=int, default=32)
-    p.add_argument("--epochs", type=int, default=60)
-    p.add_argument("--minutes", type=float, default=None, help="wall-clock budget")
-    p.add_argument("--block", type=int, default=8, help="spatial hold-out block edge (pixels)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--arch", default="gru", choices=["gru", "tcn"],
+                   help="network: bidirectional GRU (default) or temporal convolution")
+    p.add_argument("--hidden", type=int, default=32, help="hidden units per layer (default 32)")
+    p.add_argument("--epochs", type=int, default=60, help="most epochs; early stopping may end sooner (default 60)")
+    p.add_argument("--minutes", type=float, default=None, help="wall-clock budget in minutes (default: none)")
+    p.add_argument("--block", type=int, default=8, help="spatial hold-out block edge (pixels, default 8)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the split, the weights and the masks (default 0)")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("predict", help="run the UDF code path on a cube")
-    p.add_argument("--cube", required=True)
+    p = sub.add_parser("predict", help="gap-free NDVI for every pixel of a cube (the UDF's code path)")
+    p.add_argument("--cube", required=True, help="model cube (t, bands[VV, VH (, NDVI)], y, x), openEO netCDF")
     p.add_argument("--model", default=None, help="checkpoint (default: shipped weights)")
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", required=True, help="output netCDF with band NDVI (and NDVI_STD)")
     p.add_argument("--uncertainty", action="store_true", help="add band NDVI_STD")
-    p.add_argument("--s1-units", default="auto", choices=["auto", "db", "linear", "uint16_db"])
-    p.add_argument("--device", default="auto")
-    p.add_argument("--batch-size", type=int, default=4096)
+    p.add_argument("--s1-units", default="auto", choices=["auto", "db", "linear", "uint16_db"],
+                   help="encoding of the S1 values (default auto: decided from dtype and range, and logged)")
+    p.add_argument("--device", default="auto", help="torch device: auto (default; CUDA when present), cpu, cuda, cuda:N")
+    p.add_argument("--batch-size", type=int, default=4096, help="pixels per forward pass; bounds memory (4096)")
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("export-udf", help="write a self-contained UDF file (code + weights embedded)")
-    p.add_argument("out")
-    p.add_argument("--model", default=None, help="checkpoint to embed (default: shipped weights)")
-    p.add_argument("--phenology", action="store_true", help="export the phenology UDF instead of the fusion UDF")
+    p.add_argument("out", help="Python file to write (send it to any openEO backend as a UDF)")
+    what = p.add_mutually_exclusive_group()
+    what.add_argument("--model", default=None, help="checkpoint to embed (default: shipped weights)")
+    what.add_argument("--phenology", action="store_true", help="export the phenology UDF instead (no weights)")
     p.set_defaults(func=cmd_export_udf)
 
     register_phenology(sub)
@@ -66,7 +98,7 @@ def cmd_cube(args: argparse.Namespace) -> int:
     period = None if args.period == "acquisition" else args.period
     cube = build_cube(s1, ndvi, period=period, start=args.start, end=args.end)
     write_cube(cube, args.out)
-    _log.warning("Wrote %s: %s", args.out, dict(cube.sizes))
+    say(f"Wrote model cube {args.out}: {_describe(cube)}")
     return 0
 
 
@@ -75,7 +107,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     import torch
 
     from udf.cube_io import read_cube
-    from udf.fit import fit
+    from udf.fit import check_training_ndvi, cube_acquisitions, fit
     from udf.model import ModelConfig
     from udf.protocols import spatial_block_split
     from udf.training import TrainConfig
@@ -84,6 +116,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     torch.manual_seed(args.seed)
     cube = read_cube(args.cube)
     split = spatial_block_split((cube.sizes["y"], cube.sizes["x"]), block=args.block, seed=args.seed)
+    check_training_ndvi(cube_acquisitions(cube)[1], split.train, split.val)  # before any progress bar
     cfg = TrainConfig(model=ModelConfig(arch=args.arch, hidden=args.hidden), epochs=args.epochs,
                       max_minutes=args.minutes, seed=args.seed)
     with tqdm(total=cfg.epochs, desc="train", unit="epoch") as bar:
@@ -94,7 +127,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         model, meta = fit(cube, split, cfg, progress=progress)
     meta["training_data"]["source"] = str(args.cube)
     save_checkpoint(model, meta, args.out)
-    _log.warning("Held-out metrics: %s", json.dumps(meta["heldout_metrics"], indent=1))
+    _log.info("Held-out metrics: %s", json.dumps(meta["heldout_metrics"], indent=1))
+    scores = ", ".join(f"{k} MAE {v['mae']:.3f}" for k, v in meta["heldout_metrics"].items())
+    say(f"Wrote checkpoint {args.out} ({len(meta.get('history', []))} epochs; held-out test pixels: {scores})")
     return 0
 
 
@@ -108,6 +143,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
                "device": args.device, "batch_size": args.batch_size}
     pred = apply_datacube(cube, context)
     write_cube(pred, args.out)
+    say(f"Wrote {args.out}: {_describe(pred)}")
     return 0
 
 
@@ -116,11 +152,9 @@ def cmd_export_udf(args: argparse.Namespace) -> int:
     from udf.export import export_phenology_udf, export_udf
 
     if args.phenology:
-        if args.model:
-            raise SystemExit("export-udf --phenology embeds no model: drop --model")
         out = export_phenology_udf(Path(args.out))
-        _log.warning("Wrote self-contained phenology UDF %s", out)
+        say(f"Wrote self-contained phenology UDF {out} ({out.stat().st_size // 1024} kB; needs numpy, xarray, openeo)")
         return 0
     out = export_udf(Path(args.out), weights=args.model)
-    _log.warning("Wrote self-contained UDF %s", out)
+    say(f"Wrote self-contained UDF {out} ({out.stat().st_size // 1024} kB, weights: {args.model or 'shipped'})")
     return 0

@@ -6,11 +6,44 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from udf.errors import DimensionNotAvailable
+from udf.errors import DimensionNotAvailable, UnreadableFile
 
 _log = logging.getLogger(__name__)
 
+__all__ = ["cube_to_dataset", "open_netcdf", "read_cube", "write_cube"]
+
 _TIME_UNITS = "days since 1990-01-01"
+_NETCDF_MAGIC = (b"CDF\x01", b"CDF\x02", b"CDF\x05", b"\x89HDF\r\n\x1a\n")
+"""First bytes of netCDF3 (classic, 64-bit offset, 64-bit data) and netCDF4 (HDF5) files."""
+
+
+def open_netcdf(path: str | Path, what: str = "File", **kwargs: object) -> xr.Dataset:
+    """Open a netCDF file with errors that name the file and say what was expected.
+
+    Args:
+        path: the file.
+        what: how the file is named in error messages (e.g. ``"Cube file"``).
+        **kwargs: passed to :func:`xarray.open_dataset`.
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        UnreadableFile: it is a folder, not netCDF, or netCDF that the installed libraries cannot read.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{what} '{path}' does not exist.")
+    if path.is_dir():
+        raise UnreadableFile(f"{what} '{path}' is a folder; expected a netCDF file.")
+    with path.open("rb") as fh:
+        head = fh.read(8)
+    if not head.startswith(_NETCDF_MAGIC):
+        raise UnreadableFile(f"{what} '{path}' is not a netCDF file (it starts with {head!r}); expected netCDF "
+                             "(netCDF4/HDF5 or classic), such as `s1ndvi cube` or an openEO netCDF download writes.")
+    try:
+        return xr.open_dataset(path, **kwargs)  # type: ignore[arg-type]
+    except (OSError, ValueError) as exc:
+        raise UnreadableFile(f"{what} '{path}' looks like netCDF but cannot be read ({exc}); the file may be "
+                             "truncated or corrupt.") from exc
 
 
 def cube_to_dataset(cube: xr.DataArray) -> xr.Dataset:
@@ -53,9 +86,7 @@ def write_cube(cube: xr.DataArray, path: str | Path) -> Path:
 def read_cube(path: str | Path) -> xr.DataArray:
     """Read an openEO-layout netCDF cube as ``(t, bands, y, x)`` (``time`` is accepted as an alias of ``t``)."""
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"Cube file '{path}' does not exist.")
-    with xr.open_dataset(path) as ds:
+    with open_netcdf(path, "Cube file") as ds:
         ds = ds.load()
     if "time" in ds.dims and "t" not in ds.dims:
         ds = ds.rename({"time": "t"})

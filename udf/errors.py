@@ -6,12 +6,18 @@ Every message names what was asked for and what was found, so that a user can fi
 __all__ = [
     "BandNotAvailable",
     "CheckpointMismatch",
+    "CorpusError",
     "CubeError",
+    "CubeTooSmall",
+    "DeviceNotAvailable",
     "DimensionNotAvailable",
     "InvalidContext",
     "InvalidValues",
+    "NotEnoughNDVI",
     "S1UnitsError",
     "TooFewTimeSteps",
+    "USER_ERRORS",
+    "UnreadableFile",
 ]
 
 
@@ -39,9 +45,35 @@ class InvalidValues(CubeError):
     """Values outside their physical range (e.g. NDVI outside [-1, 1])."""
 
 
+class CubeTooSmall(CubeError):
+    """A cube has too few pixels for the asked spatial split into training, validation and test blocks."""
+
+
+class NotEnoughNDVI(CubeError):
+    """A cube holds too few valid NDVI observations on the pixels a model would be trained or validated on."""
+
+
+class UnreadableFile(ValueError):
+    """A file exists but cannot be read in the expected format (e.g. not netCDF)."""
+
+
 class InvalidContext(ValueError):
     """A UDF context key is unknown or has an invalid value."""
 
 
 class CheckpointMismatch(ValueError):
     """A checkpoint does not fit the cube or the code (bands, units, features, format version)."""
+
+
+class CorpusError(ValueError):
+    """A training corpus folder or site that does not exist or holds no usable source."""
+
+
+class DeviceNotAvailable(RuntimeError):
+    """A torch device was asked for (e.g. ``cuda``) that this machine does not have."""
+
+
+USER_ERRORS: tuple[type[Exception], ...] = (CubeError, InvalidContext, CheckpointMismatch, UnreadableFile,
+                                             DeviceNotAvailable, CorpusError)
+"""Errors caused by the user's input: the ``s1ndvi`` command line prints their message on one line (exit status 2)
+instead of a traceback."""

@@ -1,4 +1,9 @@
-"""Streaming inference over a cube: row stripes of pixels through the network, memory bounded by the batch size."""
+"""Streaming inference over a cube: row stripes of pixels through the network, memory bounded by the batch size.
+
+Each stripe is sliced from the cube in its own dtype, decoded to float32 linear power, moved to the device, turned
+into features there (:mod:`udf.features`) and run through the network; nothing is copied to float64 and no array
+the size of the cube is made besides the output.
+"""
 
 import logging
 import math
@@ -8,10 +13,23 @@ import numpy as np
 import torch
 import xarray as xr
 
+from udf.errors import DeviceNotAvailable
+from udf.features import series_features
 from udf.model import FusionNet
-from udf.preprocess import NDVI_BAND, check_cube, check_ndvi, detect_s1_units, pixel_features, s1_to_linear, times_to_days
+from udf.preprocess import (
+    NDVI_BAND,
+    check_cube,
+    check_ndvi,
+    check_s1_units,
+    check_times,
+    detect_s1_units,
+    s1_to_linear,
+    times_to_days,
+)
 
 _log = logging.getLogger(__name__)
+
+__all__ = ["predict_cube", "predict_series", "resolve_device"]
 
 
 def resolve_device(device: str) -> torch.device:
@@ -19,19 +37,50 @@ def resolve_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"device={device!r} requested but CUDA is not available; use 'cpu' or 'auto'.")
+        raise DeviceNotAvailable(f"device={device!r} requested but CUDA is not available; use 'cpu' or 'auto'.")
     return torch.device(device)
 
 
-def _run_model(model: FusionNet, feats: np.ndarray, device: torch.device) -> tuple[np.ndarray, np.ndarray]:
-    x = torch.from_numpy(feats).to(device)
-    with torch.inference_mode():
-        if device.type == "cuda":
-            with torch.autocast("cuda", dtype=torch.bfloat16):
-                mean, log_b = model(x)
-        else:
-            mean, log_b = model(x)
-    return mean.float().cpu().numpy(), log_b.float().cpu().numpy()
+def predict_series(model: FusionNet, vv: torch.Tensor, vh: torch.Tensor, ndvi: torch.Tensor | None,
+                   days: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """NDVI mean and log Laplace scale ``(B, T)`` of a batch of decoded sequences (NaN where no S1 at all).
+
+    Args:
+        model: the network, on the tensors' device.
+        vv: ``(B, T)`` VV linear power (NaN no data).
+        vh: ``(B, T)`` VH linear power.
+        ndvi: ``(B, T)`` kept NDVI (NaN missing) or None.
+        days: ``(T,)`` or ``(B, T)`` days.
+    """
+    feats = series_features(vv, vh, ndvi, days)
+    if vv.device.type == "cuda":
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            mean, log_b = model(feats.x, feats.base)
+    else:
+        mean, log_b = model(feats.x, feats.base)
+    mean, log_b = mean.float(), log_b.float()
+    nan = torch.tensor(float("nan"), device=mean.device)
+    keep = feats.s1_any[:, None]
+    return torch.where(keep, mean.clamp(-1.0, 1.0), nan), torch.where(keep, log_b, nan)
+
+
+def _stripe(cube: xr.DataArray, band: str, r0: int, r1: int) -> np.ndarray:
+    """``(t, rows, x)`` values of one band in the cube's own dtype."""
+    return np.asarray(cube.isel(y=slice(r0, r1)).sel(bands=band).values)
+
+
+def _flat(values: np.ndarray, device: torch.device) -> torch.Tensor:
+    """``(t, rows, x)`` float32 → ``(rows·x, t)`` tensor on ``device``."""
+    nt = values.shape[0]
+    return torch.from_numpy(np.ascontiguousarray(values.reshape(nt, -1).T)).to(device)
+
+
+def _units(cube: xr.DataArray, s1_units: str) -> str:
+    vv, vh = cube.sel(bands="VV").values, cube.sel(bands="VH").values
+    if s1_units == "auto":
+        return detect_s1_units(vv, vh, dtype=cube.dtype)
+    check_s1_units(vv, vh, s1_units)
+    return s1_units
 
 
 def predict_cube(cube: xr.DataArray, model: FusionNet, meta: dict, s1_units: str = "auto",
@@ -54,34 +103,29 @@ def predict_cube(cube: xr.DataArray, model: FusionNet, meta: dict, s1_units: str
         without any valid S1.
     """
     cube = check_cube(cube)
-    bands = [str(b) for b in cube["bands"].values]
-    raw_vv, raw_vh = cube.sel(bands="VV").values, cube.sel(bands="VH").values
-    units = detect_s1_units(raw_vv, raw_vh, dtype=cube.dtype) if s1_units == "auto" else s1_units
-    ndvi_all = check_ndvi(cube.sel(bands=NDVI_BAND).values) if NDVI_BAND in bands else None
-    days = times_to_days(cube["t"].values)
-    nt, ny, nx = raw_vv.shape
+    has_ndvi = NDVI_BAND in [str(b) for b in cube["bands"].values]
+    units = _units(cube, s1_units)
+    days_np = check_times(times_to_days(cube["t"].values))
+    nt, ny, nx = cube.sizes["t"], cube.sizes["y"], cube.sizes["x"]
     dev = resolve_device(device)
     model = model.to(dev)
+    days = torch.from_numpy(days_np - days_np[0]).to(dev)
     rows = max(1, batch_size // max(nx, 1))
-    mean = np.full((nt, ny, nx), np.nan, dtype=np.float32)
-    std = np.full_like(mean, np.nan)
+    out_bands = [NDVI_BAND, "NDVI_STD"] if include_uncertainty else [NDVI_BAND]
+    out = np.full((nt, len(out_bands), ny, nx), np.nan, dtype=np.float32)
     scale = float(meta.get("std_scale", 1.0)) * math.sqrt(2.0)
-    for r0 in range(0, ny, rows):
-        r1 = min(ny, r0 + rows)
-        a, b = max(0, r0 - 1), min(ny, r1 + 1)  # one halo row each side for the 3×3 features
-        vv, vh = s1_to_linear(raw_vv[:, a:b], units), s1_to_linear(raw_vh[:, a:b], units)
-        nd = None if ndvi_all is None else ndvi_all[:, a:b]
-        feats = pixel_features(vv, vh, nd, days).reshape(b - a, nx, nt, -1)[r0 - a:r0 - a + (r1 - r0)]
-        m, log_b = _run_model(model, feats.reshape(-1, nt, feats.shape[-1]), dev)
-        no_s1 = ~np.isfinite(vv[:, r0 - a:r0 - a + (r1 - r0)]).any(axis=0).ravel()
-        m[no_s1], log_b[no_s1] = np.nan, np.nan
-        mean[:, r0:r1] = np.clip(m, -1.0, 1.0).T.reshape(nt, r1 - r0, nx)
-        std[:, r0:r1] = (scale * np.exp(log_b)).T.reshape(nt, r1 - r0, nx)
-        if progress is not None:
-            progress(r1 * nx, ny * nx)
-    out_bands, data = [NDVI_BAND], [mean]
-    if include_uncertainty:
-        out_bands, data = [NDVI_BAND, "NDVI_STD"], [mean, std]
-    return xr.DataArray(np.stack(data, axis=1), dims=("t", "bands", "y", "x"),
+    with torch.inference_mode():
+        for r0 in range(0, ny, rows):
+            r1 = min(ny, r0 + rows)
+            vv = _flat(s1_to_linear(_stripe(cube, "VV", r0, r1), units, check=False), dev)
+            vh = _flat(s1_to_linear(_stripe(cube, "VH", r0, r1), units, check=False), dev)
+            nd = _flat(check_ndvi(_stripe(cube, NDVI_BAND, r0, r1)), dev) if has_ndvi else None
+            m, log_b = predict_series(model, vv, vh, nd, days)
+            out[:, 0, r0:r1] = m.T.reshape(nt, r1 - r0, nx).cpu().numpy()
+            if include_uncertainty:
+                out[:, 1, r0:r1] = (scale * torch.exp(log_b)).T.reshape(nt, r1 - r0, nx).cpu().numpy()
+            if progress is not None:
+                progress(r1 * nx, ny * nx)
+    return xr.DataArray(out, dims=("t", "bands", "y", "x"),
                         coords={"t": cube["t"].values, "bands": out_bands, "y": cube["y"].values,
                                 "x": cube["x"].values}, attrs={k: v for k, v in cube.attrs.items() if k == "crs"})

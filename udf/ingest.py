@@ -13,6 +13,7 @@ import numpy as np
 import xarray as xr
 
 from udf.compositing import composite_ndvi, composite_s1, regular_grid
+from udf.cube_io import open_netcdf
 from udf.errors import BandNotAvailable, CubeError, DimensionNotAvailable
 from udf.preprocess import NDVI_BAND, S1_BANDS, detect_s1_units, s1_to_linear
 
@@ -64,6 +65,8 @@ def _find_band(ds: xr.Dataset, band: str, path: Path) -> str:
     if band in names:
         return band
     hits = [n for n in names if n.upper().endswith(("-" + band.upper(), "_" + band.upper()))]
+    if not hits:  # openEO/WorldCereal exports may name a band B4 with long_name 'S2-L2A-B04'
+        hits = [n for n in names if str(ds[n].attrs.get("long_name", "")).upper().endswith("-" + band.upper())]
     if len(hits) != 1:
         raise BandNotAvailable(f"No band {band!r} in '{path}' (variables: {names}); found {len(hits)} candidates.")
     return hits[0]
@@ -87,9 +90,7 @@ def open_bands(path: str | Path, bands: tuple[str, ...]) -> tuple[xr.Dataset, np
         CRS as WKT (or None).
     """
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"Input file '{path}' does not exist.")
-    ds = xr.open_dataset(path, decode_cf=False, decode_times=False)
+    ds = open_netcdf(path, "Input file", decode_cf=False, decode_times=False)
     tdim = _time_dim(ds, path)
     times = _decode_time(ds, tdim)
     out, dtypes = {}, []

@@ -32,17 +32,17 @@ def hide_window(valid: np.ndarray, days: np.ndarray, window_days: float, rng: np
 
     Args:
         valid: ``(N, T)`` observation mask.
-        days: ``(T,)`` time labels in days.
+        days: ``(T,)`` time labels in days, or ``(N, T)`` when every sequence has its own dates.
         window_days: window length in days.
         rng: random generator.
     """
-    days = np.asarray(days, dtype=np.float64)
-    starts_ok = valid & (days[None, :] + window_days <= days[-1] + 1e-6)
+    days = np.broadcast_to(np.asarray(days, dtype=np.float64), valid.shape)
+    starts_ok = valid & (days + window_days <= days[:, -1:] + 1e-6)
     starts_ok |= valid & ~starts_ok.any(axis=1, keepdims=True)  # short series: any valid start
     keys = np.where(starts_ok, rng.random(valid.shape), -1.0)
     first = np.argmax(keys, axis=1)
-    start = np.where(starts_ok.any(axis=1), days[first], np.inf)
-    inside = (days[None, :] >= start[:, None]) & (days[None, :] < start[:, None] + window_days)
+    start = np.where(starts_ok.any(axis=1), np.take_along_axis(days, first[:, None], axis=1)[:, 0], np.inf)
+    inside = (days >= start[:, None]) & (days < start[:, None] + window_days)
     return valid & inside
 
 

@@ -2,7 +2,9 @@
 
 Two architectures share one interface (choose by measurement, see README): a bidirectional GRU (``"gru"``) and a
 dilated temporal convolution network (``"tcn"``). Both see every step of a pixel's series in both directions, so a
-cloud gap is filled from the NDVI before and after it and from S1 inside it.
+cloud gap is filled from the NDVI before and after it and from S1 inside it. The mean is a correction added to the
+linear interpolation of the kept NDVI (``base``, see :mod:`udf.features`): next to kept observations the network
+only has to learn how little to change, and without any NDVI it predicts from S1 alone.
 """
 
 from dataclasses import asdict, dataclass, field
@@ -17,8 +19,8 @@ __all__ = ["FusionNet", "ModelConfig"]
 class ModelConfig:
     """Architecture hyper-parameters (stored in the checkpoint metadata)."""
 
-    n_features: int = 12
-    """Per-step input features (see ``udf.preprocess.FEATURES``)."""
+    n_features: int = 16
+    """Per-step input features (see ``udf.features.FEATURES``)."""
     arch: str = "gru"
     """``"gru"`` (bidirectional GRU) or ``"tcn"`` (dilated residual 1-D convolutions)."""
     hidden: int = 32
@@ -57,8 +59,9 @@ class _TemporalConv(nn.Module):
 class FusionNet(nn.Module):
     """Per-pixel temporal network.
 
-    Input ``(batch_size, seq_len, n_features)`` features (normalised inside with the stored statistics); output a
-    tuple of ``(batch_size, seq_len)`` NDVI mean and log of the Laplace scale ``b`` (std = √2·b).
+    Input ``(batch_size, seq_len, n_features)`` features (normalised inside with the stored statistics) and the
+    ``(batch_size, seq_len)`` interpolation base; output a tuple of ``(batch_size, seq_len)`` NDVI mean (base plus
+    the predicted correction) and log of the Laplace scale ``b`` (std = √2·b).
     """
 
     feature_mean: torch.Tensor
@@ -83,7 +86,7 @@ class FusionNet(nn.Module):
             out_width = h
         self.head = nn.Sequential(nn.Linear(out_width, h), nn.ReLU(), nn.Linear(h, 2))
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, base: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Predict NDVI mean and log-scale for every step of ``x`` ``(batch_size, seq_len, n_features)``."""
         e = self.embed((x - self.feature_mean) / self.feature_std)
         if self.config.arch == "gru":
@@ -91,7 +94,7 @@ class FusionNet(nn.Module):
         else:
             h = self.temporal(e.transpose(1, 2)).transpose(1, 2)
         out = self.head(h)
-        return out[..., 0], out[..., 1].clamp(-7.0, 2.0)
+        return base + out[..., 0], out[..., 1].clamp(-7.0, 2.0)
 
     def flops_per_step(self) -> int:
         """Floating-point operations (2 per multiply-add) per pixel-time-step of the matrix products."""

@@ -35,6 +35,7 @@ def cmd_phenology(args: argparse.Namespace) -> int:
     """``s1ndvi phenology``."""
     import numpy as np
 
+    from udf.cli import say
     from udf.cube_io import read_cube, write_cube
     from udf.phenology import PhenologyConfig, phenology_cube
 
@@ -47,12 +48,12 @@ def cmd_phenology(args: argparse.Namespace) -> int:
     pheno = phenology_cube(cube, config)
     write_cube(pheno, args.out)
     years = ", ".join(str(t)[:10] for t in pheno["t"].values)
-    counted = np.isfinite(pheno.sel(bands="N_SEASONS").values).sum()
-    _log.warning("Wrote %s: %d farming year(s) starting %s, %d bands, %d × %d pixels (%d pixel-years with a season "
-                 "count)", args.out, pheno.sizes["t"], years, pheno.sizes["bands"], pheno.sizes["y"],
-                 pheno.sizes["x"], counted)
+    counted = int(np.isfinite(pheno.sel(bands="N_SEASONS").values).sum())
+    say(f"Wrote {args.out}: {pheno.sizes['t']} farming year(s) starting {years}; {pheno.sizes['bands']} bands "
+        f"(SOS/POS/EOS/LOS/PEAK/AMP × {config.max_seasons} seasons, N_SEASONS) for {pheno.sizes['y']} × "
+        f"{pheno.sizes['x']} pixels; {counted} pixel-years with a season count")
     if args.png:
         from udf.phenology_plot import phenology_figure
 
-        _log.warning("Wrote figure %s", phenology_figure(cube, pheno, args.png, config))
+        say(f"Wrote figure {phenology_figure(cube, pheno, args.png, config)}")
     return 0

@@ -1,7 +1,8 @@
-"""Input checks, Sentinel-1 decoding and per-step model features.
+"""Input checks and Sentinel-1 decoding (the model's features are built in torch: :mod:`udf.features`).
 
-Pure numpy/xarray rules, no I/O. The cube contract is DESIGN §1: dims ``t``, ``bands``, ``y``, ``x``; S1 bands ``VV``
-and ``VH`` in one of three encodings (linear power, dB, uint16 "compressed dB"); optional ``NDVI`` band.
+Pure numpy/xarray rules, no I/O; float32 throughout, so that decoding a block never copies it to float64. The cube
+contract is DESIGN §1: dims ``t``, ``bands``, ``y``, ``x``; S1 bands ``VV`` and ``VH`` in one of three encodings
+(linear power, dB, uint16 "compressed dB"); optional ``NDVI`` band.
 """
 
 import logging
@@ -18,9 +19,8 @@ CUBE_DIMS = ("t", "bands", "y", "x")
 S1_BANDS = ("VV", "VH")
 NDVI_BAND = "NDVI"
 S1_UNITS = ("auto", "db", "linear", "uint16_db")
-FEATURES = ("vv_db", "vh_db", "ratio_db", "vv_db_3x3", "vh_db_3x3", "s1_valid", "ndvi", "ndvi_valid",
-            "doy_sin", "doy_cos", "gap_prev", "gap_next")
-"""Per-step model inputs, in order. dB features are 10·log10 of linear power; gaps are in units of 30 days."""
+_SAMPLE_VALUES = 1_000_000
+"""Values sampled (evenly strided) to decide or check S1 units: bounded work and memory whatever the cube size."""
 
 _UINT16_NODATA = 65535
 _DB_RANGE = (-60.0, 30.0)
@@ -57,9 +57,12 @@ def check_cube(cube: RasterCube, min_steps: int = 2) -> RasterCube:
     return cube.transpose(*CUBE_DIMS)
 
 
-def _finite_nonzero(values: np.ndarray) -> np.ndarray:
-    flat = np.asarray(values, dtype=np.float64).ravel()
-    return flat[np.isfinite(flat) & (flat != 0)]
+def sample_values(values: np.ndarray, limit: int = _SAMPLE_VALUES) -> np.ndarray:
+    """An evenly strided sample of at most ``limit`` finite, non-zero values (float64), without copying the array."""
+    flat = np.asarray(values).reshape(-1)
+    step = max(1, flat.size // limit)
+    picked = flat[::step].astype(np.float64)
+    return picked[np.isfinite(picked) & (picked != 0)]
 
 
 def detect_s1_units(vv: np.ndarray, vh: np.ndarray, dtype: np.dtype | None = None) -> str:
@@ -76,7 +79,7 @@ def detect_s1_units(vv: np.ndarray, vh: np.ndarray, dtype: np.dtype | None = Non
     Raises:
         S1UnitsError: no valid value, or the range fits none of the encodings.
     """
-    vals = _finite_nonzero(np.concatenate([np.ravel(vv), np.ravel(vh)]))
+    vals = np.concatenate([sample_values(vv), sample_values(vh)])
     if vals.size == 0:
         raise S1UnitsError("VV and VH hold no valid value (all NaN, zero or infinite): cannot decide s1_units.")
     dtype = np.dtype(dtype) if dtype is not None else np.asarray(vv).dtype
@@ -118,34 +121,46 @@ def _check_declared_units(vals: np.ndarray, units: str) -> None:
         )
 
 
-def s1_to_linear(values: np.ndarray, units: str) -> np.ndarray:
-    """Convert S1 backscatter to linear power, with NaN for no-data.
+def check_s1_units(vv: np.ndarray, vh: np.ndarray, units: str) -> None:
+    """Raise :class:`S1UnitsError` when a sample of the values contradicts the declared ``units``."""
+    if units not in S1_UNITS or units == "auto":
+        raise S1UnitsError(f"Unknown S1 units {units!r}; expected one of {S1_UNITS[1:]}.")
+    vals = np.concatenate([sample_values(vv), sample_values(vh)])
+    if units == "uint16_db":
+        vals = vals[vals < _UINT16_NODATA]
+    _check_declared_units(vals, units)
+
+
+def s1_to_linear(values: np.ndarray, units: str, check: bool = True) -> np.ndarray:
+    """Convert S1 backscatter to linear power (float32), with NaN for no-data.
 
     Zeros, ±inf, NaN and (for ``uint16_db``) 65535 are no-data, never backscatter.
 
     Args:
-        values: backscatter in ``units``, any shape.
+        values: backscatter in ``units``, any shape and dtype.
         units: ``"linear"``, ``"db"`` or ``"uint16_db"`` (dB = 20·log10(v) − 83).
+        check: check a sample of the values against ``units`` first (skip when checked once for a whole cube).
 
     Returns:
         float32 linear power, same shape, NaN where no data.
     """
     if units not in S1_UNITS or units == "auto":
         raise S1UnitsError(f"Unknown S1 units {units!r}; expected one of {S1_UNITS[1:]}.")
-    v = np.asarray(values, dtype=np.float64)
+    if check:
+        check_s1_units(values, values[:0], units)
+    v = np.asarray(values, dtype=np.float32)
     bad = ~np.isfinite(v) | (v == 0)
     if units == "uint16_db":
         bad |= v >= _UINT16_NODATA
-    _check_declared_units(v[~bad], units)
-    v = np.where(bad, np.nan, v)
+    v = np.where(bad, np.float32(np.nan), v)
     with np.errstate(divide="ignore", invalid="ignore"):
         if units == "db":
-            lin = 10.0 ** (v / 10.0)
+            lin = np.power(np.float32(10.0), v / np.float32(10.0))
         elif units == "uint16_db":
-            lin = 10.0 ** ((20.0 * np.log10(v) - 83.0) / 10.0)
+            lin = np.square(v) * np.float32(10.0 ** -8.3)  # 10^((20·log10(v) − 83)/10) = v²·10^-8.3
         else:
             lin = v
-    return lin.astype(np.float32)
+    return lin.astype(np.float32, copy=False)
 
 
 def check_ndvi(ndvi: np.ndarray, tolerance: float = 1e-3) -> np.ndarray:
@@ -177,42 +192,6 @@ def rvi(vv_lin: np.ndarray, vh_lin: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(out), out, np.nan).astype(np.float32)
 
 
-def boxcar_3x3(values: np.ndarray) -> np.ndarray:
-    """NaN-aware 3×3 spatial mean over the last two axes ``(..., y, x)``; edges use the in-bounds neighbours."""
-    valid = np.isfinite(values)
-    filled = np.where(valid, values, 0.0).astype(np.float64)
-    pad = [(0, 0)] * (values.ndim - 2) + [(1, 1), (1, 1)]
-    s = np.pad(filled, pad)
-    c = np.pad(valid.astype(np.float64), pad)
-    ny, nx = values.shape[-2:]
-    total = sum(s[..., i:i + ny, j:j + nx] for i in range(3) for j in range(3))
-    count = sum(c[..., i:i + ny, j:j + nx] for i in range(3) for j in range(3))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out = total / count
-    return np.where(count > 0, out, np.nan).astype(np.float32)
-
-
-def time_features(days: np.ndarray) -> np.ndarray:
-    """Per-step time features from time labels in days.
-
-    Args:
-        days: ``(T,)`` time labels as days since any epoch (strictly increasing).
-
-    Returns:
-        ``(T, 4)`` float32: sin and cos of the day of year, gap to the previous and to the next step (30-day units;
-        the first/last step repeat their neighbour's gap).
-    """
-    days = np.asarray(days, dtype=np.float64)
-    if days.size > 1 and np.any(np.diff(days) <= 0):
-        raise InvalidValues(f"Time labels along 't' must be strictly increasing; got day numbers {days.tolist()}.")
-    doy = (days - 0.0) % 365.25
-    ang = 2 * np.pi * doy / 365.25
-    gaps = np.diff(days) / 30.0 if days.size > 1 else np.ones(0)
-    prev = np.concatenate([gaps[:1], gaps]) if gaps.size else np.zeros(1)
-    nxt = np.concatenate([gaps, gaps[-1:]]) if gaps.size else np.zeros(1)
-    return np.stack([np.sin(ang), np.cos(ang), prev, nxt], axis=-1).astype(np.float32)
-
-
 def times_to_days(labels: np.ndarray) -> np.ndarray:
     """Convert ``t`` labels (datetime64 or date strings) to float days since 1970-01-01."""
     t = np.asarray(labels)
@@ -224,30 +203,12 @@ def times_to_days(labels: np.ndarray) -> np.ndarray:
     return (t.astype("datetime64[s]").astype(np.int64) / 86400.0).astype(np.float64)
 
 
-def pixel_features(vv_lin: np.ndarray, vh_lin: np.ndarray, ndvi: np.ndarray | None, days: np.ndarray) -> np.ndarray:
-    """Build the model input features (see :data:`FEATURES`) for a block of pixels.
-
-    Args:
-        vv_lin: ``(T, Y, X)`` VV linear power, NaN where no data.
-        vh_lin: ``(T, Y, X)`` VH linear power, NaN where no data.
-        ndvi: ``(T, Y, X)`` NDVI with NaN where missing, or None for S1-only use.
-        days: ``(T,)`` time labels in days.
-
-    Returns:
-        ``(Y*X, T, F)`` float32 features (un-normalised) with F = ``len(FEATURES)``; missing values are 0 with their
-        validity flag 0.
-    """
-    nt, ny, nx = vv_lin.shape
-    vv_db, vh_db = to_db(vv_lin), to_db(vh_lin)
-    vv_s, vh_s = to_db(boxcar_3x3(vv_lin)), to_db(boxcar_3x3(vh_lin))
-    s1_valid = np.isfinite(vv_db) & np.isfinite(vh_db)
-    if ndvi is None:
-        ndvi = np.full(vv_lin.shape, np.nan, dtype=np.float32)
-    ndvi_valid = np.isfinite(ndvi)
-    tf = np.broadcast_to(time_features(days)[:, None, None, :], (nt, ny, nx, 4))
-    cols = [vv_db, vh_db, vh_db - vv_db, vv_s, vh_s]
-    cols = [np.where(s1_valid, c, 0.0) for c in cols]
-    cols += [s1_valid, np.where(ndvi_valid, ndvi, 0.0), ndvi_valid]
-    stacked = np.concatenate([np.stack(cols, axis=-1).astype(np.float32), tf], axis=-1)
-    stacked = np.nan_to_num(stacked, nan=0.0, posinf=0.0, neginf=0.0)
-    return np.ascontiguousarray(stacked.transpose(1, 2, 0, 3).reshape(ny * nx, nt, len(FEATURES)))
+def check_times(days: np.ndarray) -> np.ndarray:
+    """Return ``days`` ``(T,)`` (float64) if strictly increasing; raise :class:`InvalidValues` otherwise."""
+    days = np.asarray(days, dtype=np.float64)
+    if days.size > 1 and np.any(np.diff(days) <= 0):
+        bad = int(np.flatnonzero(np.diff(days) <= 0)[0])
+        raise InvalidValues(f"Time labels along 't' must be strictly increasing; step {bad + 1} "
+                            f"({np.datetime64(int(days[bad + 1] * 86400), 's')}) does not follow step {bad} "
+                            f"({np.datetime64(int(days[bad] * 86400), 's')}).")
+    return days

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from udf.errors import CubeTooSmall
 from udf.masking import hide_all, hide_random, hide_window
 
-__all__ = ["PROTOCOLS", "Protocol", "SpatialSplit", "make_protocols", "spatial_block_split"]
+__all__ = ["PROTOCOLS", "Protocol", "SpatialSplit", "hide_protocols", "make_protocols", "spatial_block_split"]
 
 PROTOCOLS = ("P1", "P2_60", "P2_90", "P3")
 
@@ -70,7 +71,8 @@ def spatial_block_split(shape: tuple[int, int], block: int = 8, fractions: tuple
     n_test = max(1, int(round(fractions[0] * n_blocks)))
     n_val = max(1, int(round(fractions[1] * n_blocks)))
     if n_test + n_val >= n_blocks:
-        raise ValueError(f"A {ny}×{nx} cube has {n_blocks} blocks of {block} px: too few for test, val and train.")
+        raise CubeTooSmall(f"A {ny}×{nx} cube has {n_blocks} blocks of {block} px: too few for test, val and train "
+                           "(at least 3 are needed; use a smaller --block).")
     perm = np.random.default_rng(seed).permutation(n_blocks)
     label = np.full(n_blocks, 2)
     label[perm[:n_test]], label[perm[n_test:n_test + n_val]] = 0, 1
@@ -104,21 +106,34 @@ def make_protocols(ndvi: np.ndarray, days: np.ndarray, pixels: np.ndarray,
         names: protocols among :data:`PROTOCOLS`.
         seed: base seed; each protocol gets its own stream derived from it.
     """
+    nt = ndvi.shape[0]
+    valid = np.isfinite(ndvi).reshape(nt, -1).T & pixels.ravel()[:, None]
+    return {name: Protocol(name=name, hidden=hidden.T.reshape(ndvi.shape))
+            for name, hidden in hide_protocols(valid, days, names, seed).items()}
+
+
+def hide_protocols(valid: np.ndarray, days: np.ndarray, names: tuple[str, ...] = PROTOCOLS,
+                   seed: int = 0) -> dict[str, np.ndarray]:
+    """The hidden observations ``(N, T)`` of each protocol for sequences with validity ``valid`` ``(N, T)``.
+
+    Args:
+        valid: ``(N, T)`` observed NDVI.
+        days: ``(T,)`` or ``(N, T)`` days.
+        names: protocols among :data:`PROTOCOLS`.
+        seed: base seed; each protocol gets its own stream derived from it (the same as :func:`make_protocols`).
+    """
     unknown = [n for n in names if n not in PROTOCOLS]
     if unknown:
         raise ValueError(f"Unknown protocol(s) {unknown}; known: {PROTOCOLS}.")
-    nt = ndvi.shape[0]
-    valid = np.isfinite(ndvi).reshape(nt, -1).T & pixels.ravel()[:, None]
     out = {}
     for k, name in enumerate(PROTOCOLS):
         if name not in names:
             continue
         rng = np.random.default_rng([seed, k])
         if name == "P1":
-            hidden = hide_random(valid, 0.2, rng)
+            out[name] = hide_random(valid, 0.2, rng)
         elif name.startswith("P2_"):
-            hidden = hide_window(valid, days, float(name[3:]), rng)
+            out[name] = hide_window(valid, days, float(name[3:]), rng)
         else:
-            hidden = hide_all(valid)
-        out[name] = Protocol(name=name, hidden=hidden.T.reshape(ndvi.shape))
+            out[name] = hide_all(valid)
     return out

@@ -14,12 +14,13 @@ import numpy as np
 import torch
 
 from udf.errors import CheckpointMismatch
+from udf.features import FEATURES
 from udf.model import FusionNet, ModelConfig
-from udf.preprocess import FEATURES, S1_BANDS
+from udf.preprocess import S1_BANDS
 
 _log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 DEFAULT_WEIGHTS_NAME = "s1ndvi_gru_worldcereal31uds.npz"
 _CACHE: dict[str, tuple[FusionNet, dict]] = {}
 

@@ -9,6 +9,7 @@ import xarray as xr
 
 from local_backend._context import current
 from local_backend.errors import UdfError, UdfRuntimeError
+from local_backend.processes._shipping import ship
 
 _log = logging.getLogger(__name__)
 
@@ -71,7 +72,8 @@ def _gather(tiles: list[xr.DataArray], code: str, context: dict | None) -> list[
     execution = current()
     if execution.client is None:
         return [run_udf_on_array(t, code, context) for t in tiles]
-    futures = execution.client.map(run_udf_on_array, tiles, code=code, context=context, pure=False)
+    code_ref, context_ref = ship(execution.client, code), ship(execution.client, context)  # once per worker
+    futures = execution.client.map(run_udf_on_array, tiles, code=code_ref, context=context_ref, pure=False)
     try:
         return list(execution.client.gather(futures))
     finally:

@@ -140,26 +140,60 @@ def test_compare_command_writes_metrics_report_and_figures(sample_cube: xr.DataA
     path = write_cube(sample_cube, tmp_path / "cube.nc")
     out = tmp_path / "cmp"
     assert main(["compare", "--cube", str(path), "--out", str(out), "--protocol", "P1,P2_60", "--max-pixels", "5",
-                 "--mogpr-restarts", "1"]) == 0
+                 "--mogpr-restarts", "1", "--adapt", "0.1"]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert set(metrics["metrics"]) == {"P1", "P2_60"}
-    assert {"DL", "MOGPR", "Linear", "Whittaker", "SeedMLP"} == set(metrics["metrics"]["P1"])
-    assert "held out" in metrics["dl_provenance"]
+    assert {"DL zero-shot", "DL adapted", "MOGPR", "Linear", "Whittaker", "SeedMLP"} == set(metrics["metrics"]["P1"])
+    assert "reserved (never seen)" in metrics["dl_provenance"]["DL zero-shot"]
+    assert "NDVI was removed" in metrics["dl_provenance"]["DL adapted"]
+    assert metrics["head_to_head_rows"] == ["DL adapted", "MOGPR"]
     assert set(metrics["head_to_head"]) == {"P1", "P2_60"}
+    assert (out / "model_adapted.npz").exists()
     report = (out / "report.md").read_text()
     assert "Is DL as good as MOGPR" in report and "--max-pixels" in report
     for fig in ("scatter", "residuals", "by_range", "by_distance", "series"):
         assert (out / f"{fig}.png").stat().st_size > 10_000
 
 
-def test_compare_refuses_a_checkpoint_trained_on_this_cube_with_another_split(sample_cube: xr.DataArray,
-                                                                               tmp_path: Path) -> None:
+def test_compare_refuses_the_shipped_weights_with_another_split_of_a_reserved_cube(sample_cube: xr.DataArray,
+                                                                                   tmp_path: Path) -> None:
+    """The shipped weights saw the sample's training and validation blocks: only split 8/0 scores held-out pixels."""
     from comparison.run_compare import compare_file
     from udf.cube_io import write_cube
 
     path = write_cube(sample_cube, tmp_path / "cube.nc")
-    with pytest.raises(ValueError, match="its training pixels may be scored here"):
-        compare_file(path, tmp_path / "o", protocols="P1", block=4, mogpr=None, max_pixels=4)
+    with pytest.raises(ValueError, match="only the test blocks of split"):
+        compare_file(path, tmp_path / "o", protocols="P1", block=4, mogpr=None, max_pixels=4, adapt_minutes=None)
+
+
+def _meta_for(cube: xr.DataArray, split_seed: int = 0) -> dict:
+    from udf.fit import grid_fingerprint
+
+    split = spatial_block_split((cube.sizes["y"], cube.sizes["x"]), block=4, seed=split_seed)
+    return {"split": split.describe(), "training_data": {
+        "cube_shape": [cube.sizes["y"], cube.sizes["x"]], "time_range": ["2021-01-01", "2021-12-31"],
+        "source": "a.nc", "grid": grid_fingerprint(cube)}}
+
+
+def test_provenance_compares_grids_not_shapes() -> None:
+    """A checkpoint from another tile with the same shape and an overlapping year is cross-site, not in-site."""
+    from comparison.compare import dl_provenance
+
+    here = make_cube(nt=20, ny=16, nx=16, units="linear")
+    here.attrs["crs"] = "EPSG:32631"
+    other = here.assign_coords(x=here["x"] + 50_000.0)
+    split = spatial_block_split((16, 16), block=4, seed=0)
+    assert "trained elsewhere" in dl_provenance(_meta_for(other), here, split)
+    assert "held out" in dl_provenance(_meta_for(here), here, split)
+    with pytest.raises(ValueError, match="training pixels may be scored"):
+        dl_provenance(_meta_for(here, split_seed=1), here, split)
+    corpus = {"training_data": {"kind": "multi-site corpus", "sites": ["a", "b"], "reserved": [],
+                                "grids": [{"site": "a", "source": "a.nc", "crs": "EPSG:32631",
+                                           "bbox": [0.0, 0.0, 10.0, 10.0]}]}}
+    assert "zero-shot" in dl_provenance(corpus, here, split)
+    corpus["training_data"]["grids"][0]["bbox"] = [float(here.x.min()), float(here.y.min()), 1e7, 1e8]
+    with pytest.raises(ValueError, match="in-sample"):
+        dl_provenance(corpus, here, split)
 
 
 def test_gpy_engine_without_gpy_names_the_install() -> None:

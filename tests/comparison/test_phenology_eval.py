@@ -85,9 +85,13 @@ def test_phenology_section_writes_figures_and_markdown(tmp_path: Path) -> None:
     ndvi = cube.sel(bands="NDVI").values
     days = (cube["t"].values.astype("datetime64[D]").astype(np.int64)).astype(float)
     prots = make_protocols(ndvi, days, np.ones(ndvi.shape[1:], dtype=bool), names=("P2_60",), seed=1)
-    preds = {"P2_60": {"DL": _predictions(cube)["Exact"], "Linear": _predictions(cube)["Late20"]}}
+    preds = {"P2_60": {"DL adapted": _predictions(cube)["Exact"], "DL zero-shot": _predictions(cube)["Late20"],
+                       "Linear": _predictions(cube)["Late20"]}}
     payload, markdown = phenology_section(cube, prots, preds, tmp_path, PhenologyConfig())
-    assert "**met**" in markdown and "| P2_60 | DL |" in markdown
+    assert "DL adapted: median |ΔSOS| and |ΔEOS| ≤ 10 days and ≤ Linear; season counts agree on ≥ 90 % of " \
+           "pixel-years): **met**" in markdown
+    assert "DL zero-shot: median" in markdown and "**NOT met**" in markdown  # 20 days late
+    assert "| P2_60 | DL adapted |" in markdown
     for name in payload["figures"]:
         assert (tmp_path / name).stat().st_size > 10_000
     json.loads(write_metrics(payload, tmp_path / "m.json").read_text())
@@ -112,9 +116,9 @@ def test_compare_command_with_phenology(sample_cube: xr.DataArray, tmp_path: Pat
     path = write_cube(sample_cube, tmp_path / "cube.nc")
     out = tmp_path / "cmp"
     assert main(["compare", "--cube", str(path), "--out", str(out), "--protocol", "P2_60", "--max-pixels", "12",
-                 "--mogpr", "none", "--phenology"]) == 0
+                 "--mogpr", "none", "--no-dl", "--phenology"]) == 0  # the hook does not depend on which methods ran
     metrics = json.loads((out / "metrics.json").read_text())
     by = metrics["phenology"]["protocols"]
-    assert set(by) == {"P2_60"} and {"DL", "Linear", "Whittaker"} <= set(by["P2_60"])
-    assert metrics["phenology"]["pixels"] == 12 and by["P2_60"]["DL"]["matched"] > 0
+    assert set(by) == {"P2_60"} and {"Linear", "Whittaker"} <= set(by["P2_60"])
+    assert metrics["phenology"]["pixels"] == 12 and by["P2_60"]["Linear"]["matched"] > 0
     assert "## Phenology" in (out / "report.md").read_text()

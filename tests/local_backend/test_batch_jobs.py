@@ -83,7 +83,8 @@ def test_failing_job_reports_udf_error(tmp_path: Path, sample_data: Path, users_
         assert any("boom from the test UDF" in e.message and e.level == "error" for e in job.logs())
         with pytest.raises(openeo.rest.OpenEoApiError) as info:
             job.get_results().download_files(tmp_path / "none")
-        assert info.value.code == "JobNotFinished"
+        assert info.value.http_status_code == 424  # the API's answer for a failed job, with its last error
+        assert info.value.code == "UdfError" and "boom from the test UDF" in info.value.message
     finally:
         server.stop()
 

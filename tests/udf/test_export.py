@@ -10,12 +10,8 @@ from udf.export import export_udf
 from udf.s1_ndvi_udf import apply_datacube
 
 
-def test_exported_udf_runs_without_the_project(tmp_path, random_checkpoint):
-    udf_file = export_udf(tmp_path / "s1ndvi_udf.py", weights=random_checkpoint)
-    text = udf_file.read_text()
-    assert text.startswith("# /// script")
-    assert "from udf" not in text and "import udf" not in text
-    cube = make_cube(units="uint16_db")
+def run_isolated(udf_file, cube: xr.DataArray, tmp_path) -> xr.DataArray:
+    """Run an exported UDF file in a fresh interpreter where this project is not importable."""
     cube.to_netcdf(tmp_path / "in.nc")
     script = textwrap.dedent(f"""
         import sys
@@ -41,6 +37,15 @@ def test_exported_udf_runs_without_the_project(tmp_path, random_checkpoint):
     proc = subprocess.run([sys.executable, "-I", "-S", "-c", code], cwd=tmp_path, capture_output=True, text=True,
                           timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    got = xr.open_dataarray(tmp_path / "out.nc")
+    return xr.open_dataarray(tmp_path / "out.nc")
+
+
+def test_exported_udf_runs_without_the_project(tmp_path, random_checkpoint):
+    udf_file = export_udf(tmp_path / "s1ndvi_udf.py", weights=random_checkpoint)
+    text = udf_file.read_text()
+    assert text.startswith("# /// script")
+    assert "from udf" not in text and "import udf" not in text
+    cube = make_cube(units="uint16_db")
+    got = run_isolated(udf_file, cube, tmp_path)
     want = apply_datacube(cube, {"weights": str(random_checkpoint)})
     np.testing.assert_allclose(got.transpose(*want.dims).values, want.values, atol=1e-5)

@@ -9,8 +9,9 @@ from openeo.udf.run_code import execute_local_udf
 from tests.conftest import make_cube
 from udf import UDF_PATH
 from udf.errors import BandNotAvailable, CheckpointMismatch, InvalidContext, InvalidValues, S1UnitsError
+from udf.features import series_features
 from udf.inference import predict_cube
-from udf.preprocess import pixel_features, s1_to_linear, times_to_days
+from udf.preprocess import s1_to_linear, times_to_days
 from udf.s1_ndvi_udf import apply_datacube
 from udf.weights import load_checkpoint, save_checkpoint
 
@@ -51,7 +52,7 @@ def test_same_backscatter_in_every_encoding_gives_same_ndvi(random_checkpoint):
 
 
 def test_batch_size_does_not_change_results(random_checkpoint):
-    """Row stripes carry a halo for the 3×3 features: any batch size gives the same answer."""
+    """Pixels are independent (no spatial features): any batch size gives the same answer."""
     cube = make_cube(ny=9, nx=7)
     a = _run(cube, weights=str(random_checkpoint), batch_size=1).values
     b = _run(cube, weights=str(random_checkpoint), batch_size=10_000).values
@@ -59,17 +60,24 @@ def test_batch_size_does_not_change_results(random_checkpoint):
 
 
 def test_float32_path_matches_float64_reference(random_checkpoint):
-    cube = make_cube(units="linear", ny=4, nx=4)
+    """The streamed float32 UDF path equals features and network evaluated in float64 on the same cube."""
+    cube = make_cube(units="db", ny=4, nx=4)
     model, meta = load_checkpoint(str(random_checkpoint))
-    fast = predict_cube(cube, model, meta).sel(bands="NDVI").values
-    feats = pixel_features(s1_to_linear(cube.sel(bands="VV").values, "linear"),
-                           s1_to_linear(cube.sel(bands="VH").values, "linear"), cube.sel(bands="NDVI").values,
-                           times_to_days(cube["t"].values))
+    fast = predict_cube(cube, model, meta, device="cpu").sel(bands="NDVI").values
+    nt = cube.sizes["t"]
+
+    def flat(band: str) -> torch.Tensor:
+        return torch.from_numpy(cube.sel(bands=band).values.astype(np.float64).reshape(nt, -1).T.copy())
+
+    vv, vh = (10 ** (flat(b) / 10) for b in ("VV", "VH"))
+    days = torch.from_numpy(times_to_days(cube["t"].values))
+    feats = series_features(vv, vh, flat("NDVI"), days)
     ref_model = load_checkpoint(str(random_checkpoint))[0].double()
     with torch.no_grad():
-        ref, _ = ref_model(torch.from_numpy(feats).double())
+        ref, _ = ref_model(feats.x, feats.base)
     ref_model.float()
     np.testing.assert_allclose(fast, np.clip(ref.numpy(), -1, 1).T.reshape(fast.shape), atol=1e-5)
+    assert s1_to_linear(cube.sel(bands="VV").values, "db").dtype == np.float32
 
 
 def test_nan_pixels_stay_nan_and_s1_only_works(random_checkpoint):

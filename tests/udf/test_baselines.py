@@ -1,8 +1,6 @@
 import numpy as np
-import pytest
 
-from comparison.baselines import choose_whittaker_lambda, linear_interpolation, whittaker
-from comparison.seed_mlp import seed_features
+from udf.baselines import choose_whittaker_lambda, linear_interpolation, whittaker
 
 
 def test_linear_interpolation():
@@ -37,11 +35,3 @@ def test_whittaker_lambda_is_chosen_from_the_grid():
     truth = 0.5 + 0.3 * np.sin(t / 60)[:, None, None] + 0.03 * rng.standard_normal((40, 4, 4))
     lam, maes = choose_whittaker_lambda(truth, t, np.ones((4, 4), bool))
     assert lam in maes and maes[lam] == min(maes.values())
-
-
-def test_seed_features_reproduce_the_rvi_on_db_flaw():
-    vv, vh = np.full((2, 1, 1), -10.0), np.full((2, 1, 1), -16.0)
-    f = seed_features(vv, vh)
-    assert f.shape == (2, 1, 1, 10)
-    assert f[0, 0, 0, 2] == pytest.approx(4 * -16 / (-26))  # RVI on dB: what the seed computed
-    assert f[0, 0, 0, 5] == 0.0  # ΔVV at t=0 repeats the first step

@@ -1,0 +1,113 @@
+"""Sub-commands that make models: ``pretrain`` (multi-site shipped weights) and ``adapt`` (fine-tune on your cube)."""
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+from tqdm import tqdm
+
+_log = logging.getLogger(__name__)
+
+__all__ = ["register"]
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``pretrain`` and ``adapt`` to the ``s1ndvi`` parser."""
+    p = sub.add_parser("adapt", help="fine-tune the pretrained model on your own cube and report whether to trust it",
+                       description="Fine-tune the pretrained model on the S2 your cube has (self-supervised: "
+                                   "observations are hidden and predicted), recalibrate NDVI_STD on the cube's own "
+                                   "held-out blocks, and print a trust report (adapted vs pretrained vs linear vs "
+                                   "Whittaker on held-out blocks).")
+    p.add_argument("--cube", required=True, help="your model cube (t, bands[VV, VH, NDVI], y, x), netCDF")
+    p.add_argument("--out", required=True, help="checkpoint to write (.npz); usable wherever weights are")
+    p.add_argument("--base", default=None, help="pretrained checkpoint to start from (default: the shipped weights)")
+    p.add_argument("--minutes", type=float, default=4.0, help="fine-tuning budget in minutes (default 4)")
+    p.add_argument("--device", default="cpu", help="torch device for fine-tuning: cpu or cuda (default cpu)")
+    p.add_argument("--block", type=int, default=None,
+                   help="spatial hold-out block edge in pixels (default: about 1/8 of the cube, at least 8)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the split, the masks and the training")
+    p.set_defaults(func=cmd_adapt)
+
+    p = sub.add_parser("pretrain", help="train the multi-site model (the shipped weights) on a corpus folder",
+                       description="Train the fusion model on every site of the corpus (see udf/corpus/sites.py) "
+                                   "found under --data; sources missing there are skipped.")
+    p.add_argument("--data", required=True, help="corpus folder (holding multisite/, worldcereal_monthly/ ...)")
+    p.add_argument("--out", required=True, help="checkpoint to write (.npz)")
+    p.add_argument("--loso", default=None,
+                   help="loso.json from `s1ndvi loso`: its cross-site std scale and table go into the checkpoint")
+    p.add_argument("--epochs", type=int, default=None, help="most epochs (default: TrainConfig's)")
+    p.add_argument("--steps", type=int, default=None, help="optimisation steps per epoch")
+    p.add_argument("--hidden", type=int, default=None, help="GRU width")
+    p.add_argument("--seed", type=int, default=0, help="seed of the training")
+    p.set_defaults(func=cmd_pretrain)
+
+
+def _bar(total: int, desc: str):  # type: ignore[no-untyped-def]
+    bar = tqdm(total=total, desc=desc, unit="epoch")
+
+    def progress(epoch: int, record: dict) -> None:
+        bar.update(1)
+        bar.set_postfix(val_mae=f"{record['val_score']:.4f}", minutes=f"{record['minutes']:.1f}")
+    return bar, progress
+
+
+def cmd_adapt(args: argparse.Namespace) -> int:
+    """``s1ndvi adapt``."""
+    from udf.adapt import AdaptOptions, adapt, format_trust_report
+    from udf.cli import say
+    from udf.cube_io import read_cube
+    from udf.weights import load_checkpoint, save_checkpoint
+
+    cube = read_cube(args.cube)
+    base, base_meta = load_checkpoint(args.base)
+    opts = AdaptOptions(minutes=args.minutes, block=args.block, seed=args.seed, device=args.device)
+    bar, progress = _bar(opts.epochs, "adapt")
+    with bar:
+        model, meta = adapt(cube, base, base_meta, opts, progress=progress)
+    meta["training_data"]["source"] = str(args.cube)
+    save_checkpoint(model, meta, args.out)
+    say(format_trust_report(meta["trust_report"]))
+    say(f"Wrote adapted checkpoint {args.out} (use it as --model, UDF context 'weights' or export-udf --model)")
+    return 0
+
+
+def cmd_pretrain(args: argparse.Namespace) -> int:
+    """``s1ndvi pretrain``."""
+    from dataclasses import replace
+
+    from udf.cli import say
+    from udf.corpus import load_corpus
+    from udf.corpus.reserved import describe_reserved, reserved_grids
+    from udf.model import ModelConfig
+    from udf.pretrain import pretrain
+    from udf.training import TrainConfig
+    from udf.weights import save_checkpoint
+
+    cfg = TrainConfig(seed=args.seed)
+    if args.epochs is not None:
+        cfg = replace(cfg, epochs=args.epochs)
+    if args.steps is not None:
+        cfg = replace(cfg, steps_per_epoch=args.steps)
+    if args.hidden is not None:
+        cfg = replace(cfg, model=ModelConfig(hidden=args.hidden))
+    corpus = load_corpus(args.data)
+    bar, progress = _bar(cfg.epochs, "pretrain")
+    with bar:
+        model, meta = pretrain(corpus, cfg, reserved=describe_reserved(reserved_grids()), progress=progress)
+    if args.loso:
+        loso = json.loads(Path(args.loso).read_text())
+        meta["std_scale"] = float(loso["std_scale_cross_site"])
+        meta["loso_summary"] = loso_summary(loso)
+    meta["training_data"]["root"] = str(args.data)
+    save_checkpoint(model, meta, args.out)
+    say(f"Wrote pretrained checkpoint {args.out} (sites: {', '.join(meta['training_data']['sites'])})")
+    return 0
+
+
+def loso_summary(loso: dict) -> dict:
+    """The leave-one-site-out table kept in a checkpoint: MAE, R² and DL coverage per site, protocol and method."""
+    keep = ("mae", "r2", "n", "within_1std", "within_2std")
+    return {site: {p: {m: {k: v[k] for k in keep if k in v} for m, v in methods.items()}
+                   for p, methods in rec["metrics"].items()}
+            for site, rec in loso["sites"].items()}

@@ -1,0 +1,123 @@
+"""Scoring a model on held-out sequences under the evaluation protocols, and calibrating its predictive std.
+
+Used for early stopping (validation sequences of the training sites or blocks), for the std calibration, for the
+held-out metrics stored in a checkpoint, and by ``s1ndvi adapt``'s trust report. The protocols are those of
+:mod:`udf.protocols` (P1 random 20 %, P2 60/90-day gaps, P3 S1 only), drawn once per set with a fixed seed.
+"""
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from udf.corpus.series import SeriesSet
+from udf.inference import predict_series
+from udf.metrics import score
+from udf.model import FusionNet
+from udf.protocols import PROTOCOLS, hide_protocols
+
+__all__ = ["MaskedSet", "aggregate", "calibrate_std", "coverage", "mask_sets", "predict_set", "score_masked"]
+
+
+@dataclass
+class MaskedSet:
+    """One protocol applied to one series set: what the model gets and what it is scored on."""
+
+    site: str
+    protocol: str
+    series: SeriesSet
+    hidden: np.ndarray
+    """``(N, T)`` observations hidden from the model (scored)."""
+
+    def kept_ndvi(self) -> np.ndarray:
+        """NDVI given to the model ``(N, T)``."""
+        return np.where(self.hidden, np.float32(np.nan), self.series.ndvi)
+
+
+def mask_sets(sets: list[SeriesSet], protocols: tuple[str, ...] = PROTOCOLS, seed: int = 0,
+              max_sequences: int | None = 2000) -> list[MaskedSet]:
+    """Each protocol on each set (a seeded subsample of at most ``max_sequences`` sequences per set)."""
+    out = []
+    for k, s in enumerate(sets):
+        if max_sequences is not None and s.n > max_sequences:
+            s = s.subset(np.sort(np.random.default_rng([seed, k]).permutation(s.n)[:max_sequences]))
+        valid = np.isfinite(s.ndvi)
+        for name, hidden in hide_protocols(valid, s.days, protocols, seed=seed + k).items():
+            out.append(MaskedSet(site=s.site, protocol=name, series=s, hidden=hidden))
+    return out
+
+
+def predict_set(model: FusionNet, s1: np.ndarray, ndvi: np.ndarray, days: np.ndarray, std_scale: float = 1.0,
+                batch_size: int = 2048) -> tuple[np.ndarray, np.ndarray]:
+    """NDVI mean and predictive std ``(N, T)`` of sequences (CPU), std scaled by ``std_scale``."""
+    means, stds = [], []
+    dev = next(model.parameters()).device
+
+    def t(a: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(a)).to(dev)
+
+    with torch.inference_mode():
+        for a in range(0, s1.shape[0], batch_size):
+            sl = slice(a, a + batch_size)
+            m, log_b = predict_series(model, t(s1[sl, :, 0]), t(s1[sl, :, 1]), t(ndvi[sl]), t(days[sl]))
+            means.append(m.cpu().numpy())
+            stds.append((std_scale * math.sqrt(2.0)) * np.exp(log_b.cpu().numpy()))
+    return np.concatenate(means), np.concatenate(stds)
+
+
+def score_masked(model: FusionNet, masked: list[MaskedSet], std_scale: float = 1.0) -> list[dict]:
+    """Metrics of the model on every masked set, with the hidden residuals and stds (for calibration)."""
+    out = []
+    for m in masked:
+        mean, std = predict_set(model, m.series.s1, m.kept_ndvi(), m.series.days, std_scale)
+        truth = m.series.ndvi
+        out.append({"site": m.site, "protocol": m.protocol, "source": m.series.source, "grid": m.series.grid,
+                    "metrics": score(mean, truth, m.hidden), "pred": mean[m.hidden], "truth": truth[m.hidden],
+                    "residual": (mean - truth)[m.hidden], "std": std[m.hidden]})
+    return out
+
+
+def aggregate(results: list[dict], keys: tuple[str, ...] = ("site", "protocol")) -> dict:
+    """Metrics of the pooled hidden observations per combination of ``keys`` (nested dicts in ``keys`` order)."""
+    pooled: dict[tuple, list[dict]] = {}
+    for r in results:
+        pooled.setdefault(tuple(r[k] for k in keys), []).append(r)
+    out: dict = {}
+    for key, rs in pooled.items():
+        pred = np.concatenate([r["pred"] for r in rs])
+        truth = np.concatenate([r["truth"] for r in rs])
+        node = out
+        for k in key[:-1]:
+            node = node.setdefault(k, {})
+        node[key[-1]] = {**score(pred, truth, np.ones(pred.shape, bool)), **coverage(rs)}
+    return out
+
+
+def calibrate_std(results: list[dict]) -> float:
+    """Scale such that 68.3 % of hidden residuals fall within ±1 predictive std (pooled, each site weighted equally).
+
+    Sites with many sequences would otherwise set the scale alone; here each site's residuals are resampled to the
+    same count before the quantile is taken.
+    """
+    by_site: dict[str, list[np.ndarray]] = {}
+    for r in results:
+        z = np.abs(r["residual"]) / r["std"]
+        by_site.setdefault(r["site"], []).append(z[np.isfinite(z)])
+    pooled = [np.concatenate(v) for v in by_site.values()]
+    pooled = [z for z in pooled if z.size]
+    if not pooled:
+        return 1.0
+    n = min(z.size for z in pooled)
+    rng = np.random.default_rng(0)
+    sample = np.concatenate([rng.choice(z, n, replace=z.size < n) for z in pooled])
+    return float(np.quantile(sample, 0.683))
+
+
+def coverage(results: list[dict], scale: float = 1.0) -> dict[str, float]:
+    """Share of hidden residuals within ±1 and ±2 std (the std already scaled, times ``scale``)."""
+    z = np.concatenate([np.abs(r["residual"]) / (r["std"] * scale) for r in results]) if results else np.zeros(0)
+    z = z[np.isfinite(z)]
+    if not z.size:
+        return {"within_1std": float("nan"), "within_2std": float("nan")}
+    return {"within_1std": float((z <= 1).mean()), "within_2std": float((z <= 2).mean())}

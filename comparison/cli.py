@@ -66,6 +66,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="encoding of the cube's S1 values (default auto: decided from dtype and range)")
     p.add_argument("--device", default="cpu", help="torch device for DL and local MOGPR (cpu, cuda)")
     p.add_argument("--seed", type=int, default=0, help="seed of the split, subsample and hidden values (default 0)")
+    p.add_argument("--phenology", action="store_true",
+                   help="also compare each method's phenology (SOS/POS/EOS, season counts) with the real S2 series'")
     p.add_argument("--out", required=True, help="output folder (metrics.json, report.md, figures)")
     p.set_defaults(func=cmd_compare)
 
@@ -133,7 +135,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
             train_minutes=args.train_dl, adapt_minutes=args.adapt or None,
             mogpr=None if args.mogpr == "none" else args.mogpr,
             mogpr_restarts=args.mogpr_restarts, cropsar=args.cropsar, max_pixels=args.max_pixels, block=args.block,
-            s1_units=args.s1_units, device=args.device, seed=args.seed, progress=step, pixel_progress=pixel)
+            s1_units=args.s1_units, device=args.device, seed=args.seed, progress=step, pixel_progress=pixel,
+            phenology=args.phenology)
     say(f"Wrote {report} (read it first), metrics.json and the figures it links in {report.parent}")
     return 0
 

@@ -159,9 +159,13 @@ def run_demo(out: str | Path, train: bool = True, minutes: float = 1.5, seed: in
                              pixel_progress=pixel_progress) for name in FIELDS]
     payload["cross_site"] = cross[0]
     payload["fusets_fields"] = {f[0]["field"]: f[0] for f in fields}
+    from comparison.phenology_eval import phenology_section
+
+    payload["phenology"], phenology_md = phenology_section(cube, prots, preds, out, fusets=True)
     payload["seconds_total"] = time.perf_counter() - t0
     write_outputs(out, payload, cube, prots, preds, "s1ndvi demo: gap-filling on held-out blocks, DL vs MOGPR",
                   extra_sections=[("How the DL model was run", payload["dl_via"])]
-                  + _extra_sections(out, cross, fields, field_pixels))
+                  + _extra_sections(out, cross, fields, field_pixels)
+                  + [("Phenology: seasons of the gap-filled series vs the real S2 series", phenology_md)])
     _log.info("Demo finished in %.1f s; outputs in %s", payload["seconds_total"], out)
     return payload

@@ -107,7 +107,7 @@ def compare_file(cube_path: str | Path, out: Path, protocols: str = "P1,P2,P3", 
                  cropsar: Optional[str] = None, max_pixels: Optional[int] = None, block: int = 8,
                  s1_units: str = "auto", device: str = "cpu", seed: int = 0,
                  progress: Optional[Callable[[str], None]] = None,
-                 pixel_progress: Optional[Callable[[int, int], None]] = None) -> Path:
+                 pixel_progress: Optional[Callable[[int, int], None]] = None, phenology: bool = False) -> Path:
     """Run ``s1ndvi compare`` and return the path of ``report.md`` (see the CLI's ``--help`` for the options)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -124,6 +124,11 @@ def compare_file(cube_path: str | Path, out: Path, protocols: str = "P1,P2,P3", 
     payload, predictions, prots = run_comparison(cube, opts, dl=methods, split=split, progress=progress,
                                                  pixel_progress=pixel_progress)
     sections = []
+    if phenology:
+        from comparison.phenology_eval import phenology_section
+
+        payload["phenology"], text = phenology_section(cube, prots, predictions, out)
+        sections.append(("Phenology: seasons of the gap-filled series vs the real S2 series", text))
     if mogpr not in (None, "local", "gpy"):
         agree = cloud_agreement(mogpr, restarts=mogpr_restarts, device=device, seed=seed)
         payload["cloud_vs_local_mogpr"] = agree

@@ -1,12 +1,12 @@
-"""Fusion core: Sentinel-1 VV/VH (+ sparse Sentinel-2 NDVI) to a gap-free NDVI time series.
+"""Fusion core: Sentinel-1 VV/VH (+ sparse Sentinel-2 NDVI) to a gap-free NDVI time series, and its phenology.
 
-The openEO UDF entry is the file at :data:`UDF_PATH`; it exposes
-``apply_datacube(cube: xarray.DataArray, context: dict) -> xarray.DataArray``.
+The openEO UDF entries are the files at :data:`UDF_PATH` (fusion) and :data:`PHENOLOGY_UDF_PATH` (seasons per
+farming year); both expose ``apply_datacube(cube: xarray.DataArray, context: dict) -> xarray.DataArray``.
 """
 
 from pathlib import Path
 
-__all__ = ["UDF_PATH", "UdfPath"]
+__all__ = ["PHENOLOGY_UDF_PATH", "UDF_PATH", "UdfPath"]
 
 
 class UdfPath(type(Path())):  # type: ignore[misc]  # the concrete Path flavour of this OS
@@ -30,3 +30,7 @@ class UdfPath(type(Path())):  # type: ignore[misc]  # the concrete Path flavour 
 
 UDF_PATH: UdfPath = UdfPath(__file__).with_name("s1_ndvi_udf.py")
 """Path of the UDF entry file (send it with ``openeo.UDF.from_file(UDF_PATH)``)."""
+
+PHENOLOGY_UDF_PATH: UdfPath = UdfPath(__file__).with_name("phenology_udf.py")
+"""Path of the phenology UDF entry file (``apply_dimension(process=openeo.UDF.from_file(PHENOLOGY_UDF_PATH),
+dimension="t", target_dimension="bands")``)."""

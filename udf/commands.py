@@ -1,4 +1,4 @@
-"""Sub-commands of the fusion core: ``cube``, ``train``, ``predict``, ``export-udf``."""
+"""Sub-commands of the fusion core: ``cube``, ``train``, ``predict``, ``export-udf``, ``phenology``."""
 
 import argparse
 import json
@@ -11,6 +11,7 @@ import xarray as xr
 from tqdm import tqdm
 
 from udf.cli import say
+from udf.phenology_cli import register_phenology
 
 _log = logging.getLogger(__name__)
 
@@ -79,8 +80,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("export-udf", help="write a self-contained UDF file (code + weights embedded)")
     p.add_argument("out", help="Python file to write (send it to any openEO backend as a UDF)")
-    p.add_argument("--model", default=None, help="checkpoint to embed (default: shipped weights)")
+    what = p.add_mutually_exclusive_group()
+    what.add_argument("--model", default=None, help="checkpoint to embed (default: shipped weights)")
+    what.add_argument("--phenology", action="store_true", help="export the phenology UDF instead (no weights)")
     p.set_defaults(func=cmd_export_udf)
+
+    register_phenology(sub)
 
 
 def cmd_cube(args: argparse.Namespace) -> int:
@@ -144,8 +149,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def cmd_export_udf(args: argparse.Namespace) -> int:
     """``s1ndvi export-udf``."""
-    from udf.export import export_udf
+    from udf.export import export_phenology_udf, export_udf
 
+    if args.phenology:
+        out = export_phenology_udf(Path(args.out))
+        say(f"Wrote self-contained phenology UDF {out} ({out.stat().st_size // 1024} kB; needs numpy, xarray, openeo)")
+        return 0
     out = export_udf(Path(args.out), weights=args.model)
     say(f"Wrote self-contained UDF {out} ({out.stat().st_size // 1024} kB, weights: {args.model or 'shipped'})")
     return 0

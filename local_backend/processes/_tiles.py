@@ -115,7 +115,14 @@ def run_tiled(data: xr.DataArray, code: str, context: dict | None, size: dict[st
                                x=slice(c.core_offset, c.core_offset + c.core_size))
             row.append(out)
         grid.append(row)
-    return _stitch(grid, data.attrs)
+    return _keep_grid_crs(_stitch(grid, data.attrs), data)
+
+
+def _keep_grid_crs(out: xr.DataArray, data: xr.DataArray) -> xr.DataArray:
+    """The input's CRS (rioxarray ``spatial_ref`` coordinate) on a UDF result that kept the grid but dropped it."""
+    if "spatial_ref" in data.coords and "spatial_ref" not in out.coords and {"y", "x"} <= set(out.dims):
+        return out.assign_coords(spatial_ref=data.coords["spatial_ref"])
+    return out
 
 
 def _stitch(grid: list[list[xr.DataArray]], attrs: dict[str, Any]) -> xr.DataArray:

@@ -67,8 +67,11 @@ def udf_apply_dimension(data: xr.DataArray, dimension: str, udf: str, runtime: s
     out = _run_along("apply_dimension", data, dimension, udf, runtime, udf_context)
     if target_dimension and target_dimension != dimension:
         if target_dimension in out.dims:
-            raise ProcessParameterInvalid("apply_dimension", "target_dimension",
-                                          f"'{target_dimension}' exists already in {list(out.dims)}")
+            # The UDF built the target dimension itself (e.g. the phenology UDF: t → bands, one t label per
+            # farming year); a cloud backend keeps such a UDF's output as returned, and so does this one.
+            current().log.info("apply_dimension: the UDF returned %s with '%s' already: kept as returned",
+                               dict(out.sizes), target_dimension)
+            return out
         out = out.rename({dimension: target_dimension})
     return out
 

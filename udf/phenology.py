@@ -1,0 +1,302 @@
+"""Multi-season phenology per farming year from an NDVI time series (gap-filled or not), vectorised over pixels.
+
+Method (TIMESAT-style; Jönsson & Eklundh 2004, "TIMESAT — a program for analyzing time-series of satellite sensor
+data", Computers & Geosciences 30, 833–845; Eklundh & Jönsson, TIMESAT 3.3 manual):
+
+1. **Smoothing.** Each pixel's NDVI is smoothed by a weighted Whittaker smoother on the cube's own time axis in days
+   (:mod:`udf.whittaker`; regular or irregular steps, missing values weight 0). ``smoothing_days`` is the period the
+   smoother halves (default 40 days: 10-day noise is damped ~17×, a 100-day crop cycle kept at 97 %). With an
+   ``NDVI_STD`` band (the fusion UDF's predictive std) the weights are ``(g / std)²``, ``g`` the pixel's
+   geometric-mean std, clipped to [0.01, 100]: uncertain values pull the curve less.
+2. **Seasons** on a continuous time axis (days since 1970-01-01, never day of year), so a November → February crop
+   is one season, and two or three crops a year are separate seasons whenever the curve drops between them (a fallow
+   or a flooding dip) by at least ``min_amplitude`` and ``min_relative_amplitude`` × the pixel's NDVI range
+   (:mod:`udf.seasons`). Start (SOS) and end (EOS) of season are the times the smoothed curve crosses
+   ``base + sos_fraction × amplitude`` on the left and ``base + eos_fraction × amplitude`` on the right (TIMESAT's
+   "seasonal amplitude" method, 20 % / 20 % by default), amplitude = peak − mean of the left and right minima; POS is
+   the curve's maximum (parabolic refinement between time steps); seasons whose ``EOS − SOS`` is shorter than
+   ``min_length_days`` are dropped.
+3. **Honest gaps.** A season cut by the start or end of the data gets NaN SOS or EOS (never a guessed date); a season
+   whose peak lies outside the data is not reported; dates read off the spline inside a data gap longer than
+   ``max_gap_days`` are NaN; pixels with fewer than 4 valid values are NaN everywhere.
+4. **Farming years.** Each season belongs to the farming year that contains its peak (years start on ``year_start``,
+   default 1 November: a season peaking in January 2018 belongs to the year 2017-11-01). Per year and pixel the
+   seasons fill slots 1…``max_seasons`` in time order (when there are more, the ``max_seasons`` largest amplitudes
+   are kept). ``N_SEASONS`` counts every season peaking in the year; it is NaN where the pixel's valid data do not
+   span the whole year (within ``max_gap_days`` at either end), because a count there would be a lower bound.
+
+Output: a cube ``(t, bands, y, x)`` with one ``t`` label per farming year the input overlaps (the year's start date),
+bands ``SOS_k, POS_k, EOS_k`` (days since 1970-01-01, float), ``LOS_k`` (days), ``PEAK_k`` (smoothed NDVI at POS),
+``AMP_k`` for k = 1…``max_seasons``, then ``N_SEASONS``; float32, NaN where there is no season.
+"""
+
+import logging
+from dataclasses import dataclass, fields
+
+import numpy as np
+import xarray
+
+from udf.errors import BandNotAvailable, DimensionNotAvailable, InvalidContext, InvalidValues, TooFewTimeSteps
+from udf.seasons import MIN_OBSERVATIONS, Seasons, detect_seasons
+
+_log = logging.getLogger(__name__)
+
+__all__ = ["PhenologyConfig", "band_names", "check_phenology_cube", "farming_years", "phenology_arrays",
+           "phenology_cube", "pixel_seasons", "std_weights", "year_counts"]
+
+SLOT_METRICS = ("SOS", "POS", "EOS", "LOS", "PEAK", "AMP")
+"""Per-slot output bands, in order (suffixed ``_1`` … ``_max_seasons``)."""
+CHUNK_PIXELS = 65536
+"""Pixels processed at once (memory is bounded by this, not by the cube)."""
+_STD_CLIP = (0.01, 100.0)
+
+
+@dataclass(frozen=True)
+class PhenologyConfig:
+    """Parameters of the phenology extraction (the UDF's context keys have the same names)."""
+
+    year_start: str = "11-01"
+    """Month and day (``MM-DD``) on which a farming year starts."""
+    max_seasons: int = 3
+    """Season slots per farming year."""
+    min_amplitude: float = 0.1
+    """NDVI rise and fall that separate two seasons; the smallest season amplitude reported."""
+    min_relative_amplitude: float = 0.25
+    """The same as a fraction of the range of the pixel's smoothed curve (the larger of the two applies)."""
+    min_length_days: float = 30.0
+    """Seasons with EOS − SOS shorter than this are dropped."""
+    sos_fraction: float = 0.2
+    """Start of season: left base + this fraction of the amplitude."""
+    eos_fraction: float = 0.2
+    """End of season: right base + this fraction of the amplitude."""
+    smoothing_days: float = 40.0
+    """Period (days) that the Whittaker smoother halves."""
+    max_gap_days: float = 60.0
+    """Dates inside data gaps longer than this are NaN."""
+
+    def __post_init__(self) -> None:
+        _month_day(self.year_start)
+        if not isinstance(self.max_seasons, int) or isinstance(self.max_seasons, bool) or self.max_seasons < 1:
+            raise InvalidContext(f"'max_seasons'={self.max_seasons!r}; expected a positive integer.")
+        for name in ("min_amplitude", "smoothing_days", "max_gap_days", "min_length_days"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) \
+                    or value < 0 or (value == 0 and name != "min_length_days"):
+                raise InvalidContext(f"'{name}'={value!r}; expected a positive number.")
+        for name in ("sos_fraction", "eos_fraction", "min_relative_amplitude"):
+            value, low = getattr(self, name), (0 if name == "min_relative_amplitude" else 1e-9)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value < 1:
+                raise InvalidContext(f"'{name}'={value!r}; expected a number in [{low:g}, 1).")
+
+    @classmethod
+    def from_context(cls, context: dict | None) -> "PhenologyConfig":
+        """Build from a UDF context; unknown keys raise :class:`InvalidContext` listing the known ones."""
+        known = [f.name for f in fields(cls)]
+        unknown = sorted(set(context or {}) - set(known))
+        if unknown:
+            raise InvalidContext(f"Unknown phenology context key(s) {unknown}; known keys: {known}.")
+        return cls(**dict(context or {}))
+
+
+def _month_day(text: str) -> tuple[int, int]:
+    try:
+        month, day = (int(p) for p in str(text).split("-"))
+        np.datetime64(f"2001-{month:02d}-{day:02d}")
+    except ValueError as exc:
+        raise InvalidContext(f"'year_start'={text!r}; expected a month and day 'MM-DD' (not 02-29), e.g. '11-01'.") \
+            from exc
+    return month, day
+
+
+def band_names(max_seasons: int) -> list[str]:
+    """Output band names: ``SOS_1, POS_1, EOS_1, LOS_1, PEAK_1, AMP_1, …, N_SEASONS``."""
+    return [f"{m}_{k}" for k in range(1, max_seasons + 1) for m in SLOT_METRICS] + ["N_SEASONS"]
+
+
+def farming_years(first_day: float, last_day: float, year_start: str) -> np.ndarray:
+    """Start days (days since 1970-01-01) of every farming year overlapping ``[first_day, last_day]``."""
+    month, day = _month_day(year_start)
+    first = np.datetime64(int(np.floor(first_day)), "D")
+    year = int(str(first)[:4]) - 1
+    starts = []
+    while True:
+        start = np.datetime64(f"{year:04d}-{month:02d}-{day:02d}").astype(np.int64)
+        nxt = np.datetime64(f"{year + 1:04d}-{month:02d}-{day:02d}").astype(np.int64)
+        if start > last_day:
+            break
+        if nxt > first_day:
+            starts.append(start)
+        year += 1
+    return np.asarray(starts, dtype=np.float64)
+
+
+def std_weights(std: np.ndarray | None) -> np.ndarray | None:
+    """Smoothing weights ``(g / std)²`` per pixel row, clipped to [0.01, 100]; 1 where the std is missing.
+
+    ``g`` is the row's geometric-mean std (robust to a few huge values).
+    """
+    if std is None:
+        return None
+    ok = np.isfinite(std) & (std > 0)
+    log_std = np.log(np.where(ok, std, 1.0), dtype=np.float64)
+    with np.errstate(all="ignore"):
+        mean = np.where(ok, log_std, 0.0).sum(1, keepdims=True) / ok.sum(1, keepdims=True)
+        w = np.clip(np.exp(2.0 * (mean - log_std)), *_STD_CLIP)
+    w = np.where(ok, w, np.nan)
+    return np.where(np.isfinite(w), w, 1.0)
+
+
+def _slot_years(seasons_day: np.ndarray, amp: np.ndarray, year: tuple[float, float], max_seasons: int
+                ) -> np.ndarray:
+    """Slot ``(N, S)`` of each season peaking in ``year`` = [start, end); -1 for the others.
+
+    When more than ``max_seasons`` seasons peak in the year, the largest amplitudes are kept, in time order.
+    """
+    with np.errstate(invalid="ignore"):
+        inside = (seasons_day >= year[0]) & (seasons_day < year[1]) & np.isfinite(amp)
+    order = np.argsort(np.where(inside, -amp, np.inf), axis=1, kind="stable")
+    keep = np.zeros_like(inside)
+    rows = np.arange(inside.shape[0])[:, None]
+    keep[rows, order[:, :max_seasons]] = True
+    keep &= inside
+    return np.where(keep, np.cumsum(keep, axis=1) - 1, -1)
+
+
+def _fill_years(seasons: Seasons, starts: np.ndarray, cfg: PhenologyConfig) -> np.ndarray:
+    """``(Y, B, N)`` output bands for one chunk of pixels."""
+    n, m = seasons.amp.shape[0], cfg.max_seasons
+    out = np.full((len(starts), len(SLOT_METRICS) * m + 1, n), np.nan, dtype=np.float32)
+    per = {"SOS": seasons.sos, "POS": seasons.pos, "EOS": seasons.eos, "LOS": seasons.eos - seasons.sos,
+           "PEAK": seasons.peak, "AMP": seasons.amp}
+    rows = np.arange(n)
+    for y, start in enumerate(starts):
+        slot = _slot_years(seasons.peak_day, seasons.amp, (start, _next_year(start, cfg.year_start)), m)
+        for s in range(slot.shape[1]):
+            has = slot[:, s] >= 0
+            for j, name in enumerate(SLOT_METRICS):
+                out[y, slot[has, s] * len(SLOT_METRICS) + j, rows[has]] = per[name][has, s]
+    out[:, -1] = year_counts(seasons, starts, cfg)
+    return out
+
+
+def year_counts(seasons: Seasons, starts: np.ndarray, cfg: PhenologyConfig) -> np.ndarray:
+    """``N_SEASONS`` ``(Y, N)``: the number of seasons peaking in each farming year.
+
+    NaN where the pixel's valid data do not span the year (within ``max_gap_days`` at either end).
+    """
+    out = np.full((len(starts), seasons.amp.shape[0]), np.nan)
+    for y, start in enumerate(starts):
+        end = _next_year(start, cfg.year_start)
+        with np.errstate(invalid="ignore"):
+            inside = (seasons.peak_day >= start) & (seasons.peak_day < end) & np.isfinite(seasons.amp)
+            covered = (seasons.first_day <= start + cfg.max_gap_days) & (seasons.last_day >= end - cfg.max_gap_days)
+        out[y] = np.where(covered, inside.sum(1), np.nan)
+    return out
+
+
+def _next_year(start: float, year_start: str) -> float:
+    year = int(str(np.datetime64(int(start), "D"))[:4]) + 1
+    month, day = _month_day(year_start)
+    return float(np.datetime64(f"{year:04d}-{month:02d}-{day:02d}").astype(np.int64))
+
+
+def phenology_arrays(ndvi: np.ndarray, days: np.ndarray, std: np.ndarray | None = None,
+                     config: PhenologyConfig = PhenologyConfig()) -> tuple[np.ndarray, np.ndarray]:
+    """Phenology of ``N`` pixel series.
+
+    Args:
+        ndvi: ``(N, T)`` NDVI, NaN missing.
+        days: ``(T,)`` strictly increasing days since 1970-01-01.
+        std: ``(N, T)`` predictive std of the NDVI (weights the smoothing), or None.
+        config: parameters.
+
+    Returns:
+        ``(year starts (Y,) in days since 1970-01-01, values (Y, B, N) float32)`` with bands :func:`band_names`.
+    """
+    days = np.asarray(days, dtype=np.float64)
+    starts = farming_years(days[0], days[-1], config.year_start)
+    out = np.empty((len(starts), len(band_names(config.max_seasons)), ndvi.shape[0]), dtype=np.float32)
+    for lo in range(0, ndvi.shape[0], CHUNK_PIXELS):
+        part = slice(lo, lo + CHUNK_PIXELS)
+        seasons = pixel_seasons(ndvi[part], days, None if std is None else std[part], config)
+        out[:, :, part] = _fill_years(seasons, starts, config)
+    return starts, out
+
+
+def pixel_seasons(ndvi: np.ndarray, days: np.ndarray, std: np.ndarray | None = None,
+                  config: PhenologyConfig = PhenologyConfig()) -> Seasons:
+    """All seasons of ``N`` pixel series ``(N, T)`` over the whole time axis (before the farming-year split)."""
+    params = {f.name: getattr(config, f.name) for f in fields(config) if f.name not in ("year_start", "max_seasons")}
+    return detect_seasons(ndvi, days, std_weights(std), **params)
+
+
+def _days(labels: np.ndarray) -> np.ndarray:
+    """``t`` labels (datetime64 or date strings) as float days since 1970-01-01."""
+    t = np.asarray(labels)
+    if not np.issubdtype(t.dtype, np.datetime64):
+        try:
+            t = t.astype("datetime64[ns]")
+        except (ValueError, TypeError) as exc:
+            raise InvalidValues(f"Labels of dimension 't' are not dates: {t[:3].tolist()}...") from exc
+    return t.astype("datetime64[s]").astype(np.int64) / 86400.0
+
+
+def check_phenology_cube(cube: xarray.DataArray) -> xarray.DataArray:
+    """Check a phenology input cube and return it as ``(t, bands, y, x)``, sorted by ``t``.
+
+    Raises:
+        DimensionNotAvailable: a dim of ``t``, ``bands``, ``y``, ``x`` is missing, or another one is present.
+        BandNotAvailable: no ``NDVI`` band.
+        TooFewTimeSteps: fewer than 4 time labels.
+        InvalidValues: ``t`` labels that are not dates or repeat, NDVI outside [-1, 1].
+    """
+    if "time" in cube.dims and "t" not in cube.dims:
+        cube = cube.rename({"time": "t"})
+    want = ("t", "bands", "y", "x")
+    missing, extra = [d for d in want if d not in cube.dims], [d for d in cube.dims if d not in want]
+    if missing or extra:
+        raise DimensionNotAvailable(f"Phenology needs a cube with dims {want}; got {tuple(cube.dims)} (missing "
+                                    f"{missing}, unexpected {extra}).")
+    bands = [str(b) for b in cube["bands"].values] if "bands" in cube.coords else []
+    if "NDVI" not in bands:
+        raise BandNotAvailable(f"Phenology needs an 'NDVI' band (optionally 'NDVI_STD'); the cube has bands {bands}.")
+    if cube.sizes["t"] < MIN_OBSERVATIONS:
+        raise TooFewTimeSteps(f"The cube has {cube.sizes['t']} time step(s) along 't'; phenology needs at least "
+                              f"{MIN_OBSERVATIONS} (a season has a rise, a peak and a fall).")
+    days = _days(cube["t"].values)
+    if np.unique(days).size != days.size:
+        raise InvalidValues("Labels of dimension 't' repeat; each date must appear once.")
+    cube = cube.isel(t=np.argsort(days, kind="stable")).transpose(*want)
+    ndvi = cube.sel(bands="NDVI").values
+    bad = np.isfinite(ndvi) & (np.abs(ndvi) > 1.0 + 1e-6)
+    if bad.any():
+        raise InvalidValues(f"Band 'NDVI' has {int(bad.sum())} value(s) outside [-1, 1] (e.g. {ndvi[bad][0]:.3g}): "
+                            "scaled NDVI (e.g. 0–255 or 0–10000) must be converted to NDVI first.")
+    return cube
+
+
+def phenology_cube(cube: xarray.DataArray, config: PhenologyConfig = PhenologyConfig()) -> xarray.DataArray:
+    """Phenology of every pixel of a cube ``(t, bands[NDVI (, NDVI_STD)], y, x)`` (other bands are ignored).
+
+    Returns:
+        float32 cube ``(t, bands, y, x)``: one ``t`` label per farming year the input overlaps (its start date),
+        bands :func:`band_names`, the input's ``y``/``x`` labels and ``crs`` attribute.
+    """
+    cube = check_phenology_cube(cube)
+    days = _days(cube["t"].values)
+    ny, nx, nt = cube.sizes["y"], cube.sizes["x"], cube.sizes["t"]
+
+    def series(band: str) -> np.ndarray:  # the cube's float dtype: chunks become float64 one at a time
+        values = cube.sel(bands=band).transpose("y", "x", "t").values
+        return values.reshape(-1, nt) if values.dtype.kind == "f" else values.astype(np.float64).reshape(-1, nt)
+
+    std = series("NDVI_STD") if "NDVI_STD" in [str(b) for b in cube["bands"].values] else None
+    starts, values = phenology_arrays(series("NDVI"), days, std, config)
+    _log.info("Phenology of %d pixels × %d steps: %d farming year(s) from %s", ny * nx, nt, len(starts),
+              str(np.datetime64(int(starts[0]), "D")) if len(starts) else "-")
+    labels = (starts.astype(np.int64).astype("datetime64[D]")).astype("datetime64[ns]")
+    attrs = {k: v for k, v in cube.attrs.items() if k == "crs"}
+    attrs.update(phenology_dates="days since 1970-01-01", phenology_year_start=config.year_start)
+    return xarray.DataArray(values.reshape(len(starts), -1, ny, nx), dims=("t", "bands", "y", "x"),
+                            coords={"t": labels, "bands": band_names(config.max_seasons), "y": cube["y"].values,
+                                    "x": cube["x"].values}, attrs=attrs)

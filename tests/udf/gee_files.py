@@ -30,7 +30,7 @@ class Series:
     """A seeded S1/S2 series on a small grid: dB backscatter, reflectance x 10000, SCL with clouds."""
 
     def __init__(self, nt: int = 6, ny: int = 20, nx: int = 24, seed: int = 0, start: str = "2019-11-01",
-                 step_days: int = 12):
+                 step_days: int = 12, cloud: float = 0.3):
         rng = np.random.default_rng(seed)
         self.shape = (nt, ny, nx)
         self.times = np.datetime64(start, "s") + np.arange(nt) * np.timedelta64(step_days, "D")
@@ -38,7 +38,7 @@ class Series:
         self.vh_db = (self.vv_db - rng.uniform(5, 9, self.shape)).astype(np.float32)
         self.red = rng.integers(300, 1500, self.shape).astype(np.uint16)
         self.nir = (self.red + rng.integers(100, 4000, self.shape)).astype(np.uint16)
-        self.scl = np.where(rng.random(self.shape) < 0.3, 9, 4).astype(np.uint16)
+        self.scl = np.where(rng.random(self.shape) < cloud, 9, 4).astype(np.uint16)
         self.scl[:, :2, :2] = 8
 
     def ndvi(self) -> np.ndarray:

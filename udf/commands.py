@@ -41,19 +41,7 @@ def _day(value: str) -> str:
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the core sub-commands to the ``s1ndvi`` parser."""
-    p = sub.add_parser("cube", help="build a model cube (t, bands[VV,VH,NDVI], y, x) from S1 + S2 files")
-    p.add_argument("--s1", required=True, help="S1 netCDF (WorldCereal layout or openEO export)")
-    p.add_argument("--s2", help="S2 L2A netCDF with B04, B08 (and SCL unless --scl)")
-    p.add_argument("--scl", help="separate netCDF holding SCL (WorldCereal 20 m file)")
-    p.add_argument("--s1-units", default="auto", choices=["auto", "db", "linear", "uint16_db"],
-                   help="encoding of the S1 values (default auto: decided from dtype and range, and logged)")
-    p.add_argument("--period", default="10D", type=_period,
-                   help="composite period, e.g. 5D/10D/12D, or 'acquisition' (default 10D)")
-    p.add_argument("--start", type=_day, help="first day of the grid (YYYY-MM-DD)")
-    p.add_argument("--end", type=_day, help="last day of the grid (YYYY-MM-DD)")
-    p.add_argument("--cloud-dilation", type=int, default=0, help="grow SCL clouds/shadows by N pixels")
-    p.add_argument("--out", required=True, help="output netCDF (openEO layout)")
-    p.set_defaults(func=cmd_cube)
+    _register_cube(sub)
 
     p = sub.add_parser("train", help="train the fusion model on a cube's training blocks")
     p.add_argument("--cube", required=True, help="model cube, ideally per acquisition (--period acquisition)")
@@ -88,17 +76,59 @@ def register(sub: argparse._SubParsersAction) -> None:
     register_phenology(sub)
 
 
+def _register_cube(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("cube", help="build a model cube (t, bands[VV,VH,NDVI], y, x) from S1 + S2 exports",
+                       description="Inputs: WorldCereal/openEO netCDF, Google Earth Engine GeoTIFFs (toBands stack, "
+                       "one file per period, cropharvest) or a folder of per-scene COGs (Planetary Computer / STAC). "
+                       "Recipes: docs/recipes/.")
+    p.add_argument("--s1", required=True, nargs="+", help="S1 input(s): .nc, .tif (stack or one per period), folder")
+    p.add_argument("--s2", nargs="+", help="S2 input(s) with B04/B4, B08/B8 and a mask band (may be the S1 file)")
+    p.add_argument("--scl", help="separate netCDF holding SCL (WorldCereal 20 m file)")
+    p.add_argument("--layout", default="auto", help="input layout (default: from the files)",
+                   choices=["auto", "netcdf", "tobands", "per-period", "cropharvest", "stac-folders"])
+    p.add_argument("--dates", help="sidecar CSV/JSON with the images' dates [ids, orbits] of a GEE stack")
+    p.add_argument("--s1-units", default="auto", choices=["auto", "db", "linear", "uint16_db"],
+                   help="encoding of the S1 values (default auto: decided from dtype and range, and logged)")
+    p.add_argument("--s1-backscatter", default="auto", choices=["auto", "sigma0", "gamma0"],
+                   help="record the backscatter convention when the input does not say it")
+    p.add_argument("--orbit-normalisation", default="per-orbit", choices=["per-orbit", "none"],
+                   help="shift each S1 orbit onto the most frequent one per pixel before compositing")
+    p.add_argument("--orbit-pair-days", type=float, default=3.0, help="largest gap of an orbit pair (days)")
+    p.add_argument("--s2-mask", default="auto", choices=["auto", "scl", "qa60", "probability"],
+                   help="S2 cloud information to use (default auto: whichever band the input has)")
+    p.add_argument("--cloud-probability", type=float, default=40.0,
+                   help="s2cloudless/MSK_CLDPRB probability (%%) above which a pixel is cloudy")
+    p.add_argument("--no-cloud-mask", action="store_true",
+                   help="accept S2 without a cloud mask (the cube records that NDVI may be cloud-contaminated)")
+    p.add_argument("--s2-level", default="auto", choices=["auto", "l2a", "l1c"],
+                   help="S2 processing level, recorded in the cube (default auto: from the input)")
+    p.add_argument("--period", default="10D", type=_period,
+                   help="composite period, e.g. 5D/10D/12D, or 'acquisition' (default 10D)")
+    p.add_argument("--start", type=_day, help="first day of the grid (YYYY-MM-DD)")
+    p.add_argument("--end", type=_day, help="last day of the grid (YYYY-MM-DD)")
+    p.add_argument("--cloud-dilation", type=int, default=0, help="grow clouds/shadows by N pixels")
+    p.add_argument("--chunk", type=int, default=128, help="spatial block edge (pixels) for lazy reading")
+    p.add_argument("--workers", type=int, default=None, help="threads computing blocks (default: min(4, cores))")
+    p.add_argument("--out", required=True, help="output netCDF (openEO layout, chunked)")
+    p.set_defaults(func=cmd_cube)
+
+
 def cmd_cube(args: argparse.Namespace) -> int:
     """``s1ndvi cube``."""
-    from udf.cube_io import write_cube
-    from udf.ingest import build_cube, load_s1, load_s2_ndvi
+    from udf.ingest_sources import IngestOptions, make_cube, write_cube_lazily
 
-    s1 = load_s1(args.s1, s1_units=args.s1_units)
-    ndvi = load_s2_ndvi(args.s2, s1, scl_path=args.scl, cloud_dilation=args.cloud_dilation) if args.s2 else None
-    period = None if args.period == "acquisition" else args.period
-    cube = build_cube(s1, ndvi, period=period, start=args.start, end=args.end)
-    write_cube(cube, args.out)
+    opts = IngestOptions(
+        layout=args.layout, dates=Path(args.dates) if args.dates else None, s1_units=args.s1_units,
+        s1_backscatter=args.s1_backscatter, orbit_normalisation=args.orbit_normalisation,
+        orbit_pair_days=args.orbit_pair_days, s2_mask=args.s2_mask, cloud_probability=args.cloud_probability,
+        no_cloud_mask=args.no_cloud_mask, cloud_dilation=args.cloud_dilation, s2_level=args.s2_level,
+        scl=Path(args.scl) if args.scl else None, period=None if args.period == "acquisition" else args.period,
+        start=args.start, end=args.end, chunk=args.chunk, workers=args.workers)
+    cube = make_cube(args.s1, args.s2, opts)
+    write_cube_lazily(cube, args.out, workers=args.workers)
     say(f"Wrote model cube {args.out}: {_describe(cube)}")
+    if "ndvi_warning" in cube.attrs:
+        say(f"Warning: {cube.attrs['ndvi_warning']}")
     return 0
 
 

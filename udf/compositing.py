@@ -45,7 +45,8 @@ def composite_s1(values: np.ndarray, times: np.ndarray, edges: np.ndarray) -> np
         return np.where(count > 0, total / count, np.nan).astype(np.float32)
 
 
-def composite_ndvi(ndvi: np.ndarray, times: np.ndarray, edges: np.ndarray, rule: str = "clearest") -> np.ndarray:
+def composite_ndvi(ndvi: np.ndarray, times: np.ndarray, edges: np.ndarray, rule: str = "clearest",
+                   clear_fraction: np.ndarray | None = None) -> np.ndarray:
     """One NDVI per bin and pixel.
 
     Args:
@@ -54,6 +55,8 @@ def composite_ndvi(ndvi: np.ndarray, times: np.ndarray, edges: np.ndarray, rule:
         edges: ``(N + 1,)`` bin edges.
         rule: ``"clearest"``: the valid value of the scene with the largest clear fraction in the bin (ties: the
             earlier scene); ``"max"``: the maximum valid NDVI (maximum-value composite).
+        clear_fraction: ``(T,)`` clear fraction of each whole scene, when ``ndvi`` is one spatial block of it
+            (default: computed from ``ndvi``).
 
     Returns:
         ``(N, Y, X)`` float32, NaN where no valid observation falls in the bin.
@@ -62,7 +65,8 @@ def composite_ndvi(ndvi: np.ndarray, times: np.ndarray, edges: np.ndarray, rule:
         raise ValueError(f"Unknown S2 composite rule {rule!r}; expected 'clearest' or 'max'.")
     idx = _bins(times, edges)
     out = np.full((len(edges) - 1,) + ndvi.shape[1:], np.nan, dtype=np.float32)
-    clear_fraction = np.isfinite(ndvi).mean(axis=(1, 2))
+    if clear_fraction is None:
+        clear_fraction = np.isfinite(ndvi).mean(axis=(1, 2))
     for b in np.unique(idx[idx >= 0]):
         members = np.flatnonzero(idx == b)
         if rule == "max":

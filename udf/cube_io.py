@@ -69,13 +69,24 @@ def cube_to_dataset(cube: xr.DataArray) -> xr.Dataset:
     return ds
 
 
-def write_cube(cube: xr.DataArray, path: str | Path) -> Path:
-    """Write a cube as openEO-style netCDF (readable by ``openeo.udf.XarrayDataCube.from_file``)."""
+def write_cube(cube: xr.DataArray, path: str | Path, chunks: tuple[int, int] | None = None) -> Path:
+    """Write a cube as openEO-style netCDF (readable by ``openeo.udf.XarrayDataCube.from_file``).
+
+    Args:
+        cube: ``(t, bands, y, x)``, in memory or dask-backed (then computed chunk by chunk while written).
+        path: output file.
+        chunks: ``(y, x)`` netCDF chunk edges (one time step per chunk); default: the library's choice.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     ds = cube_to_dataset(cube)
     enc: dict[str, dict] = {str(v): {"zlib": True, "complevel": 4, "_FillValue": np.float32(np.nan)}
                             for v in ds.data_vars if v != "crs"}
+    if chunks:
+        for v in enc:
+            dims = ds[v].dims
+            enc[v]["chunksizes"] = tuple(1 if d == "t" else min(chunks[0] if d == "y" else chunks[1], ds.sizes[d])
+                                         for d in dims)
     if "t" in ds.coords:
         enc["t"] = {"units": _TIME_UNITS, "calendar": "standard", "dtype": "float64"}
     ds.to_netcdf(path, encoding=enc)

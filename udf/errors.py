@@ -6,18 +6,23 @@ Every message names what was asked for and what was found, so that a user can fi
 __all__ = [
     "BandNotAvailable",
     "CheckpointMismatch",
+    "CloudMaskMissing",
     "CorpusError",
     "CubeError",
     "CubeTooSmall",
+    "DatesNotFound",
     "DeviceNotAvailable",
     "DimensionNotAvailable",
+    "GridMismatch",
     "InvalidContext",
     "InvalidValues",
     "NotEnoughNDVI",
+    "OrbitsNotComparable",
     "S1UnitsError",
     "TooFewTimeSteps",
     "USER_ERRORS",
     "UnreadableFile",
+    "UnsupportedLayout",
 ]
 
 
@@ -63,6 +68,26 @@ class InvalidContext(ValueError):
 
 class CheckpointMismatch(ValueError):
     """A checkpoint does not fit the cube or the code (bands, units, features, format version)."""
+
+
+class UnsupportedLayout(CubeError):
+    """An input file or folder is in none of the layouts ``s1ndvi cube`` reads (band names, files, folders)."""
+
+
+class DatesNotFound(CubeError):
+    """The acquisition or period dates of an input cannot be determined (no sidecar, no date in ids or names)."""
+
+
+class CloudMaskMissing(CubeError):
+    """Sentinel-2 input carries no cloud information (SCL, QA60, probability) and ``--no-cloud-mask`` was not given."""
+
+
+class GridMismatch(CubeError):
+    """Input files are not on the same pixel grid (CRS, transform, size)."""
+
+
+class OrbitsNotComparable(CubeError):
+    """Sentinel-1 orbits cannot be normalised to each other (orbit labels partly missing, too few close pairs)."""
 
 
 class CorpusError(ValueError):

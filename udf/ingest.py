@@ -122,7 +122,9 @@ def load_s1(path: str | Path, s1_units: str = "auto") -> xr.DataArray:
         units = detect_s1_units(ds["VV"].values, ds["VH"].values, dtype=dtypes[0])
     lin = [s1_to_linear(ds[b].values, units) for b in S1_BANDS]
     _log.info("Read S1 from %s: %d acquisitions, %s px, units %s", path, ds.sizes["t"], ds["VV"].shape[1:], units)
-    return _as_cube(np.stack(lin, axis=1), ds, list(S1_BANDS), crs)
+    cube = _as_cube(np.stack(lin, axis=1), ds, list(S1_BANDS), crs)
+    cube.attrs["s1_units_input"] = units + (" (auto)" if s1_units == "auto" else "")
+    return cube
 
 
 def _as_cube(values: np.ndarray, ds: xr.Dataset, bands: list[str], crs: str | None) -> xr.DataArray:
@@ -289,3 +291,18 @@ def load_sample_cube(period: str | None = "10D", cloud_dilation: int = 0) -> xr.
     s1 = load_s1(files["s1"])
     ndvi = load_s2_ndvi(files["s2_10m"], s1, scl_path=files["s2_20m"], cloud_dilation=cloud_dilation)
     return build_cube(s1, ndvi, period=period)
+
+
+def cube_from_exports(s1: str | Path | list, s2: str | Path | list | None = None, **options: object) -> xr.DataArray:
+    """Model cube of any supported export: Earth Engine GeoTIFFs, Planetary Computer/STAC COG folders, netCDF.
+
+    The Python face of ``s1ndvi cube`` (lazy for GeoTIFFs and folders; write it with
+    :func:`udf.ingest_write.write_cube_lazily`). ``options`` are fields of :class:`udf.ingest_sources.IngestOptions`
+    (``dates``, ``layout``, ``period``, ``no_cloud_mask``, ...); see ``docs/recipes/``.
+    """
+    from udf.ingest_sources import IngestOptions, make_cube
+
+    def paths(p: str | Path | list) -> list:
+        return [p] if isinstance(p, (str, Path)) else list(p)
+
+    return make_cube(paths(s1), paths(s2) if s2 is not None else None, IngestOptions(**options))  # type: ignore[arg-type]

@@ -120,3 +120,16 @@ def test_reserved_test_blocks_are_left_out_of_the_sample():
     assert dropped == int((~(split.train | split.val)).sum()) and kept.n == ss.n - dropped
     allowed = {(round(x, 2), round(y, 2)) for x, y in ss.subset((split.train | split.val).ravel()).xy}
     assert {(round(x, 2), round(y, 2)) for x, y in kept.xy} == allowed
+
+
+def test_cropharvest_stack_with_a_haze_screen():
+    from udf.corpus.rasters import read_cropharvest_tif
+
+    tif = DATA / "gee" / "98-togo_2019-02-06_2020-02-01.tif"
+    ss = read_cropharvest_tif(tif, "togo", "2019-02-06")
+    assert ss.n == 17 * 17 and ss.steps == 12 and ss.grid == "month"
+    assert ss.days[0, 1] - ss.days[0, 0] == 30
+    vv_db = 10 * np.log10(ss.s1[..., 0])
+    assert -25 < np.nanmedian(vv_db) < -5  # dB decoded to linear and back
+    strict = read_cropharvest_tif(tif, "togo", "2019-02-06", blue_cloud=1200.0)
+    assert np.isfinite(strict.ndvi).sum() < np.isfinite(ss.ndvi).sum()  # the screen drops hazy composites

@@ -9,10 +9,8 @@ import re
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import xarray as xr
 
-from udf.corpus.points import wide_dates
 from udf.corpus.series import SeriesSet, ndvi_from_reflectance
 from udf.errors import BandNotAvailable, CubeError
 from udf.preprocess import times_to_days
@@ -58,7 +56,7 @@ def _band_layout(names: tuple[str | None, ...], path: Path) -> tuple[list[str], 
 
 def read_cropharvest_tif(path: str | Path, site: str, start: str, blue_cloud: float = 2000.0,
                          block: int = 4) -> SeriesSet:
-    """Read a monthly GeoTIFF stack in cropharvest's ``toBands()`` layout (S1 dB, S2 reflectance × 10000).
+    """Read a GeoTIFF stack in cropharvest's ``toBands()`` layout (30-day periods; S1 dB, S2 reflectance × 10000).
 
     The stack holds per month ``VV, VH`` (dB), the S2 bands ``B1 … B12`` (reflectance × 10000) and ERA5 bands, named
     ``<band>`` for the first month and ``<band>_<k>`` after; static bands (elevation, slope) follow. Its S2 values
@@ -96,7 +94,8 @@ def read_cropharvest_tif(path: str | Path, site: str, start: str, blue_cloud: fl
     ndvi = ndvi_from_reflectance(band("B4"), band("B8"), nodata=None)
     ndvi[band("B2") > blue_cloud] = np.nan
     s1 = np.stack([vv, vh], axis=-1).reshape(periods, ny * nx, 2).transpose(1, 0, 2).astype(np.float32)
-    days = np.broadcast_to(wide_dates(pd.Timestamp(start), periods, "month"), (ny * nx, periods)).copy()
+    first = float(np.datetime64(start, "D").astype(np.int64))
+    days = np.broadcast_to(first + 30.0 * np.arange(periods), (ny * nx, periods)).copy()  # cropharvest: 30-day steps
     yy, xx = np.meshgrid(np.arange(ny) // block, np.arange(nx) // block, indexing="ij")
     out = SeriesSet(site=site, source=path.name, grid="month", days=days, s1=s1,
                     ndvi=ndvi.reshape(periods, ny * nx).T, group=(yy * (-(-nx // block)) + xx).ravel(),

@@ -88,15 +88,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--save-models", action="store_true", help="also save each fold's model as OUT/without_<site>.npz")
     p.set_defaults(func=cmd_loso)
 
-    p = sub.add_parser("demo", help="main job on the embedded sample: train, evaluate P1-P3 vs MOGPR and baselines, "
-                                    "report")
+    p = sub.add_parser("demo", help="main job on the embedded sample: zero-shot and adapted model vs MOGPR and "
+                                    "baselines on held-out pixels, phenology, report")
     p.add_argument("--out", default="out/demo", help="output folder")
-    p.add_argument("--no-train", action="store_true", help="use the shipped weights instead of training")
-    p.add_argument("--minutes", type=float, default=1.5, help="training budget (minutes)")
+    p.add_argument("--adapt-minutes", type=float, default=1.5,
+                   help="budget of `s1ndvi adapt` on the sample's training blocks (default 1.5; 0: zero-shot only)")
     p.add_argument("--via", default="auto", choices=["auto", "backend", "udf"],
                    help="run the DL model through the local openEO backend (process graph, stock client), "
                         "or call the UDF directly; auto: the backend when its extra is installed")
-    p.add_argument("--field-pixels", type=int, default=24,
+    p.add_argument("--field-pixels", type=int, default=6,
                    help="pixels per FuseTS field scored with MOGPR (a seeded subsample)")
     p.add_argument("--seed", type=int, default=0, help="seed of the split, subsample, hidden values and training")
     p.set_defaults(func=cmd_demo)
@@ -104,24 +104,21 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 @contextmanager
 def _bars() -> Iterator[tuple[Callable[[str], None], Callable[[int, int], None]]]:
-    """A step bar (``label``) and a pixel bar (``done, total``) for long fits."""
-    steps = tqdm(desc="steps", unit="step", position=0)
-    pixels = tqdm(desc="pixels", unit="px", position=1, leave=False)
+    """One progress bar: a step per finished stage (``label``), long fits' pixels (``done, total``) in its text."""
+    steps = tqdm(desc="steps", unit="step", dynamic_ncols=True)
+    state = {"label": ""}
 
     def step(label: str) -> None:
+        state["label"] = label
         steps.update(1)
         steps.set_postfix_str(label)
 
     def pixel(done: int, total: int) -> None:
-        if pixels.total != total:
-            pixels.reset(total=total)
-        pixels.n = done
-        pixels.refresh()
+        steps.set_postfix_str(f"{state['label']} | MOGPR {done}/{total} px")
 
     try:
         yield step, pixel
     finally:
-        pixels.close()
         steps.close()
 
 
@@ -181,7 +178,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from comparison.demo import run_demo
 
     with _bars() as (step, pixel):
-        payload = run_demo(args.out, train=not args.no_train, minutes=args.minutes, seed=args.seed, via=args.via,
+        payload = run_demo(args.out, adapt_minutes=args.adapt_minutes, seed=args.seed, via=args.via,
                            field_pixels=args.field_pixels, progress=step, pixel_progress=pixel)
     out = Path(args.out)
     written = sorted(p.name for p in out.iterdir() if p.is_file())

@@ -78,6 +78,7 @@ class LocalBackendRun:
         UsersFile(users).add(_USER, password)
         config = ServerConfig(data_dir=self.data, port=free_port(), users_file=users, workers=0,
                               state_dir=self.work / "state")
+        self._quiet_server_logs()
         self._backend = build_backend(config)
         self._server = make_server(config.host, config.port, self._backend.app, threaded=True)
         self._thread = threading.Thread(target=self._server.serve_forever, name="s1ndvi-backend", daemon=True)
@@ -86,6 +87,28 @@ class LocalBackendRun:
         self.connection = openeo.connect(self.url).authenticate_basic(_USER, password)
         _log.info("Local openEO backend on %s serving %s", self.url, sorted(p.stem for p in self.data.glob("*.nc")))
         return self
+
+    _SERVER_LOGGERS = ("local_backend", "openeo_driver", "werkzeug", "openeo_pg_parser_networkx",
+                       "openeo_processes_dask", "distributed")
+
+    def _quiet_server_logs(self) -> None:
+        """Send the in-process server's log lines to ``work/server.log`` instead of the console."""
+        self._log_handler = logging.FileHandler(self.work / "server.log", encoding="utf-8")
+        self._log_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        self._saved_propagate: dict[str, bool] = {}
+        for name in self._SERVER_LOGGERS:
+            logger = logging.getLogger(name)
+            self._saved_propagate[name] = logger.propagate
+            logger.addHandler(self._log_handler)
+            logger.propagate = False
+
+    def _restore_logs(self) -> None:
+        for name, propagate in getattr(self, "_saved_propagate", {}).items():
+            logger = logging.getLogger(name)
+            logger.removeHandler(self._log_handler)
+            logger.propagate = propagate
+        if hasattr(self, "_log_handler"):
+            self._log_handler.close()
 
     def __exit__(self, kind: Optional[type[BaseException]], value: Optional[BaseException],
                  tb: Optional[TracebackType]) -> None:
@@ -96,6 +119,7 @@ class LocalBackendRun:
             self._thread.join(timeout=30)
         if self._backend is not None:
             self._backend.close()
+        self._restore_logs()
 
 
 def fuse_graph(connection: Any, collection_id: str, context: dict) -> Any:

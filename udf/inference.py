@@ -100,7 +100,7 @@ def _calibration_sample(cube: xr.DataArray, rows: int, max_pixels: int, seed: in
 
 
 def calibrate_cube(cube: xr.DataArray, model: FusionNet, units: str, days: torch.Tensor, dev: torch.device,
-                   rows: int, max_pixels: int = 2000, seed: int = 0) -> SelfCalibration:
+                   rows: int, max_pixels: int = 1000, seed: int = 0) -> SelfCalibration:
     """:func:`udf.selfcal.self_calibrate` on a seeded sample of the cube's pixels that have kept NDVI."""
     yy, xx = _calibration_sample(cube, rows, max_pixels, seed)
     if yy.size == 0:

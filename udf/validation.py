@@ -76,7 +76,7 @@ def predict_set(model: FusionNet, s1: np.ndarray, ndvi: np.ndarray, days: np.nda
     cal = SelfCalibration()
     if self_calibration:
         with_ndvi = np.flatnonzero(np.isfinite(ndvi).any(1))
-        pick = np.sort(np.random.default_rng(seed).permutation(with_ndvi)[:2000])
+        pick = np.sort(np.random.default_rng(seed).permutation(with_ndvi)[:1000])
         cal = self_calibrate(model, t(s1[pick, :, 0]), t(s1[pick, :, 1]), t(ndvi[pick]), t(days[pick]), seed=seed)
     weights = cal.weights if cal.std_scale is not None else None
     scale = (cal.std_scale if cal.std_scale is not None else std_scale) * math.sqrt(2.0)

@@ -21,7 +21,10 @@ from udf.preprocess import S1_BANDS
 _log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 2
-DEFAULT_WEIGHTS_NAME = "s1ndvi_gru_worldcereal31uds.npz"
+DEFAULT_WEIGHTS_NAME = "s1ndvi_gru_multisite.npz"
+"""The shipped weights: pretrained on every site of the corpus (``s1ndvi pretrain``)."""
+DEMO_ZERO_SHOT_NAME = "s1ndvi_gru_multisite_without_flanders_2017.npz"
+"""Pretrained on every corpus site except the embedded sample's (``--holdout flanders_2017``): the demo's zero-shot."""
 _CACHE: dict[str, tuple[FusionNet, dict]] = {}
 
 

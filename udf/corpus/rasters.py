@@ -94,8 +94,8 @@ def read_cropharvest_tif(path: str | Path, site: str, start: str, blue_cloud: fl
     ndvi = ndvi_from_reflectance(band("B4"), band("B8"), nodata=None)
     ndvi[band("B2") > blue_cloud] = np.nan
     s1 = np.stack([vv, vh], axis=-1).reshape(periods, ny * nx, 2).transpose(1, 0, 2).astype(np.float32)
-    first = float(np.datetime64(start, "D").astype(np.int64))
-    days = np.broadcast_to(first + 30.0 * np.arange(periods), (ny * nx, periods)).copy()  # cropharvest: 30-day steps
+    day0 = float(np.datetime64(start, "D").astype(np.int64))
+    days = np.broadcast_to(day0 + 30.0 * np.arange(periods), (ny * nx, periods)).copy()  # cropharvest: 30-day steps
     yy, xx = np.meshgrid(np.arange(ny) // block, np.arange(nx) // block, indexing="ij")
     out = SeriesSet(site=site, source=path.name, grid="month", days=days, s1=s1,
                     ndvi=ndvi.reshape(periods, ny * nx).T, group=(yy * (-(-nx // block)) + xx).ravel(),

@@ -223,3 +223,12 @@ def test_dask_cluster_refuses_peers_without_credentials(conn: openeo.Connection,
             assert not _works(_identity, address, security), address  # no RPC at all: scheduler, nanny, worker
             assert not _works(_submit, address, security), address  # and no way to submit code as a client
     assert "tls://127.0.0.1" in resilient.log.read_text()
+
+
+def test_probe_detects_an_open_cluster() -> None:
+    """Control for the test above: the same probes do reach a plain dask cluster (as the server's was before)."""
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+        assert _works(_identity, cluster.scheduler_address, None)
+        assert _works(_submit, cluster.scheduler_address, None)

@@ -16,9 +16,9 @@ MAX_FAILURES = 3
 
 @pytest.fixture(scope="module")
 def locked_down(tmp_path_factory: pytest.TempPathFactory, sample_data: Path, users_file: Path) -> Iterator[Server]:
-    """A server (no dask workers) that locks logins after 3 failures for 30 s."""
+    """A server (no dask workers, ``--debug``) that locks logins after 3 failures for 30 s."""
     srv = start_server(tmp_path_factory.mktemp("login"), sample_data, users_file, workers=0,
-                       extra=("--login-max-failures", str(MAX_FAILURES), "--login-lockout", "30"))
+                       extra=("--login-max-failures", str(MAX_FAILURES), "--login-lockout", "30", "--debug"))
     yield srv
     srv.stop()
 
@@ -27,7 +27,15 @@ def _login(server: Server, user: str, password: str) -> requests.Response:
     return requests.get(f"{server.url}/openeo/1.2/credentials/basic", auth=(user, password), timeout=30)
 
 
-def test_login_rate_limit_per_user_and_per_address(locked_down: Server) -> None:
+def test_debug_routes_need_a_login_with_debug(locked_down: Server) -> None:
+    echo = f"{locked_down.url}/openeo/1.2/_debug/echo"
+    assert requests.get(echo, timeout=10).status_code == 401
+    token = _login(locked_down, USER, PASSWORD).json()["access_token"]
+    response = requests.get(echo, headers={"Authorization": f"Bearer basic//{token}"}, timeout=10)
+    assert response.status_code == 200 and response.json()["path"] == "/openeo/1.2/_debug/echo"
+
+
+def test_login_rate_limit_per_user_and_per_address(locked_down: Server) -> None:  # locks 127.0.0.1: keep it last
     for _ in range(MAX_FAILURES):
         assert _login(locked_down, USER, "wrong").status_code == 403
     refused = _login(locked_down, USER, PASSWORD)  # even the right password, while locked

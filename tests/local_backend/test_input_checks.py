@@ -55,7 +55,7 @@ def test_login_costs_the_same_for_unknown_users(tmp_path: Path) -> None:
     users.add("alice", "right password")
     assert users.verify("alice", "right password") and not users.verify("nobody", "right password")
     known, unknown = _median_s(users.verify, "alice", "wrong"), _median_s(users.verify, "nobody", "wrong")
-    assert 0.5 < unknown / known < 2.0, (known, unknown)
+    assert 0.33 < unknown / known < 3.0, (known, unknown)  # before: unknown users were ~10x faster
 
 
 @pytest.mark.parametrize("password, shown", [("a:b", "':'"), ("caf\u00e9", "'\u00e9'"), ("tab\there", "'\\t'")])

@@ -2,8 +2,6 @@
 
 :func:`conform_app` registers, on the app :func:`local_backend.server.build_backend` builds:
 
-* ``POST /jobs``: ``title``, ``description``, ``plan`` and ``budget`` are type-checked (400), not stored as
-  whatever JSON arrived (``"description": {}`` was a 500 from SQLite).
 * ``GET /jobs/{id}/results`` of a job in status ``error``: 424 with the job's last error as a log entry (openeo-driver
   answers 400 ``JobNotFinished`` for every unfinished status).
 * A method a path does not allow (``TRACE /``): 405 ``MethodNotAllowed`` with an ``Allow`` header (openeo-driver:
@@ -21,20 +19,12 @@ from openeo_driver.backend import CollectionsListing
 from openeo_driver.errors import JobNotFinishedException, OpenEOApiException
 from werkzeug.exceptions import MethodNotAllowed as WerkzeugMethodNotAllowed
 
-from local_backend.errors import JobFailed, JobMetadataInvalid, MethodNotAllowed
+from local_backend.errors import JobFailed, MethodNotAllowed
 from local_backend.job_store import JobStore
 
 _log = logging.getLogger(__name__)
 
-__all__ = ["StacCollectionsListing", "check_job_metadata", "conform_app"]
-
-JOB_FIELDS: dict[str, tuple[tuple[type, ...], str]] = {
-    "title": ((str,), "a string or null"),
-    "description": ((str,), "a string or null"),
-    "plan": ((str,), "a string or null"),
-    "budget": ((int, float), "a number or null"),
-}
-"""Optional fields of a batch-job request -> (accepted Python types besides None, what the API expects)."""
+__all__ = ["StacCollectionsListing", "conform_app"]
 
 
 class StacCollectionsListing(CollectionsListing):
@@ -45,16 +35,6 @@ class StacCollectionsListing(CollectionsListing):
         listing = super().to_response_dict(normalize)
         listing["collections"] = [{"type": "Collection", **entry} for entry in listing["collections"]]
         return listing
-
-
-def check_job_metadata(body: Any) -> None:
-    """Raise :class:`JobMetadataInvalid` for a batch-job field of the wrong type (``None`` is always allowed)."""
-    if not isinstance(body, dict):
-        return
-    for field, (types, expected) in JOB_FIELDS.items():
-        value = body.get(field)
-        if value is not None and (not isinstance(value, types) or isinstance(value, bool)):
-            raise JobMetadataInvalid(field, value, expected)
 
 
 def _json_error(exc: OpenEOApiException, **extra: Any) -> flask.Response:
@@ -81,21 +61,15 @@ def _failed_job(app: flask.Flask, store: JobStore, error: JobNotFinishedExceptio
         return _json_error(error)
     errors = [e for e in store.logs(record["id"]) if e.get("level") == "error"]
     last = errors[-1] if errors else {"id": "0", "message": record.get("error") or "The job failed."}
-    code, _, rest = str(record.get("error") or "").partition(": ")
-    if not (code.isidentifier() and rest):
-        code = "Internal"
+    code, _, message = str(record.get("error") or "").partition(": ")  # stored as "<code>: <message>"
+    if not (code.isidentifier() and message):
+        code, message = "Internal", str(last["message"])
     _log.info("Results of failed job %s requested: 424 %s", record["id"], code)
-    return _json_error(JobFailed(code, str(last["message"]), str(last["id"])), level="error",
+    return _json_error(JobFailed(code, message, str(last["id"])), level="error",
                        **({"time": last["time"]} if "time" in last else {}))
 
 
 def conform_app(app: flask.Flask, store: JobStore) -> None:
-    """Register the request check and error handlers listed in this module's docstring on ``app``."""
-
-    def before_request() -> None:
-        if flask.request.method == "POST" and flask.request.endpoint == "openeo.create_job":
-            check_job_metadata(flask.request.get_json(silent=True))
-
-    app.before_request(before_request)
+    """Register the error handlers listed in this module's docstring on ``app``."""
     app.register_error_handler(WerkzeugMethodNotAllowed, _method_not_allowed)
     app.register_error_handler(JobNotFinishedException, lambda error: _failed_job(app, store, error))

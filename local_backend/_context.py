@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from local_backend.collections import LocalCollectionCatalog
+from local_backend.limits import Guard
 
 _log = logging.getLogger(__name__)
 
@@ -35,6 +36,12 @@ class Execution:
     """Files written by ``save_result`` (in order)."""
     log: logging.Logger = _log
     """Logger receiving user-facing messages (a batch job's log)."""
+    guard: Guard = field(default_factory=Guard)
+    """Size limit, deadline and stop signals of this evaluation (see :mod:`local_backend.limits`)."""
+    job_id: str | None = None
+    """The batch job being run (None: a synchronous request)."""
+    dask: Any = None
+    """The :class:`~local_backend.cluster.DaskCluster` behind ``client`` (None: none, or only a bare client)."""
 
 
 _CURRENT: contextvars.ContextVar[Execution] = contextvars.ContextVar("s1ndvi_execution")
@@ -50,6 +57,11 @@ def current() -> Execution:
         return _CURRENT.get()
     except LookupError as exc:
         raise RuntimeError("No process-graph evaluation is running in this thread.") from exc
+
+
+def current_or_none() -> Execution | None:
+    """The evaluation running in this thread, or None outside one."""
+    return _CURRENT.get(None)
 
 
 def activate(execution: Execution) -> contextvars.Token[Execution]:

@@ -3,13 +3,15 @@
 import argparse
 import getpass
 import logging
+import os
 import signal
 import sys
+import threading
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from local_backend.errors import USER_ERRORS, BackendDependencyMissing
+from local_backend.errors import USER_ERRORS, BackendDependencyMissing, UsersFileError
 from udf.cli import say
 
 _log = logging.getLogger(__name__)
@@ -42,9 +44,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     config = ServerConfig(
         data_dir=args.data, host=args.host, port=args.port, users_file=args.users,
         workers=args.workers, scheduler=args.dask_scheduler, state_dir=args.state or DEFAULT_STATE_DIR,
-        max_sync_mb=args.max_sync_mb, tile_size=args.tile_size)
+        max_sync_mb=args.max_sync_mb, tile_size=args.tile_size, max_batch_mb=args.max_batch_mb,
+        request_timeout_s=args.request_timeout, job_timeout_s=args.job_timeout, tile_timeout_s=args.tile_timeout,
+        worker_memory_mb=args.worker_memory_mb, login_max_failures=args.login_max_failures,
+        login_lockout_s=args.login_lockout, debug=args.debug)
     signal.signal(signal.SIGTERM, _sigterm)
     serve(config, announce=say)
+    stuck = [t.name for t in threading.enumerate() if t.name.startswith("s1ndvi-job") and t.is_alive()]
+    if stuck:  # a UDF running in this process (--workers 0) cannot be interrupted; its job is already marked error
+        _log.warning("Exiting while %s still run a UDF in the server process", stuck)
+        logging.shutdown()
+        os._exit(0)
     return 0
 
 
@@ -52,7 +62,7 @@ def _read_password(stream: Any) -> str:
     if stream.isatty():
         first = getpass.getpass("Password: ")
         if getpass.getpass("Repeat password: ") != first:
-            raise SystemExit("Passwords differ; user not changed.")
+            raise UsersFileError("The two passwords differ.")
         return first
     return str(stream.readline().rstrip("\r\n"))
 
@@ -62,7 +72,10 @@ def cmd_users_add(args: argparse.Namespace) -> int:
     from local_backend.users import UsersFile
 
     users = UsersFile(args.users)
-    new = users.add(args.name, _read_password(sys.stdin))
+    try:
+        new = users.add(args.name, _read_password(sys.stdin))
+    except UsersFileError as exc:  # printed on one line by `s1ndvi` (USER_ERRORS)
+        raise UsersFileError(f"{exc} User {args.name!r} not changed.") from exc
     say(f"{'Added' if new else 'Updated'} user {args.name!r} in {args.users}")
     return 0
 
@@ -91,7 +104,27 @@ def _add_serve(sub: Any) -> None:
     serve.add_argument("--max-sync-mb", type=float, default=512.0,
                        help="largest cube (MiB) a synchronous request may load (default 512)")
     serve.add_argument("--tile-size", type=int, default=128, help="spatial tile in pixels for UDF work (128)")
+    _add_limits(serve)
     serve.set_defaults(func=cmd_serve)
+
+
+def _add_limits(serve: Any) -> None:
+    serve.add_argument("--max-batch-mb", type=float, default=8192.0,
+                       help="largest cube (MiB) any process of a batch job may produce (default 8192)")
+    serve.add_argument("--request-timeout", type=float, default=900.0,
+                       help="wall-clock limit (s) of a synchronous request; 0: none (default 900)")
+    serve.add_argument("--job-timeout", type=float, default=86400.0,
+                       help="wall-clock limit (s) of a batch job; 0: none (default 86400)")
+    serve.add_argument("--tile-timeout", type=float, default=600.0,
+                       help="longest (s) one UDF tile may run on a dask worker; 0: none (default 600)")
+    serve.add_argument("--worker-memory-mb", type=float, default=None,
+                       help="memory limit of each local dask worker (default: half the RAM / --workers)")
+    serve.add_argument("--login-max-failures", type=int, default=5,
+                       help="failed logins per user (x4 per address) in 15 min before logins are refused (5)")
+    serve.add_argument("--login-lockout", type=float, default=300.0,
+                       help="seconds a locked user or address is refused with HTTP 429 (300)")
+    serve.add_argument("--debug", action="store_true",
+                       help="serve openeo-driver's /_debug routes (to logged-in users only)")
 
 
 def register(sub: Any) -> None:

@@ -22,21 +22,28 @@ except ImportError:  # backend extra not installed: only `s1ndvi users` works, a
 __all__ = [
     "BackendDependencyMissing",
     "BandNotAvailable",
+    "ClientDisconnected",
     "CollectionNotFound",
     "CollectionReadError",
+    "CubeTooLarge",
+    "ExecutionCanceled",
     "InsecureBind",
+    "InputInvalid",
     "JobFailed",
     "JobMetadataInvalid",
     "MalformedJson",
     "MethodNotAllowed",
     "ProcessParameterInvalid",
     "ProcessUnsupported",
+    "ProcessingTimeout",
     "ResultTooLarge",
     "SarBackscatterUnsupported",
+    "TooManyRequests",
     "UdfError",
     "UdfRuntimeError",
     "USER_ERRORS",
     "UsersFileError",
+    "WorkersUnavailable",
 ]
 
 
@@ -45,7 +52,7 @@ class BackendDependencyMissing(ImportError):
 
 
 class UsersFileError(ValueError):
-    """The users file is missing, unreadable or malformed."""
+    """The users file is missing, unreadable or malformed, or a user entry (name, password) was refused."""
 
 
 class InsecureBind(ValueError):
@@ -134,11 +141,15 @@ class UdfRuntimeError(RuntimeError):
     """A UDF raised inside a worker; carries the exception's type and message as plain text (always picklable)."""
 
 
-class JobMetadataInvalid(OpenEOApiException):
-    """A batch job's ``title``, ``description``, ``plan`` or ``budget`` has the wrong JSON type."""
+class InputInvalid(OpenEOApiException):
+    """A request field has a type or value the API does not allow (names the field and what was expected)."""
 
     status_code = 400
     code = "BadRequest"
+
+
+class JobMetadataInvalid(InputInvalid):
+    """A batch job's ``title``, ``description``, ``plan`` or ``budget`` has the wrong JSON type."""
 
     def __init__(self, field: str, value: object, expected: str) -> None:
         super().__init__(message=f"Job field '{field}' must be {expected}, got {type(value).__name__} {value!r:.80}.")
@@ -161,6 +172,58 @@ class MethodNotAllowed(OpenEOApiException):
 
     def __init__(self, method: str, path: str, allowed: list[str]) -> None:
         super().__init__(message=f"Method {method} is not allowed on {path}; allowed: {', '.join(allowed)}.")
+
+
+class CubeTooLarge(OpenEOApiException):
+    """A process would produce a cube larger than the request's (or batch job's) limit."""
+
+    status_code = 413
+    code = "ProcessGraphComplexity"
+
+    def __init__(self, process_id: str, nbytes: int, limit: int, sync: bool, shape: object = None) -> None:
+        where = ("for synchronous processing (--max-sync-mb); use a batch job or reduce the extent" if sync
+                 else "for a batch job (--max-batch-mb); reduce the extent or the resolution")
+        super().__init__(message=f"The output of '{process_id}' ({nbytes / 2**20:.1f} MiB, {shape}) exceeds the limit "
+                                 f"of {limit / 2**20:.1f} MiB {where}.")
+
+
+class ProcessingTimeout(OpenEOApiException):
+    """A request, batch job or UDF tile ran past its time limit."""
+
+    status_code = 408
+    code = "RequestTimeout"
+
+
+class ExecutionCanceled(OpenEOApiException):
+    """The evaluation was stopped on purpose (job canceled, server shutting down)."""
+
+    status_code = 409
+    code = "JobCanceled"
+
+
+class ClientDisconnected(OpenEOApiException):
+    """The HTTP client of a synchronous request closed its connection; nobody waits for the result."""
+
+    status_code = 499
+    code = "ClientDisconnected"
+
+
+class WorkersUnavailable(OpenEOApiException):
+    """No dask worker is available to run UDF tiles."""
+
+    status_code = 503
+    code = "WorkersUnavailable"
+
+
+class TooManyRequests(OpenEOApiException):
+    """Too many failed logins for a user or from an address; ``retry_after`` says when to try again."""
+
+    status_code = 429
+    code = "TooManyRequests"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message=message)
+        self.retry_after = retry_after
 
 
 USER_ERRORS: tuple[type[Exception], ...] = (BackendDependencyMissing, UsersFileError, InsecureBind, CollectionReadError)

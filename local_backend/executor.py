@@ -9,7 +9,7 @@ import json
 import logging
 import shutil
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,10 @@ from openeo_driver.utils import EvalEnv
 
 from local_backend import graph
 from local_backend._context import Execution, activate, deactivate
+from local_backend.callback_params import resolve_nested_parameters
 from local_backend.collections import LocalCollectionCatalog
+from local_backend.input_checks import check_graph_arguments
+from local_backend.limits import Guard, Limits, guard_process, socket_probe
 from local_backend.processes.save import MEDIA_TYPES, save_result
 
 _log = logging.getLogger(__name__)
@@ -42,11 +45,17 @@ class Runtime:
     """Largest cube a synchronous request may load or write."""
     tile_size: int = 128
     """Default spatial tile (pixels) for UDF work."""
+    dask: Any = None
+    """The :class:`~local_backend.cluster.DaskCluster` behind ``client`` (None: no cluster)."""
+    limits: Limits = field(default_factory=Limits)
+    """Size and time limits (see :mod:`local_backend.limits`)."""
 
-    def execution(self, output_dir: Path, sync: bool, log: logging.Logger = _log) -> Execution:
-        """A fresh :class:`Execution` writing into ``output_dir``."""
+    def execution(self, output_dir: Path, sync: bool, log: logging.Logger = _log, guard: Guard | None = None,
+                  job_id: str | None = None) -> Execution:
+        """A fresh :class:`Execution` writing into ``output_dir`` (``guard``: default from :attr:`limits`)."""
         return Execution(catalog=self.catalog, output_dir=output_dir, sync=sync, max_sync_bytes=self.max_sync_bytes,
-                         client=self.client, tile_size=self.tile_size, log=log)
+                         client=self.client, tile_size=self.tile_size, log=log,
+                         guard=guard or self.limits.guard(sync), job_id=job_id, dask=self.dask)
 
 
 def _api_error(exc: Exception) -> OpenEOApiException:
@@ -69,6 +78,7 @@ def _parse(flat_graph: dict[str, Any]) -> Any:
     from openeo_pg_parser_networkx import OpenEOProcessGraph
 
     graph.check_processes(flat_graph, set(graph.implementations()))
+    check_graph_arguments(flat_graph)
     try:
         return OpenEOProcessGraph({"process_graph": graph.prepare(flat_graph)})
     except Exception as exc:  # noqa: BLE001 - the parser raises many types for a malformed graph
@@ -88,7 +98,10 @@ def evaluate_graph(flat_graph: dict[str, Any], execution: Execution) -> Any:
         raise ProcessGraphInvalidException(message="The process graph must be a non-empty object of nodes.")
     token = activate(execution)
     try:
-        result = _parse(flat_graph).to_callable(process_registry=graph.execution_registry())()
+        registry = graph.execution_registry()
+        registry.add_wrap_func(resolve_nested_parameters)
+        registry.add_wrap_func(guard_process)
+        result = _parse(flat_graph).to_callable(process_registry=registry)()
         if not execution.outputs and isinstance(result, xr.DataArray):
             save_result(result, format="netCDF")
         return result
@@ -125,7 +138,8 @@ class LocalProcessing(Processing):
     def evaluate(self, process_graph: dict, env: EvalEnv | None = None) -> flask.Response:
         """Run a graph synchronously and answer with the file it wrote (or its JSON value)."""
         out_dir = self.runtime.work_dir / f"sync-{uuid.uuid4().hex}"
-        execution = self.runtime.execution(out_dir, sync=True)
+        probe = socket_probe(flask.request.environ.get("werkzeug.socket")) if flask.has_request_context() else None
+        execution = self.runtime.execution(out_dir, sync=True, guard=self.runtime.limits.guard(True, probe))
         try:
             result = evaluate_graph(dict(process_graph), execution)
             if not execution.outputs:

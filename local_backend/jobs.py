@@ -2,6 +2,8 @@
 
 import logging
 import shutil
+import threading
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -11,8 +13,12 @@ from openeo_driver.backend import BatchJobMetadata, BatchJobs
 from openeo_driver.errors import JobNotFinishedException, JobNotFoundException, OpenEOApiException
 from openeo_driver.users import User
 
+from local_backend.errors import ExecutionCanceled
 from local_backend.executor import Runtime, evaluate_graph
+from local_backend.input_checks import check_job_metadata
 from local_backend.job_store import JobStore, now
+from local_backend.joblog import set_job_log_sink
+from local_backend.limits import Guard
 from local_backend.processes.save import MEDIA_TYPES
 
 _log = logging.getLogger(__name__)
@@ -44,6 +50,9 @@ class LocalBatchJobs(BatchJobs):
         super().__init__()
         self.runtime, self.store = runtime, store
         self._pool = ThreadPoolExecutor(max_workers=max_parallel, thread_name_prefix="s1ndvi-job")
+        self._guards: dict[str, Guard] = {}
+        self._guards_lock = threading.Lock()
+        set_job_log_sink(store.append_log)
 
     def _record(self, job_id: str, user_id: str) -> dict[str, Any]:
         record = self.store.get(job_id)
@@ -65,6 +74,7 @@ class LocalBatchJobs(BatchJobs):
         if not isinstance(process, dict) or not isinstance(process.get("process_graph"), dict):
             raise OpenEOApiException(message="The job needs a 'process' with a 'process_graph' object.",
                                      code="ProcessGraphMissing", status_code=400)
+        check_job_metadata(metadata)
         stamp = now()
         record = {"id": f"j-{uuid.uuid4().hex[:16]}", "user_id": user.user_id, "status": "created",
                   "title": metadata.get("title"), "description": metadata.get("description"), "process": process,
@@ -100,27 +110,42 @@ class LocalBatchJobs(BatchJobs):
         logger = logging.getLogger(f"{__name__}.job.{job_id}")
         handler = _JobLogHandler(self.store, job_id)
         logger.addHandler(handler)
+        guard = self.runtime.limits.guard(sync=False)
+        with self._guards_lock:
+            self._guards[job_id] = guard
         self.store.update(job_id, status="running", started=now())
+        logger.info("Job started (time limit %s).", f"{guard.timeout_s:g} s" if guard.timeout_s else "none")
         try:
-            execution = self.runtime.execution(self.store.results_dir(job_id), sync=False, log=logger)
+            final = self._evaluate(job_id, record, logger, guard)
+        finally:
+            logger.removeHandler(handler)
+            with self._guards_lock:
+                self._guards.pop(job_id, None)
+        current = self.store.get(job_id)
+        if current is not None and current["status"] == "running":
+            self.store.update(job_id, status=final, finished=now())
+
+    def _evaluate(self, job_id: str, record: dict[str, Any], logger: logging.Logger, guard: Guard) -> str:
+        """Run the job's graph; returns the final status (the failure is in the job log and record)."""
+        try:
+            execution = self.runtime.execution(self.store.results_dir(job_id), sync=False, log=logger, guard=guard,
+                                               job_id=job_id)
             evaluate_graph(record["process"]["process_graph"], execution)
             if not execution.outputs:
                 raise OpenEOApiException(message="The job wrote no result (no raster cube to save).",
                                          code="ProcessGraphInvalid", status_code=400)
-            final = "finished"
             logger.info("Job finished: %s", [p.name for p in execution.outputs])
+            return "finished"
+        except ExecutionCanceled as exc:
+            logger.info("Job stopped: %s", exc.message)
+            return "canceled"
         except OpenEOApiException as exc:
-            final = "error"
-            logger.error("%s: %s", exc.code, exc.message)
+            logger.error("Job failed: %s: %s", exc.code, exc.message)
             self.store.update(job_id, error=f"{exc.code}: {exc.message}")
         except Exception as exc:  # noqa: BLE001 - a job failure is recorded, the server keeps serving
-            final = "error"
             _log.exception("Job %s failed", job_id)
-            logger.error("Internal: %s: %s", type(exc).__name__, exc)
-        finally:
-            logger.removeHandler(handler)
-        if self.store.get(job_id) is not None and self.store.get(job_id)["status"] == "running":  # type: ignore[index]
-            self.store.update(job_id, status=final, finished=now())
+            logger.error("Job failed: Internal: %s: %s", type(exc).__name__, exc)
+        return "error"
 
     def get_result_assets(self, job_id: str, user_id: str) -> dict[str, dict]:
         """Result files of a finished job, as openeo-driver assets (served from ``output_dir``)."""
@@ -155,6 +180,10 @@ class LocalBatchJobs(BatchJobs):
         if record["status"] in ("queued", "running"):
             self.store.update(job_id, status="canceled", finished=now())
             self.store.append_log(job_id, "warning", "Job canceled by the user.")
+            with self._guards_lock:
+                guard = self._guards.get(job_id)
+            if guard is not None:
+                guard.cancel("the job was canceled by the user")
 
     def delete_job(self, job_id: str, user_id: str) -> None:
         """Cancel a job and remove its record, logs and results."""
@@ -162,6 +191,19 @@ class LocalBatchJobs(BatchJobs):
         self.cancel_job(job_id, user_id)
         self.store.delete(job_id)
 
-    def shutdown(self) -> None:
-        """Stop accepting jobs; running ones are marked error at the next start (see ``JobStore.recover``)."""
+    def shutdown(self, wait_s: float = 10.0) -> None:
+        """Stop accepting jobs; queued and running ones are marked ``error`` with the documented message.
+
+        Running evaluations are told to stop and get ``wait_s`` seconds to do so (a UDF running in the server
+        process itself, ``--workers 0``, cannot be interrupted).
+        """
+        with self._guards_lock:
+            guards = list(self._guards.values())
+        for guard in guards:
+            guard.cancel("the server is shutting down", shutting_down=True)
+        self.store.recover()
         self._pool.shutdown(wait=False, cancel_futures=True)
+        deadline = time.monotonic() + wait_s
+        while self._guards and time.monotonic() < deadline:
+            time.sleep(0.1)
+        set_job_log_sink(None)

@@ -11,11 +11,17 @@ from typing import Any, Callable
 
 import flask
 
+from local_backend import http_hooks
+from local_backend.cluster import DaskCluster, connect, start_local_cluster
 from local_backend.collections import LocalCollectionCatalog
 from local_backend.errors import InsecureBind, MalformedJson
 from local_backend.executor import LocalProcessing, Runtime
 from local_backend.job_store import JobStore
 from local_backend.jobs import LocalBatchJobs
+from local_backend.limits import Limits, install_dask_callback
+from local_backend.ratelimit import LoginLimiter
+from local_backend.state_files import PRIVATE_UMASK, secure_state_dir
+from local_backend.supervision import WorkerSupervisor
 from local_backend.users import TokenSigner, UsersFile
 
 _log = logging.getLogger(__name__)
@@ -46,6 +52,28 @@ class ServerConfig:
     """Largest cube (MiB, float32) a synchronous request may load or write."""
     tile_size: int = 128
     """Default spatial tile (pixels) for UDF work without an explicit neighbourhood."""
+    max_batch_mb: float = 8192.0
+    """Largest cube (MiB) any process of a batch job may produce."""
+    request_timeout_s: float = 900.0
+    """Wall-clock limit of a synchronous request (0: none)."""
+    job_timeout_s: float = 24 * 3600.0
+    """Wall-clock limit of a batch job (0: none)."""
+    tile_timeout_s: float = 600.0
+    """Longest one UDF tile may run before it is stopped and its request fails (0: none)."""
+    worker_memory_mb: float | None = None
+    """Memory limit of each local worker (None: half the machine's RAM shared by the workers)."""
+    login_max_failures: int = 5
+    """Failed logins per user name (x4 per client address) within 15 min that lock logins."""
+    login_lockout_s: float = 300.0
+    """How long a locked user name or address is refused (HTTP 429)."""
+    debug: bool = False
+    """Serve openeo-driver's ``/_debug`` routes (to logged-in users only)."""
+
+    def limits(self) -> Limits:
+        """The size and time limits these options set."""
+        return Limits(max_sync_bytes=int(self.max_sync_mb * 2**20), max_batch_bytes=int(self.max_batch_mb * 2**20),
+                      request_timeout_s=self.request_timeout_s, job_timeout_s=self.job_timeout_s,
+                      tile_timeout_s=self.tile_timeout_s)
 
 
 def is_loopback(host: str) -> bool:
@@ -58,18 +86,13 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def _dask_client(config: ServerConfig) -> Any:
-    if config.scheduler is None and config.workers <= 0:
-        return None
-    from distributed import Client, LocalCluster
-
+def _dask_cluster(config: ServerConfig) -> DaskCluster | None:
     if config.scheduler is not None:
-        _log.info("Connecting to dask scheduler %s", config.scheduler)
-        return Client(config.scheduler, set_as_default=False)
-    cluster = LocalCluster(n_workers=config.workers, threads_per_worker=1, processes=True,
-                           dashboard_address="127.0.0.1:0", host="127.0.0.1")
-    _log.info("Started a local dask cluster with %d worker(s)", config.workers)
-    return Client(cluster, set_as_default=False)
+        return connect(config.scheduler)
+    if config.workers <= 0:
+        return None
+    memory = int(config.worker_memory_mb * 2**20) if config.worker_memory_mb else None
+    return start_local_cluster(config.workers, memory)
 
 
 def _data_dir(config: ServerConfig) -> Path:
@@ -145,15 +168,15 @@ class Backend:
     runtime: Runtime
     jobs: LocalBatchJobs
     users: UsersFile
+    supervisor: WorkerSupervisor | None = None
 
     def close(self) -> None:
-        """Stop the job pool and the dask client."""
+        """Stop the jobs (marked ``error``, see :meth:`LocalBatchJobs.shutdown`), the supervisor and the cluster."""
         self.jobs.shutdown()
-        if self.runtime.client is not None:
-            cluster = getattr(self.runtime.client, "cluster", None)
-            self.runtime.client.close()
-            if cluster is not None:
-                cluster.close()
+        if self.supervisor is not None:
+            self.supervisor.stop()
+        if self.runtime.dask is not None:
+            self.runtime.dask.close()
 
 
 def build_backend(config: ServerConfig) -> Backend:
@@ -176,20 +199,26 @@ def build_backend(config: ServerConfig) -> Backend:
 
     from local_backend._api_conformance import conform_app
 
+    secure_state_dir(config.state_dir)
     store = JobStore(config.state_dir)
     store.recover()
+    dask = _dask_cluster(config)
     runtime = Runtime(catalog=LocalCollectionCatalog(_data_dir(config)), work_dir=config.state_dir / "tmp",
-                      client=_dask_client(config), max_sync_bytes=int(config.max_sync_mb * 2**20),
-                      tile_size=config.tile_size)
+                      client=None if dask is None else dask.client, max_sync_bytes=int(config.max_sync_mb * 2**20),
+                      tile_size=config.tile_size, dask=dask, limits=config.limits())
+    install_dask_callback()
     jobs = LocalBatchJobs(runtime, store)
     implementation = _implementation_class()(
         catalog=runtime.catalog, batch_jobs=jobs, processing=LocalProcessing(runtime),
         config=get_backend_config(force_reload=True))
     app = build_app(implementation)
-    _secure_tokens(app, TokenSigner())
+    _secure_tokens(app, TokenSigner.from_key_file(config.state_dir / "token_key"))
     _json_errors(app)
     conform_app(app, store)
-    return Backend(app=app, runtime=runtime, jobs=jobs, users=users)
+    http_hooks.install(app, LoginLimiter(max_failures=config.login_max_failures, lockout_s=config.login_lockout_s),
+                       debug=config.debug)
+    supervisor = WorkerSupervisor(dask).start() if dask is not None else None
+    return Backend(app=app, runtime=runtime, jobs=jobs, users=users, supervisor=supervisor)
 
 
 def serve(config: ServerConfig, ready: threading.Event | None = None,
@@ -204,6 +233,7 @@ def serve(config: ServerConfig, ready: threading.Event | None = None,
     """
     from werkzeug.serving import make_server
 
+    os.umask(PRIVATE_UMASK)
     backend = build_backend(config)
     server = make_server(config.host, config.port, backend.app, threaded=True)
     message = (f"s1ndvi local openEO backend on http://{config.host}:{server.port} (collections: "

@@ -1,9 +1,11 @@
 """``POST /validation``: check a process graph without running it (openEO API: always 200 with a list of errors).
 
-Checked: the graph is a non-empty object of nodes; every process exists here; every argument name is a parameter of
-the process and every required parameter is given (against the process's openEO spec); the graph parses (references,
-callbacks, one result node); collections named literally in ``load_collection`` exist. Parameters a graph leaves
-unresolved (``from_parameter`` of a user-defined process) are not errors, as the API requires.
+Checked: the graph is a non-empty object of nodes; every process exists here; argument types the process
+implementations do not check themselves (:func:`~local_backend.input_checks.check_graph_arguments`); every argument
+name is a parameter of the process and every required parameter is given (against the process's openEO spec); the
+graph parses (references, callbacks, one result node); collections named literally in ``load_collection`` exist.
+Parameters a graph leaves unresolved (``from_parameter`` of a user-defined process) are not errors, as the API
+requires.
 """
 
 import logging
@@ -18,6 +20,7 @@ from openeo_driver.errors import (
 
 from local_backend import graph
 from local_backend.collections import LocalCollectionCatalog
+from local_backend.input_checks import check_graph_arguments
 
 _log = logging.getLogger(__name__)
 
@@ -65,6 +68,7 @@ def validate_process_graph(flat_graph: Any, catalog: LocalCollectionCatalog) -> 
         return [_error(ProcessGraphInvalidException(message="The process graph must be a non-empty object of nodes."))]
     try:
         graph.check_processes(flat_graph, set(graph.implementations()))
+        check_graph_arguments(flat_graph)  # arguments that are not an object, a collection id that is not a string
     except OpenEOApiException as exc:
         return [_error(exc)]
     errors = _argument_errors(flat_graph)

@@ -8,8 +8,11 @@ from typing import Any
 import xarray as xr
 
 from local_backend._context import current
+from local_backend.cluster import DaskCluster
 from local_backend.errors import UdfError, UdfRuntimeError
+from local_backend.joblog import job_log, progress_step
 from local_backend.processes._shipping import ship
+from local_backend.supervision import collect, wait_for_workers
 
 _log = logging.getLogger(__name__)
 
@@ -68,16 +71,26 @@ def _restore_labels(out: xr.DataArray, tile: xr.DataArray) -> xr.DataArray:
     return out
 
 
+def _progress(done: int, total: int) -> None:
+    """Per-tile progress line in the job log (every tile, or about 50 lines for many tiles)."""
+    if done == total or done % progress_step(total) == 0:
+        job_log(current().job_id, f"UDF tile {done}/{total} done")
+
+
 def _gather(tiles: list[xr.DataArray], code: str, context: dict | None) -> list[xr.DataArray]:
     execution = current()
     if execution.client is None:
-        return [run_udf_on_array(t, code, context) for t in tiles]
+        results = []
+        for tile in tiles:  # in this thread: the guard is checked between tiles, a running UDF cannot be stopped
+            execution.guard.check()
+            results.append(run_udf_on_array(tile, code, context))
+            _progress(len(results), len(tiles))
+        return results
+    wait_for_workers(execution.client, execution.guard)
     code_ref, context_ref = ship(execution.client, code), ship(execution.client, context)  # once per worker
     futures = execution.client.map(run_udf_on_array, tiles, code=code_ref, context=context_ref, pure=False)
-    try:
-        return list(execution.client.gather(futures))
-    finally:
-        execution.client.cancel(futures)
+    return collect(execution.dask or DaskCluster(client=execution.client), futures, execution.guard,
+                   on_done=_progress)
 
 
 def run_tiled(data: xr.DataArray, code: str, context: dict | None, size: dict[str, int],

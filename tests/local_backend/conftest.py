@@ -75,8 +75,9 @@ def _wait_ready(url: str, process: subprocess.Popen, log: Path, timeout: float =
     raise RuntimeError(f"Server not ready after {timeout} s:\n{log.read_text()[-3000:]}")
 
 
-def start_server(state: Path, data: Path, users: Path, workers: int = 0, extra: tuple[str, ...] = ()) -> Server:
-    """Start ``s1ndvi serve`` on a free port and wait until it answers."""
+def start_server(state: Path, data: Path, users: Path, workers: int = 0, extra: tuple[str, ...] = (),
+                 env: dict[str, str] | None = None) -> Server:
+    """Start ``s1ndvi serve`` on a free port and wait until it answers (``env``: extra environment variables)."""
     from local_backend.server import free_port
 
     port = free_port()
@@ -85,7 +86,7 @@ def start_server(state: Path, data: Path, users: Path, workers: int = 0, extra: 
     cmd = [sys.executable, "-m", "udf.cli", "-v", "serve", "--host", "127.0.0.1", "--port", str(port),
            "--data", str(data), "--state", str(state), "--users", str(users), "--max-sync-mb", str(MAX_SYNC_MB),
            *(() if "--dask-scheduler" in extra else ("--workers", str(workers))), *extra]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]), **(env or {})}
     handle = log.open("w")
     process = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=handle, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"

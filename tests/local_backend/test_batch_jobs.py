@@ -85,6 +85,7 @@ def test_failing_job_reports_udf_error(tmp_path: Path, sample_data: Path, users_
             job.get_results().download_files(tmp_path / "none")
         assert info.value.http_status_code == 424  # the API's answer for a failed job, with its last error
         assert info.value.code == "UdfError" and "boom from the test UDF" in info.value.message
+        assert info.value.message.startswith("The UDF failed")  # the error itself, not the log line around it
     finally:
         server.stop()
 

@@ -29,6 +29,21 @@ def test_broken_users_file_is_one_line(cli, monkeypatch: pytest.MonkeyPatch, tmp
     assert lines[0].startswith(f"s1ndvi users add: error: Users file '{users}' is not a valid users file")
 
 
+def test_users_add_differing_passwords_is_one_line(cli, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    typed = iter(["Correct-horse-battery-staple-9", "Correct-horse-battery-staple-8"])
+    monkeypatch.setattr("sys.stdin", Terminal())
+    monkeypatch.setattr("getpass.getpass", lambda prompt="": next(typed))
+    users = tmp_path / "users.json"
+    status, _, err = cli("users", "add", "--users", users, "dana")
+    assert status == 2 and err.strip().splitlines() == [
+        "s1ndvi users add: error: The two passwords differ. User 'dana' not changed."]
+    assert not users.exists()
+
+
 def test_public_bind_without_users_is_one_line(cli, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     pytest.importorskip("openeo_driver")
     monkeypatch.setattr("signal.signal", lambda *args: None)  # keep pytest's own SIGTERM handling

@@ -38,6 +38,13 @@ def test_validation(connection: openeo.Connection) -> None:
     assert codes == ["ProcessParameterUnsupported", "ProcessParameterRequired", "CollectionNotFound"]
 
 
+def test_validation_of_argument_types(connection: openeo.Connection) -> None:
+    graph = {"load": {"process_id": "load_collection", "result": True,
+                      "arguments": {"id": {"nested": "id"}, "spatial_extent": None, "temporal_extent": None}}}
+    errors = connection.validate_process_graph(graph)
+    assert [e["code"] for e in errors] == ["ProcessParameterInvalid"] and "'id'" in errors[0]["message"]
+
+
 def test_validation_of_user_defined_process_parameters(connection: openeo.Connection) -> None:
     """Unresolved ``from_parameter`` references are not errors (the API says so)."""
     graph = {"m": {"process_id": "multiply", "arguments": {"x": {"from_parameter": "red"}, "y": 6}, "result": True}}

@@ -211,7 +211,9 @@ def run_comparison(cube: xr.DataArray, opts: CompareOptions, dl: Optional[dict[s
     methods.update(base)
     metrics, predictions = evaluate(cube, protocols, methods, pixels, progress=progress)
     payload = {"options": {k: v for k, v in asdict(opts).items() if k != "extra"}, **opts.extra,
-               "cube": {"shape": {k: int(v) for k, v in cube.sizes.items()}, "first": str(cube["t"].values[0])[:10],
+               "cube": {**{k: str(cube.attrs[k]) for k in ("ndvi_warning", "s2_level", "s1_backscatter")
+                           if k in cube.attrs},
+                        "shape": {k: int(v) for k, v in cube.sizes.items()}, "first": str(cube["t"].values[0])[:10],
                         "last": str(cube["t"].values[-1])[:10], "period": cube.attrs.get("composite_period")},
                "split": split.describe(), "scored_pixels": int(pixels.sum()),
                "subsampled": bool(pixels.sum() < (split.test & np.isfinite(ndvi).any(0)).sum()),

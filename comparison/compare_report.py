@@ -111,12 +111,15 @@ def write_figures(out: Path, cube: xr.DataArray, protocols: dict, predictions: d
 
 def _setup_text(payload: dict) -> str:
     c, sp = payload["cube"], payload["split"]
-    lines = [f"- Cube: {c['shape']} ({c['first']} … {c['last']}, period {c.get('period')}).",
-             f"- Spatial hold-out: {sp['block_px']} px blocks, {sp['train_px']} training / {sp['val_px']} validation "
-             f"/ {sp['test_px']} test pixels (buffer {sp['buffer_px']} px, seed {sp['seed']}).",
-             f"- Scored pixels: {payload['scored_pixels']}"
-             + (" — a seeded random subsample of the test pixels (--max-pixels), the same for every method."
-                if payload.get("subsampled") else " (every test pixel with an NDVI observation).")]
+    lines = [f"- Cube: {c['shape']} ({c['first']} … {c['last']}, period {c.get('period')})"
+             + "".join(f"; {k} {c[k]}" for k in ("s2_level", "s1_backscatter") if k in c) + "."]
+    if "ndvi_warning" in c:
+        lines.append(f"- **Warning: {c['ndvi_warning']}**")
+    lines += [f"- Spatial hold-out: {sp['block_px']} px blocks, {sp['train_px']} training / {sp['val_px']} validation "
+              f"/ {sp['test_px']} test pixels (buffer {sp['buffer_px']} px, seed {sp['seed']}).",
+              f"- Scored pixels: {payload['scored_pixels']}"
+              + (" — a seeded random subsample of the test pixels (--max-pixels), the same for every method."
+                 if payload.get("subsampled") else " (every test pixel with an NDVI observation).")]
     if "whittaker_lambda" in payload:
         lines.append(f"- Whittaker λ = {payload['whittaker_lambda']} (chosen on training pixels).")
     prov = payload.get("dl_provenance")

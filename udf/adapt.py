@@ -95,6 +95,8 @@ def trust_report(cube: xr.DataArray, split: SpatialSplit, model: FusionNet, meta
     test = parts["test"]
     masked = mask_sets([test], protocols, seed=seed + 2, max_sequences=4000)
     out: dict = {"test_pixels": test.n, "split": split.describe(), "methods": {}}
+    if "ndvi_warning" in cube.attrs:
+        out["ndvi_warning"] = str(cube.attrs["ndvi_warning"])
     for name, net, scale in (("adapted", model, meta["std_scale"]), ("base", base, base_meta.get("std_scale", 1.0))):
         res = score_masked(net, masked, scale)
         out["methods"][name] = aggregate(res, ("protocol",))
@@ -144,4 +146,6 @@ def format_trust_report(report: dict) -> str:
         lines.append(f"{name} std coverage: ±1σ {100 * c.get('within_1std', math.nan):.0f} %, "
                      f"±2σ {100 * c.get('within_2std', math.nan):.0f} %")
     lines.append("Verdict: " + report["verdict"])
+    if "ndvi_warning" in report:
+        lines.append("Warning: " + report["ndvi_warning"])
     return "\n".join(lines)

@@ -167,7 +167,7 @@ def predict_cube(cube: xr.DataArray, model: FusionNet, meta: dict, s1_units: str
                 out[:, 1, r0:r1] = std.T.reshape(nt, r1 - r0, nx).cpu().numpy()
             if progress is not None:
                 progress(r1 * nx, ny * nx)
-    attrs = {k: v for k, v in cube.attrs.items() if k == "crs"}
+    attrs = {k: v for k, v in cube.attrs.items() if k in ("crs", "ndvi_warning")}
     attrs["s1ndvi_self_calibration"] = json.dumps(cal.describe())
     return xr.DataArray(out, dims=("t", "bands", "y", "x"), attrs=attrs,
                         coords={"t": cube["t"].values, "bands": out_bands, "y": cube["y"].values,

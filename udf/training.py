@@ -73,7 +73,7 @@ class TrainConfig:
     """Shortest random crop of a sequence (time steps)."""
     kept_weight: float = 0.1
     """Weight of kept observations in the loss (hidden ones weigh 1)."""
-    shrink: float = 2.0
+    shrink: float = 0.0
     """Weight of an L1 penalty on the correction to the interpolation (NDVI units): corrections that do not pay
     for themselves on the training sites are pulled to zero, so an unfamiliar site gets the interpolation."""
     screen_dips: bool = True

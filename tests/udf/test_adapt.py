@@ -86,3 +86,22 @@ def test_adapt_refuses_a_cube_without_ndvi(sample_10d, random_checkpoint):
     base, meta = load_checkpoint(random_checkpoint)
     with pytest.raises(NotEnoughNDVI, match="valid NDVI observations"):
         adapt(sample_10d.sel(bands=["VV", "VH"]), base, meta, AdaptOptions(minutes=0.1, epochs=1))
+
+
+def test_adapt_command_from_a_shell(sample_10d, tmp_path):
+    """`s1ndvi adapt` as a user runs it: shipped weights as the base, trust report printed, checkpoint written."""
+    import subprocess
+    import sys
+
+    from udf.cube_io import write_cube
+
+    cube = write_cube(sample_10d, tmp_path / "cube.nc")
+    out = tmp_path / "adapted.npz"
+    proc = subprocess.run([sys.executable, "-m", "udf.cli", "adapt", "--cube", str(cube), "--out", str(out),
+                           "--minutes", "0.1"], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Trust report on" in proc.stdout and "Verdict:" in proc.stdout
+    assert f"Wrote adapted checkpoint {out}" in proc.stdout
+    _, meta = load_checkpoint(out)
+    assert meta["adapted_from"]["training_data"]["kind"] == "multi-site corpus"
+    assert set(meta["trust_report"]["methods"]["base"]) >= {"P1", "P2_60", "P3"}

@@ -134,8 +134,19 @@ def test_checkpoint_mismatch(tmp_path, random_checkpoint):
         _run(make_cube(), weights=str(tmp_path / "feat.npz"))
 
 
-def test_shipped_weights_carry_heldout_metrics():
+def test_shipped_weights_carry_their_provenance_and_loso_table():
+    """The shipped weights say what they were trained on, what was reserved, and how they did on unseen sites."""
+    from udf.weights import DEMO_ZERO_SHOT_NAME
+
     _, meta = load_checkpoint(None)
-    assert meta["format_version"] == 1
-    assert set(meta["heldout_metrics"]) == {"P1", "P2_60", "P2_90", "P3"}
-    assert meta["split"]["test_px"] > 0 and meta["std_scale"] > 0
+    data = meta["training_data"]
+    assert meta["format_version"] == 2 and data["kind"] == "multi-site corpus"
+    assert len(data["sites"]) >= 6 and not data["held_out_sites"]
+    assert {r["name"] for r in data["reserved"]} >= {"embedded WorldCereal 31UDS sample"}
+    assert meta["std_scale"] > 0 and set(meta["loso_summary"]) == set(data["sites"])
+    for site, rows in meta["loso_summary"].items():
+        assert {"P1", "P2_60", "P3"} <= set(rows), site
+        assert "Linear" in rows["P1"] and "DL" in rows["P3"], site
+    _, demo = load_checkpoint(UDF_PATH.parent / "data" / DEMO_ZERO_SHOT_NAME)
+    assert demo["training_data"]["held_out_sites"] == ["flanders_2017"]
+    assert "flanders_2017" not in demo["training_data"]["sites"]

@@ -4,6 +4,7 @@
 into openeo-driver and turns the written file into the HTTP response.
 """
 
+import hashlib
 import io
 import json
 import logging
@@ -11,7 +12,7 @@ import shutil
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import flask
 import numpy as np
@@ -43,10 +44,11 @@ class Runtime:
     tile_size: int = 128
     """Default spatial tile (pixels) for UDF work."""
 
-    def execution(self, output_dir: Path, sync: bool, log: logging.Logger = _log) -> Execution:
-        """A fresh :class:`Execution` writing into ``output_dir``."""
+    def execution(self, output_dir: Path, sync: bool, log: logging.Logger = _log, tile_dir: Path | None = None,
+                  progress: Callable[[float], None] | None = None) -> Execution:
+        """A fresh :class:`Execution` writing into ``output_dir`` (tiles into ``tile_dir``, see :class:`Execution`)."""
         return Execution(catalog=self.catalog, output_dir=output_dir, sync=sync, max_sync_bytes=self.max_sync_bytes,
-                         client=self.client, tile_size=self.tile_size, log=log)
+                         client=self.client, tile_size=self.tile_size, log=log, tile_dir=tile_dir, progress=progress)
 
 
 def _api_error(exc: Exception) -> OpenEOApiException:
@@ -86,6 +88,7 @@ def evaluate_graph(flat_graph: dict[str, Any], execution: Execution) -> Any:
     """
     if not isinstance(flat_graph, dict) or not flat_graph:
         raise ProcessGraphInvalidException(message="The process graph must be a non-empty object of nodes.")
+    execution.graph_digest = hashlib.sha256(json.dumps(flat_graph, sort_keys=True, default=str).encode()).hexdigest()
     token = activate(execution)
     try:
         result = _parse(flat_graph).to_callable(process_registry=graph.execution_registry())()

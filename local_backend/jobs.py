@@ -57,7 +57,7 @@ class LocalBatchJobs(BatchJobs):
             id=record["id"], status=record["status"], created=_parse_time(record["created"]),
             updated=_parse_time(record["updated"]), started=_parse_time(record["started"]),
             finished=_parse_time(record["finished"]), title=record["title"], description=record["description"],
-            process=record["process"], job_options=record["job_options"])
+            process=record["process"], job_options=record["job_options"], progress=record.get("progress"))
 
     def create_job(self, *, user: User, process: dict, api_version: str, metadata: dict,
                    job_options: dict | None = None) -> BatchJobMetadata:
@@ -89,7 +89,7 @@ class LocalBatchJobs(BatchJobs):
         if record["status"] in ("queued", "running"):
             return
         shutil.rmtree(self.store.results_dir(job_id), ignore_errors=True)
-        self.store.update(job_id, status="queued", error=None, started=None, finished=None)
+        self.store.update(job_id, status="queued", error=None, started=None, finished=None, progress=None)
         self.store.append_log(job_id, "info", "Job queued.")
         self._pool.submit(self._run, job_id)
 
@@ -102,11 +102,14 @@ class LocalBatchJobs(BatchJobs):
         logger.addHandler(handler)
         self.store.update(job_id, status="running", started=now())
         try:
-            execution = self.runtime.execution(self.store.results_dir(job_id), sync=False, log=logger)
+            execution = self.runtime.execution(
+                self.store.results_dir(job_id), sync=False, log=logger, tile_dir=self.store.tiles_dir(job_id),
+                progress=lambda percent: self.store.update(job_id, progress=round(percent, 1)))
             evaluate_graph(record["process"]["process_graph"], execution)
             if not execution.outputs:
                 raise OpenEOApiException(message="The job wrote no result (no raster cube to save).",
                                          code="ProcessGraphInvalid", status_code=400)
+            shutil.rmtree(self.store.tiles_dir(job_id), ignore_errors=True)
             final = "finished"
             logger.info("Job finished: %s", [p.name for p in execution.outputs])
         except OpenEOApiException as exc:

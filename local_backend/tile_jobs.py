@@ -177,9 +177,10 @@ def run_tiles(data: xr.DataArray, code: str, context: dict | None, size: dict[st
     execution = current()
     rows = windows(data.sizes["y"], size.get("y", data.sizes["y"]), overlap.get("y", 0))
     cols = windows(data.sizes["x"], size.get("x", data.sizes["x"]), overlap.get("x", 0))
-    key = _digest(data, {"code": code, "context": context, "size": size, "overlap": overlap,
-                         "inputs": sorted(set(execution.inputs)), "graph": execution.graph_digest,
-                         "step": execution.steps})
+    parts = {"code": code, "context": context, "size": size, "overlap": overlap,
+             "inputs": sorted(set(execution.inputs)), "graph": execution.graph_digest, "step": execution.steps}
+    key = _digest(data, parts)
+    _log.info("Tiled step %s: %s", key, {k: v for k, v in parts.items() if k != "code"})
     execution.steps += 1
     store = TileStore(execution.tiles_root() / key)
     grid = [(i, j) for i in range(len(rows)) for j in range(len(cols))]

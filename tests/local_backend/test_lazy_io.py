@@ -154,3 +154,19 @@ def test_netcdf_written_in_blocks(tmp_path: Path) -> None:
     assert out["VV"].dims == ("t", "y", "x") and out["VV"].encoding["chunksizes"] == (2, BLOCK, BLOCK)
     np.testing.assert_array_equal(out["NDVI"].values, cube.sel(bands="NDVI").values)
     np.testing.assert_array_equal(out["t"].values, cube["t"].values)
+
+
+def test_gtiff_one_file_per_date_written_in_blocks(tmp_path: Path) -> None:
+    import rasterio
+
+    from local_backend.processes.save import write_gtiff
+    from local_backend.stream_write import BLOCK
+
+    cube = _cube_dataset(BLOCK + 20, 10.0, steps=2)[["VV", "VH"]].to_dataarray("bands").transpose("t", "bands", "y", "x")
+    cube.attrs["crs"] = f"EPSG:{EPSG}"
+    paths = write_gtiff(cube.chunk({"y": 64, "x": 64}), tmp_path)
+    assert [p.name for p in paths] == ["openEO_2020-01-01.tif", "openEO_2020-01-11.tif"]
+    with rasterio.open(paths[1]) as src:
+        assert src.descriptions == ("VV", "VH") and src.crs.to_epsg() == EPSG and src.block_shapes[0] == (BLOCK, BLOCK)
+        np.testing.assert_array_equal(src.read(), cube.isel(t=1).values)
+        assert src.transform.c == 500000.0 and src.transform.f == 5600000.0 and src.transform.a == 10.0

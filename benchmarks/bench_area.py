@@ -215,15 +215,16 @@ def create_job(url: str, collection: str, tile: int) -> Any:
     return cube.create_job(title=f"bench_area {collection}", out_format="netCDF")
 
 
-def wait(job: Any, until: float = 100.0, timeout: float = 6 * 3600) -> dict[str, Any]:
-    """Poll until ``progress >= until`` (percent) or the job ends; return the last description."""
+def wait(job: Any, until: float | None = None, timeout: float = 6 * 3600) -> dict[str, Any]:
+    """Poll until the job ends (or, with ``until``, its ``progress`` reaches that percentage); the last description."""
     deadline, last = time.time() + timeout, None
     while time.time() < deadline:
         info = job.describe()
         if info.get("progress") != last:
             last = info.get("progress")
             _log.info("%s: %s, progress %s %%", job.job_id, info["status"], last)
-        if info["status"] in ("finished", "error", "canceled") or (info.get("progress") or 0) >= until:
+        if info["status"] in ("finished", "error", "canceled") or (until is not None and
+                                                                   (info.get("progress") or 0) >= until):
             return dict(info)
         time.sleep(2)
     raise TimeoutError(f"job {job.job_id} not done after {timeout} s")
@@ -305,6 +306,50 @@ def bench_size(n: int, args: argparse.Namespace, root: Path, kill: bool) -> dict
             "kill_restart": kill}
 
 
+def probe_size(n: int, args: argparse.Namespace, root: Path) -> dict[str, Any]:
+    """A time-boxed part of the job at size ``n``, then a job that only writes.
+
+    The UDF job runs ``--probe-seconds`` (tiles done, peak memory) and is killed; then a batch job without UDF
+    (``load_collection`` NDVI → netCDF) measures the server while it writes an area of that size.
+    """
+    import openeo
+
+    paths = {"data": root / "data", "state": root / f"state-{n}", "users": root / "users.json"}
+    paths["state"].mkdir(parents=True, exist_ok=True)
+    collection = write_synthetic(paths["data"], n)
+    row: dict[str, Any] = {"n": n, "load_1min": [os.getloadavg()[0]]}
+    memory = PeakMemory()
+    server = Server(paths["data"], paths["state"], paths["users"], args.workers)
+    memory.watch(server.process.pid)
+    try:
+        job = create_job(server.url, collection, args.tile)
+        start = time.time()
+        job.start()
+        while time.time() < start + args.probe_seconds and job.describe()["status"] in ("queued", "running"):
+            time.sleep(5)
+        done = sum(e["message"].startswith("tile ") for e in job.logs())
+        row.update(seconds=time.time() - start, tiles_done=done, tiles=(n // args.tile) ** 2,
+                   pixel_steps_per_s=done * args.tile ** 2 * STEPS / (time.time() - start))
+    finally:
+        server.kill()
+        row.update({f"udf_{k}": v for k, v in memory.stop().items()})
+    memory = PeakMemory()
+    server = Server(paths["data"], paths["state"], paths["users"], 0)
+    memory.watch(server.process.pid)
+    try:
+        conn = openeo.connect(server.url).authenticate_basic(USER, PASSWORD)
+        write = conn.load_collection(collection, bands=["NDVI"]).create_job(out_format="netCDF")
+        start = time.time()
+        write.start()
+        if wait(write)["status"] != "finished":
+            raise RuntimeError(f"write-only job ended {write.describe()['status']}: {write.logs()[-3:]}")
+        row.update(write_only_s=time.time() - start, load_1min=[*row["load_1min"], os.getloadavg()[0]])
+    finally:
+        server.stop()
+        row.update({f"write_{k}": v for k, v in memory.stop().items()})
+    return row
+
+
 def _last_run(job: Any) -> dict[str, Any]:
     """Tiles of the last run of a job: how many it found done (kept) and how many it computed."""
     messages = [e["message"] for e in job.logs()]
@@ -351,31 +396,50 @@ def print_table(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
     print("\n".join(lines))  # noqa: T201 - a benchmark script reports on stdout
 
 
+def print_probes(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
+    """Markdown table of the time-boxed probes."""
+    lines = ["| N x N x 36 (probe) | tiles done in s | pixel-steps/s (tiles done) | server peak MiB | worker peak MiB "
+             "| server + workers MiB | write-only job: s, server peak MiB | load avg (start, end) |",
+             "|---|---|---:|---:|---:|---:|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['n']} | {r['tiles_done']} of {r['tiles']} in {r['seconds']:.0f} | "
+                     f"{r['pixel_steps_per_s']:,.0f} | {r['udf_server_mb']:.0f} | {r['udf_worker_max_mb']:.0f} | "
+                     f"{r['udf_total_mb']:.0f} | {r['write_only_s']:.0f}, {r['write_server_mb']:.0f} | "
+                     f"{r['load_1min'][0]:.1f}, {r['load_1min'][-1]:.1f} |")
+    print("\n".join(lines))  # noqa: T201
+
+
 UDF_COMMIT = _udf_version()
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print the table (and the rows as JSON)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[1024, 2048, 4096], help="N (multiples of 128)")
+    parser.add_argument("--sizes", type=int, nargs="*", default=[1024, 2048, 4096], help="N (multiples of 128)")
     parser.add_argument("--workers", type=int, default=2, help="dask worker processes (default 2)")
     parser.add_argument("--tile", type=int, default=256, help="apply_neighborhood tile edge in px (default 256)")
     parser.add_argument("--kill-at", type=float, default=None,
                         help="kill the largest size's job at this fraction of its tiles and restart it")
+    parser.add_argument("--probe", type=int, nargs="*", default=[],
+                        help="sizes run time-boxed only (--probe-seconds of tiles, then a write-only job)")
+    parser.add_argument("--probe-seconds", type=float, default=600, help="tile phase of a probe (default 600 s)")
     parser.add_argument("--work", type=Path, default=None, help="folder for data and state (default: temporary)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    if any(n % 128 for n in args.sizes):
-        parser.error(f"--sizes must be multiples of 128, got {args.sizes}")
+    if any(n % 128 for n in args.sizes + args.probe):
+        parser.error(f"--sizes and --probe must be multiples of 128, got {args.sizes} {args.probe}")
     sys.path.insert(0, str(REPO))
     from local_backend.users import UsersFile
 
     root = Path(args.work or tempfile.mkdtemp(prefix="bench_area-"))
     (root / "data").mkdir(parents=True, exist_ok=True)
     UsersFile(root / "users.json").add(USER, PASSWORD)
-    rows = []
+    rows, probes = [], []
     try:
+        for n in args.probe:
+            probes.append(probe_size(n, args, root))
+            _log.info("%s", json.dumps(probes[-1]))
         for n in args.sizes:
             kill = args.kill_at is not None and n == max(args.sizes)
             rows.append(bench_size(n, args, root, kill))
@@ -385,8 +449,11 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
-    print_table(rows, args)
-    print(json.dumps(rows, indent=1))  # noqa: T201
+    if rows:
+        print_table(rows, args)
+    if probes:
+        print_probes(probes, args)
+    print(json.dumps(rows + probes, indent=1))  # noqa: T201
     return 0
 
 

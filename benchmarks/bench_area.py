@@ -13,10 +13,14 @@ largest N is killed (SIGKILL to the server's process group: server and workers) 
 server is started again and the job restarted; the script checks that every tile finished before the kill was kept
 (its file unchanged) and counts the tiles computed after the restart.
 
+``--probe N`` runs size N time-boxed only (``--probe-seconds`` of tiles, then the job is killed) and then a batch job
+without UDF that writes the area's NDVI to netCDF, for the memory of the server while it writes an area that size.
+
 Usage::
 
     python benchmarks/bench_area.py --sizes 1024 2048 4096 --kill-at 0.5
-    python benchmarks/bench_area.py --sizes 256 --workers 1 --tile 128        # quick check
+    python benchmarks/bench_area.py --sizes 1024 2048 --kill-at 0.5 --probe 4096      # a busy machine
+    python benchmarks/bench_area.py --sizes 256 --workers 1 --tile 128               # quick check
 """
 
 import argparse

@@ -119,8 +119,13 @@ def test_killed_job_resumes_without_recomputing(tmp_path: Path, sample_data: Pat
         again = conn.job(job.job_id)
         assert again.status() == "error"
         again.start()
-        progress = []
-        _wait(again, lambda info: progress.append(info.get("progress")) or info["status"] in ("finished", "error"))
+        progress: list[tuple[str, float | None]] = []
+
+        def ended(info: dict) -> bool:
+            progress.append((info["status"], info.get("progress")))
+            return info["status"] in ("finished", "error")
+
+        _wait(again, ended)
         assert again.status() == "finished", again.logs()
         after = _calls(markers)
         assert len(after) == 16 and sum(after.values()) == 16 + sum(before.values()) - len(finished)
@@ -129,7 +134,8 @@ def test_killed_job_resumes_without_recomputing(tmp_path: Path, sample_data: Pat
         messages = [e.message for e in again.logs()]
         assert any(f"{len(finished)} tile(s) done by an earlier run are kept" in m for m in messages)
         assert any(m.startswith("tile 16/16 done") for m in messages)
-        assert min(p for p in progress if p is not None) >= 100 * len(finished) / 16 - 1e-6
+        running = [p for status, p in progress if status == "running" and p is not None]
+        assert running and min(running) >= 100 * len(finished) / 16 - 1e-6  # resumed from the kept tiles
         assert again.describe()["progress"] == 100 and not tiles.exists()  # tiles are removed once finished
         again.get_results().download_files(tmp_path / "result")
         inp = conn.load_collection("S1NDVI_SAMPLE_CUBE", temporal_extent=["2018-03-01", "2018-07-01"])

@@ -8,7 +8,7 @@ import contextvars
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from local_backend.collections import LocalCollectionCatalog
 from local_backend.limits import Guard
@@ -42,6 +42,21 @@ class Execution:
     """The batch job being run (None: a synchronous request)."""
     dask: Any = None
     """The :class:`~local_backend.cluster.DaskCluster` behind ``client`` (None: none, or only a bare client)."""
+    tile_dir: Path | None = None
+    """Folder of the per-tile results of tiled UDF steps (None: ``output_dir/tiles``); kept between runs of a
+    batch job so that a restarted job recomputes only the missing tiles."""
+    progress: Callable[[float], None] | None = None
+    """Called with the percentage of UDF tiles done (a batch job's ``progress``)."""
+    inputs: list[str] = field(default_factory=list)
+    """Collection files read by this evaluation with their modification times (part of a tiled step's key)."""
+    graph_digest: str = ""
+    """Digest of the process graph being evaluated (part of a tiled step's key)."""
+    steps: int = 0
+    """Tiled steps started so far (numbers each step's tile folder, in evaluation order)."""
+
+    def tiles_root(self) -> Path:
+        """Where tiled steps keep their tiles."""
+        return self.tile_dir if self.tile_dir is not None else self.output_dir / "tiles"
 
 
 _CURRENT: contextvars.ContextVar[Execution] = contextvars.ContextVar("s1ndvi_execution")

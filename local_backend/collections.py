@@ -8,17 +8,17 @@ generated from the file.
 
 import json
 import logging
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import xarray as xr
 from openeo_driver.backend import CollectionCatalog, CollectionsListing
 
-from local_backend._readers import IO_LOCK, open_source, source_kind
+from local_backend._readers import describe_source, open_source, source_kind
 from local_backend.errors import BandNotAvailable, CollectionNotFound, CollectionReadError
+from local_backend.lazy_io import lazy_cube
 
 _log = logging.getLogger(__name__)
 
@@ -128,9 +128,7 @@ def scan(data_dir: Path) -> dict[str, LocalCollection]:
         if path.name.startswith(".") or source_kind(path) is None:
             continue
         try:
-            with IO_LOCK:
-                ds = open_source(path)
-                ds.close()
+            ds = open_source(path)
             sidecar = _sidecar(path)
             collection_id = str(sidecar.get("id", path.name.split(".")[0]))
             metadata = _merge(describe(collection_id, ds), sidecar, path)
@@ -171,11 +169,11 @@ class LocalCollectionCatalog(CollectionCatalog):
 
         return StacCollectionsListing(collections=self.get_all_metadata())
 
-    @contextmanager
-    def open_cube(self, collection_id: str, bands: list[str] | None = None) -> Iterator[RasterCube]:
-        """Open a collection lazily as a ``(t, bands, y, x)`` cube (``attrs['crs']`` WKT, ``attrs['collection']``).
+    def open_cube(self, collection_id: str, bands: list[str] | None = None) -> RasterCube:
+        """Open a collection lazily as a dask-backed ``(t, bands, y, x)`` cube (``attrs['crs']``, ``['collection']``).
 
-        The files stay open (and :data:`IO_LOCK` held) inside the ``with`` block only: load what is needed there.
+        Nothing is read here: each chunk (and each window sliced from it) reads its own part of the files when
+        computed, in whatever process computes it.
         """
         collection = self.get(collection_id)
         wanted = list(bands) if bands else collection.bands
@@ -183,12 +181,6 @@ class LocalCollectionCatalog(CollectionCatalog):
         if missing:
             raise BandNotAvailable("load_collection", "bands",
                                    f"bands {missing} not in collection '{collection_id}' (bands: {collection.bands})")
-        with IO_LOCK:
-            ds = open_source(collection.path)
-            try:
-                cube = ds[wanted].to_dataarray(dim="bands")
-                cube = cube.transpose(*[d for d in ("t", "bands", "y", "x") if d in cube.dims])
-                cube.attrs = {"crs": ds.attrs.get("crs"), "collection": collection_id}
-                yield cube
-            finally:
-                ds.close()
+        cube = lazy_cube(describe_source(collection.path), wanted)
+        cube.attrs["collection"] = collection_id
+        return cube

@@ -4,6 +4,7 @@
 into openeo-driver and turns the written file into the HTTP response.
 """
 
+import hashlib
 import io
 import json
 import logging
@@ -11,7 +12,7 @@ import shutil
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import flask
 import numpy as np
@@ -51,11 +52,17 @@ class Runtime:
     """Size and time limits (see :mod:`local_backend.limits`)."""
 
     def execution(self, output_dir: Path, sync: bool, log: logging.Logger = _log, guard: Guard | None = None,
-                  job_id: str | None = None) -> Execution:
-        """A fresh :class:`Execution` writing into ``output_dir`` (``guard``: default from :attr:`limits`)."""
+                  job_id: str | None = None, tile_dir: Path | None = None,
+                  progress: Callable[[float], None] | None = None) -> Execution:
+        """A fresh :class:`Execution` writing into ``output_dir``.
+
+        ``guard`` defaults to one from :attr:`limits`; tiled UDF steps keep their tiles in ``tile_dir`` (see
+        :class:`Execution`) and report the percentage of tiles done to ``progress``.
+        """
         return Execution(catalog=self.catalog, output_dir=output_dir, sync=sync, max_sync_bytes=self.max_sync_bytes,
                          client=self.client, tile_size=self.tile_size, log=log,
-                         guard=guard or self.limits.guard(sync), job_id=job_id, dask=self.dask)
+                         guard=guard or self.limits.guard(sync), job_id=job_id, dask=self.dask, tile_dir=tile_dir,
+                         progress=progress)
 
 
 def _api_error(exc: Exception) -> OpenEOApiException:
@@ -96,6 +103,7 @@ def evaluate_graph(flat_graph: dict[str, Any], execution: Execution) -> Any:
     """
     if not isinstance(flat_graph, dict) or not flat_graph:
         raise ProcessGraphInvalidException(message="The process graph must be a non-empty object of nodes.")
+    execution.graph_digest = hashlib.sha256(json.dumps(flat_graph, sort_keys=True, default=str).encode()).hexdigest()
     token = activate(execution)
     try:
         registry = graph.execution_registry()

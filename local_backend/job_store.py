@@ -20,11 +20,11 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY, user_id TEXT NOT NULL, status TEXT NOT NULL, title TEXT, description TEXT,
     process TEXT NOT NULL, job_options TEXT, created TEXT NOT NULL, updated TEXT NOT NULL,
-    started TEXT, finished TEXT, error TEXT
+    started TEXT, finished TEXT, error TEXT, progress REAL
 )
 """
 COLUMNS = ("id", "user_id", "status", "title", "description", "process", "job_options", "created", "updated",
-           "started", "finished", "error")
+           "started", "finished", "error", "progress")
 """Columns of the ``jobs`` table, in order."""
 
 
@@ -41,8 +41,10 @@ class JobStore:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.db_path = self.state_dir / "jobs.sqlite"
         self._lock = threading.Lock()
-        with self._connect() as db:
+        with closing(self._connect()) as db, db:
             db.execute(_SCHEMA)
+            if "progress" not in {row["name"] for row in db.execute("PRAGMA table_info(jobs)")}:
+                db.execute("ALTER TABLE jobs ADD COLUMN progress REAL")  # a database of an earlier version
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.db_path, timeout=30)
@@ -56,6 +58,10 @@ class JobStore:
     def results_dir(self, job_id: str) -> Path:
         """Folder of one job's result files."""
         return self.job_dir(job_id) / "results"
+
+    def tiles_dir(self, job_id: str) -> Path:
+        """Folder of one job's per-tile results, kept until the job finishes (a restarted job reuses them)."""
+        return self.job_dir(job_id) / "tiles"
 
     def insert(self, record: dict[str, Any]) -> None:
         """Store a new job (``process`` and ``job_options`` as Python objects)."""
@@ -121,7 +127,8 @@ class JobStore:
         with closing(self._connect()) as db:
             rows = db.execute("SELECT id, status FROM jobs WHERE status IN ('queued', 'running')").fetchall()
         for row in rows:
-            message = f"The server stopped while this job was {row['status']}; start the job again."
+            message = (f"The server stopped while this job was {row['status']}; start the job again (tiles already "
+                       f"computed are kept and not recomputed).")
             self.update(row["id"], status="error", error=message, finished=now())
             self.append_log(row["id"], "error", message)
             _log.warning("Job %s was %s when the server stopped: marked error", row["id"], row["status"])

@@ -66,7 +66,7 @@ class LocalBatchJobs(BatchJobs):
             id=record["id"], status=record["status"], created=_parse_time(record["created"]),
             updated=_parse_time(record["updated"]), started=_parse_time(record["started"]),
             finished=_parse_time(record["finished"]), title=record["title"], description=record["description"],
-            process=record["process"], job_options=record["job_options"])
+            process=record["process"], job_options=record["job_options"], progress=record.get("progress"))
 
     def create_job(self, *, user: User, process: dict, api_version: str, metadata: dict,
                    job_options: dict | None = None) -> BatchJobMetadata:
@@ -99,7 +99,7 @@ class LocalBatchJobs(BatchJobs):
         if record["status"] in ("queued", "running"):
             return
         shutil.rmtree(self.store.results_dir(job_id), ignore_errors=True)
-        self.store.update(job_id, status="queued", error=None, started=None, finished=None)
+        self.store.update(job_id, status="queued", error=None, started=None, finished=None, progress=None)
         self.store.append_log(job_id, "info", "Job queued.")
         self._pool.submit(self._run, job_id)
 
@@ -128,12 +128,15 @@ class LocalBatchJobs(BatchJobs):
     def _evaluate(self, job_id: str, record: dict[str, Any], logger: logging.Logger, guard: Guard) -> str:
         """Run the job's graph; returns the final status (the failure is in the job log and record)."""
         try:
-            execution = self.runtime.execution(self.store.results_dir(job_id), sync=False, log=logger, guard=guard,
-                                               job_id=job_id)
+            execution = self.runtime.execution(
+                self.store.results_dir(job_id), sync=False, log=logger, guard=guard, job_id=job_id,
+                tile_dir=self.store.tiles_dir(job_id),
+                progress=lambda percent: self.store.update(job_id, progress=round(percent, 1)))
             evaluate_graph(record["process"]["process_graph"], execution)
             if not execution.outputs:
                 raise OpenEOApiException(message="The job wrote no result (no raster cube to save).",
                                          code="ProcessGraphInvalid", status_code=400)
+            shutil.rmtree(self.store.tiles_dir(job_id), ignore_errors=True)
             logger.info("Job finished: %s", [p.name for p in execution.outputs])
             return "finished"
         except ExecutionCanceled as exc:

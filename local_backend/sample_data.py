@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from local_backend._readers import open_cf
+from local_backend._readers import open_source
 
 _log = logging.getLogger(__name__)
 
@@ -31,8 +31,8 @@ _ATTRIBUTION = ("WorldCereal reference patch 00002806639B424A (tile 31UDS, Fland
 
 
 def _sentinel2(files: dict[str, Path]) -> xr.DataArray:
-    refl = open_cf(files["s2_10m"])
-    scl = open_cf(files["s2_20m"])["SCL"]
+    refl = open_source(files["s2_10m"])
+    scl = open_source(files["s2_20m"])["SCL"]
     scl = scl.sel(y=refl["y"].values, x=refl["x"].values, method="nearest")
     scl = scl.reindex(t=refl["t"].values, method="nearest", tolerance=np.timedelta64(1, "h"))  # type: ignore[arg-type]
     bands = [(refl["B04"] * 1e4).round(), (refl["B08"] * 1e4).round(), scl.assign_coords(y=refl["y"], x=refl["x"])]

@@ -122,6 +122,27 @@ def _secure_tokens(app: flask.Flask, signer: TokenSigner) -> None:
     auth.resolve_basic_access_token = resolve
 
 
+def _restartable_jobs(app: flask.Flask, jobs: LocalBatchJobs) -> None:
+    """Let ``POST /jobs/{id}/results`` restart a job in status ``error`` or ``finished`` too.
+
+    The openEO API says starting has no effect only on a queued or running job; openeo-driver's view starts
+    ``created``/``canceled`` jobs only. An interrupted job keeps its finished tiles, so restarting it computes only
+    the missing ones.
+    """
+    from openeo_driver.users import User
+
+    auth = app.extensions["auth_handler"]
+
+    @auth.requires_bearer_auth
+    def start_job(job_id: str, user: User) -> flask.Response:
+        jobs.start_job(job_id, user)
+        return flask.make_response("", 202)
+
+    for endpoint in ("openeo.start_job", "openeo_old.start_job"):
+        if endpoint in app.view_functions:
+            app.view_functions[endpoint] = start_job
+
+
 def _json_errors(app: flask.Flask) -> None:
     from werkzeug.exceptions import BadRequest
 
@@ -213,6 +234,7 @@ def build_backend(config: ServerConfig) -> Backend:
         config=get_backend_config(force_reload=True))
     app = build_app(implementation)
     _secure_tokens(app, TokenSigner.from_key_file(config.state_dir / "token_key"))
+    _restartable_jobs(app, jobs)
     _json_errors(app)
     conform_app(app, store)
     http_hooks.install(app, LoginLimiter(max_failures=config.login_max_failures, lockout_s=config.login_lockout_s),

@@ -5,16 +5,16 @@ died, but dask's ``LocalCluster`` closes a nanny for good when its worker is not
 ``distributed.deploy.lost-worker-timeout`` (a UDF killing its worker twice could leave the server with none, and every
 UDF request then hung); the supervisor notices and starts a replacement.
 
-:func:`collect` waits for a request's tile futures while checking the request's :class:`~local_backend.limits.Guard`
-(deadline, cancel, client disconnect) and the per-tile time limit; when it has to stop it cancels the futures and
-restarts the workers still running them (a running Python thread cannot be interrupted otherwise), so the next
-request does not queue behind abandoned work.
+:func:`collect` submits a step's tiles (a bounded number in flight) and waits for them while checking the
+request's :class:`~local_backend.limits.Guard` (deadline, cancel, client disconnect) and the per-tile time limit;
+when it has to stop it cancels the tiles in flight and restarts the workers still running them (a running Python
+thread cannot be interrupted otherwise), so the next request does not queue behind abandoned work.
 """
 
 import logging
 import threading
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from local_backend.cluster import DaskCluster
 from local_backend.errors import ProcessingTimeout, UdfError, WorkersUnavailable
@@ -115,17 +115,17 @@ def _stop(dask: DaskCluster, futures: list[Any], guard: Guard) -> None:
         _log.warning("%d tile(s) keep running on external dask workers until they finish", len(busy))
 
 
-def _tile_error(dask: DaskCluster, future: Any, index: int, total: int) -> Exception:
+def _tile_error(dask: DaskCluster, future: Any, number: int, total: int) -> Exception:
     from distributed.scheduler import KilledWorker
 
     if future.status == "cancelled":
-        return WorkersUnavailable(message=f"UDF tile {index + 1}/{total} was cancelled by the dask cluster (it was "
+        return WorkersUnavailable(message=f"UDF tile {number}/{total} was cancelled by the dask cluster (it was "
                                           f"closing or restarting); try again.")
     exc = future.exception()
     if isinstance(exc, KilledWorker):
         limit = f" of {dask.memory_limit / 2**20:.0f} MiB" if dask.memory_limit else ""
         attempts = exc.allowed_failures + 1
-        return UdfError(f"the worker process running tile {index + 1}/{total} died ({attempts} attempts): the UDF "
+        return UdfError(f"the worker process running tile {number}/{total} died ({attempts} attempts): the UDF "
                         f"exited, crashed or went over the per-worker memory limit{limit}. The worker was restarted.")
     return exc
 
@@ -142,48 +142,59 @@ def _check_tile_times(dask: DaskCluster, keys: dict[Any, int], started: dict[Any
                 started[key] = (worker, now)
     for key, (_, since) in started.items():
         if now - since > guard.tile_timeout_s:
-            raise ProcessingTimeout(f"UDF tile {keys[key] + 1}/{total} ran longer than the tile time limit "
+            raise ProcessingTimeout(f"UDF tile {keys[key]}/{total} ran longer than the tile time limit "
                                     f"({guard.tile_timeout_s:g} s, --tile-timeout) and was stopped; its worker "
                                     f"was restarted.")
 
 
-def collect(dask: DaskCluster, futures: list[Any], guard: Guard,
-            on_done: Callable[[int, int], None] | None = None) -> list[Any]:
-    """Results of ``futures`` in order, stopping them when the guard or the per-tile limit says so.
+def collect(dask: DaskCluster, submit: Callable[[Any], Any], tasks: Iterable[tuple[int, Any]], total: int,
+            guard: Guard, in_flight: int, on_done: Callable[[Any], None]) -> None:
+    """Run ``tasks`` on the cluster, at most ``in_flight`` at a time, under the guard and the per-tile time limit.
+
+    Tasks are submitted as earlier ones finish, so neither the scheduler nor the workers hold more than
+    ``in_flight`` tiles of an evaluation, whatever its area.
 
     Args:
-        dask: the cluster the futures run on.
-        futures: one future per tile.
+        dask: the cluster the tasks run on.
+        submit: submits one task, returns its ``distributed.Future``.
+        tasks: ``(number, task)`` pairs: the tile's 1-based number (named in messages) and what ``submit`` takes.
+        total: number of tiles of the step (named in messages).
         guard: the evaluation's limits and stop signals.
-        on_done: called with (tiles done, total) after each finished tile (progress logs).
+        in_flight: most tiles submitted and not yet finished.
+        on_done: called with each tile's result, in the order they finish (may raise to stop the run).
 
     Raises:
         UdfError: a tile's worker died; the UDF's own exception is re-raised as it came.
         ProcessingTimeout, ExecutionCanceled, ClientDisconnected: from the guard or the per-tile limit.
     """
-    keys = {f.key: i for i, f in enumerate(futures)}
-    results: list[Any] = [None] * len(futures)
-    pending, done_count = list(futures), 0
+    waiting = iter(tasks)
+    running: dict[Any, tuple[Any, int]] = {}
     started: dict[Any, tuple[str, float]] = {}
+
+    def top_up() -> None:
+        while len(running) < in_flight:
+            item = next(waiting, None)
+            if item is None:
+                return
+            future = submit(item[1])
+            running[future.key] = (future, item[0])
+
     try:
-        while pending:
+        top_up()
+        while running:
             guard.check()
-            done = [f for f in pending if f.done()]
+            done = [(key, future, number) for key, (future, number) in running.items() if future.done()]
             if not done:
                 time.sleep(_POLL_S)
-            pending = [f for f in pending if f not in done]
-            for future in done:
-                index = keys.pop(future.key)
-                started.pop(future.key, None)
+            for key, future, number in done:
+                del running[key]
+                started.pop(key, None)
                 if future.status != "finished":
                     guard.check()
-                    raise _tile_error(dask, future, index, len(futures))
-                results[index] = future.result()
-                done_count += 1
-                if on_done is not None:
-                    on_done(done_count, len(futures))
-            _check_tile_times(dask, keys, started, guard, len(futures))
+                    raise _tile_error(dask, future, number, total)
+                on_done(future.result())
+            top_up()
+            _check_tile_times(dask, {key: number for key, (_, number) in running.items()}, started, guard, total)
     except BaseException:
-        _stop(dask, [f for f in futures if f.key in keys], guard)
+        _stop(dask, [future for future, _ in running.values()], guard)
         raise
-    return results

@@ -13,8 +13,6 @@ from local_backend.errors import ProcessParameterInvalid, ResultTooLarge, SarBac
 
 _log = logging.getLogger(__name__)
 
-_CHUNK = 256
-
 
 def _bbox(spatial_extent: Any) -> tuple[float, float, float, float, str] | None:
     """``(west, south, east, north, crs)`` from a pg-parser ``BoundingBox`` or a plain dict."""
@@ -73,29 +71,37 @@ def _crs_name(crs: str) -> str:
     return str(parsed.to_string())
 
 
-def filter_spatial_extent(cube: xr.DataArray, spatial_extent: Any) -> xr.DataArray:
-    """Keep pixels whose centres lie inside the bounding box (given in any CRS)."""
+def _positions(keep: np.ndarray) -> slice | np.ndarray:
+    """Positions where ``keep`` holds, as a slice when contiguous (a slice of a lazy cube reads only that window)."""
+    index = np.flatnonzero(keep)
+    if index.size and index[-1] - index[0] + 1 == index.size:
+        return slice(int(index[0]), int(index[-1]) + 1)
+    return index
+
+
+def spatial_selection(cube: xr.DataArray, spatial_extent: Any) -> dict[str, slice | np.ndarray]:
+    """Positions along ``y`` and ``x`` of the pixels whose centres lie inside the bounding box (any CRS)."""
     bbox = _bbox(spatial_extent)
     if bbox is None:
-        return cube
+        return {}
     west, south, east, north = _to_cube_crs(bbox, cube.attrs.get("crs"))
     x, y = cube["x"].values, cube["y"].values
-    out = cube.isel(x=np.flatnonzero((x >= west) & (x <= east)), y=np.flatnonzero((y >= south) & (y <= north)))
-    if out.sizes["x"] == 0 or out.sizes["y"] == 0:
+    inside_x, inside_y = (x >= west) & (x <= east), (y >= south) & (y <= north)
+    if not inside_x.any() or not inside_y.any():
         raise ProcessParameterInvalid(
             "load_collection", "spatial_extent",
             f"no pixel of '{cube.attrs.get('collection')}' inside [{bbox[0]}, {bbox[1]}, {bbox[2]}, {bbox[3]}] "
             f"({_crs_name(bbox[4])}) (in the collection CRS: x {west:.1f}.."
             f"{east:.1f}, y {south:.1f}..{north:.1f}; data covers x {x.min():.1f}..{x.max():.1f}, "
             f"y {y.min():.1f}..{y.max():.1f})")
-    return out
+    return {"x": _positions(inside_x), "y": _positions(inside_y)}
 
 
-def filter_temporal_extent(cube: xr.DataArray, temporal_extent: Any) -> xr.DataArray:
-    """Keep time labels in ``[start, end)`` (openEO: the end is excluded)."""
+def temporal_selection(cube: xr.DataArray, temporal_extent: Any) -> dict[str, slice | np.ndarray]:
+    """Positions along ``t`` of the labels in ``[start, end)`` (openEO: the end is excluded)."""
     interval = _temporal(temporal_extent)
     if interval is None or "t" not in cube.dims:
-        return cube
+        return {}
     start, end = interval
     t = cube["t"].values
     keep = np.ones(t.shape, dtype=bool)
@@ -108,12 +114,12 @@ def filter_temporal_extent(cube: xr.DataArray, temporal_extent: Any) -> xr.DataA
             "load_collection", "temporal_extent",
             f"no acquisition of '{cube.attrs.get('collection')}' in [{start}, {end}); data covers "
             f"{t.min()} .. {t.max()}")
-    return cube.isel(t=np.flatnonzero(keep))
+    return {"t": _positions(keep)}
 
 
 def load_collection(id: str, spatial_extent: Any = None, temporal_extent: Any = None,
                     bands: list[str] | None = None, properties: Any = None) -> xr.DataArray:
-    """Load a local collection as a ``(t, bands, y, x)`` float32 cube (read now, dask-chunked in memory).
+    """Load a local collection lazily as a dask-backed ``(t, bands, y, x)`` float32 cube (nothing read here).
 
     Args:
         id: collection id (see ``GET /collections``).
@@ -129,14 +135,15 @@ def load_collection(id: str, spatial_extent: Any = None, temporal_extent: Any = 
     if properties:
         raise ProcessParameterInvalid("load_collection", "properties",
                                       "metadata property filters are not supported on local collections")
-    with execution.catalog.open_cube(id, list(bands) if bands else None) as lazy:
-        cube = filter_temporal_extent(filter_spatial_extent(lazy, spatial_extent), temporal_extent)
-        if execution.sync and cube.nbytes > execution.max_sync_bytes:
-            raise ResultTooLarge(int(cube.nbytes), execution.max_sync_bytes)
-        cube = cube.compute(scheduler="synchronous")  # read in this thread, under the catalog's I/O lock
-    chunks = {d: min(_CHUNK, cube.sizes[d]) for d in ("y", "x")}
-    execution.log.info("load_collection %s: %s", id, dict(cube.sizes))
-    return cube.rio.write_crs(cube.attrs["crs"]).chunk(chunks) if cube.attrs.get("crs") else cube.chunk(chunks)
+    lazy = execution.catalog.open_cube(id, list(bands) if bands else None)
+    selection = {**spatial_selection(lazy, spatial_extent), **temporal_selection(lazy, temporal_extent)}
+    cube = lazy.isel(selection)  # one selection, which dask fuses into the readers' calls
+    if execution.sync and cube.nbytes > execution.max_sync_bytes:
+        raise ResultTooLarge(int(cube.nbytes), execution.max_sync_bytes)
+    path = execution.catalog.get(id).path
+    execution.inputs.append(f"{path}@{path.stat().st_mtime_ns}")
+    execution.log.info("load_collection %s: %s (lazy, %.1f MiB as float32)", id, dict(cube.sizes), cube.nbytes / 2**20)
+    return cube.rio.write_crs(cube.attrs["crs"]) if cube.attrs.get("crs") else cube
 
 
 def _requested(coefficient: str | None, flags: dict[str, Any]) -> dict[str, Any]:

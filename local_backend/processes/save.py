@@ -9,15 +9,14 @@ import rioxarray  # noqa: F401 - .rio accessor (CRS of cubes, GeoTIFF writing)
 import xarray as xr
 
 from local_backend._context import current
-from local_backend._readers import IO_LOCK
 from local_backend.errors import ProcessParameterInvalid, ResultTooLarge
+from local_backend.stream_write import stream_gtiff, stream_netcdf
 
 _log = logging.getLogger(__name__)
 
 FORMATS = {"netcdf": "netCDF", "nc": "netCDF", "gtiff": "GTiff", "geotiff": "GTiff", "tiff": "GTiff"}
 """Accepted ``format`` names (case-insensitive) and the canonical name."""
 MEDIA_TYPES = {"netCDF": "application/x-netcdf", "GTiff": "image/tiff; application=geotiff"}
-_TIME_UNITS = "days since 1990-01-01"
 
 
 def _storable(value: Any) -> Any:
@@ -79,40 +78,22 @@ def to_dataset(cube: xr.DataArray) -> xr.Dataset:
 
 
 def write_netcdf(cube: xr.DataArray, path: Path) -> Path:
-    """Write ``cube`` with :func:`to_dataset` (``t`` as days since 1990-01-01, NaN fill)."""
-    ds = to_dataset(cube)
-    encoding: dict[str, dict[str, Any]] = {
-        str(v): {"zlib": True, "complevel": 4, "_FillValue": np.float32(np.nan)} for v in ds.data_vars if v != "crs"
-    }
-    if "t" in ds.coords:
-        encoding["t"] = {"units": _TIME_UNITS, "calendar": "standard", "dtype": "float64"}
-    with IO_LOCK:
-        ds.to_netcdf(path, encoding=encoding)
-    return path
+    """Write ``cube`` with :func:`to_dataset` (``t`` as days since 1990-01-01, NaN fill), one spatial block at a time."""
+    return stream_netcdf(to_dataset(cube), path)
 
 
 def write_gtiff(cube: xr.DataArray, folder: Path) -> list[Path]:
-    """Write one GeoTIFF per time label (``openEO_YYYY-MM-DD.tif``) or ``openEO.tif`` without ``t``."""
+    """Write one GeoTIFF per time label (``openEO_YYYY-MM-DD.tif``) or ``openEO.tif`` without ``t``, block by block."""
     crs = cube_crs(cube)
     if "bands" not in cube.dims:
         cube = cube.expand_dims(bands=[str(cube.name or "var")])
-    slices = [(None, cube)] if "t" not in cube.dims else [(t, cube.sel(t=t)) for t in cube["t"].values]
-    paths = []
-    for label, part in slices:
-        name = "openEO.tif" if label is None else f"openEO_{np.datetime_as_string(label, unit='D')}.tif"
-        raster = part.transpose("bands", "y", "x").astype(np.float32).rename(bands="band")
-        raster = raster.assign_coords(band=np.arange(1, raster.sizes["band"] + 1))
-        raster.attrs = {"long_name": tuple(str(b) for b in part["bands"].values), "_FillValue": np.float32(np.nan)}
-        if crs:
-            raster = raster.rio.write_crs(crs)
-        with IO_LOCK:
-            raster.rio.to_raster(folder / name)
-        paths.append(folder / name)
-    return paths
+    labels = [None] if "t" not in cube.dims else list(cube["t"].values)
+    names = ["openEO.tif" if t is None else f"openEO_{np.datetime_as_string(t, unit='D')}.tif" for t in labels]
+    return stream_gtiff(cube, [folder / name for name in names], crs)
 
 
 def save_result(data: xr.DataArray, format: str = "netCDF", options: dict | None = None) -> bool:
-    """Compute ``data`` and write it to the evaluation's output folder.
+    """Write ``data`` to the evaluation's output folder, computing one spatial block at a time.
 
     Args:
         data: raster cube with ``y``, ``x`` and optionally ``t``, ``bands``.
@@ -130,17 +111,16 @@ def save_result(data: xr.DataArray, format: str = "netCDF", options: dict | None
         raise ProcessParameterInvalid("save_result", "data", f"expected a raster cube, got {type(data).__name__}")
     if execution.sync and data.size * 4 > execution.max_sync_bytes:
         raise ResultTooLarge(int(data.size * 4), execution.max_sync_bytes)
-    computed = data.compute()
     execution.output_dir.mkdir(parents=True, exist_ok=True)
     if canonical == "netCDF":
-        paths = [write_netcdf(computed, execution.output_dir / "openEO.nc")]
+        paths = [write_netcdf(data, execution.output_dir / "openEO.nc")]
     else:
-        if execution.sync and "t" in computed.dims and computed.sizes["t"] > 1:
+        if execution.sync and "t" in data.dims and data.sizes["t"] > 1:
             raise ProcessParameterInvalid(
                 "save_result", "format",
-                f"GTiff of a cube with {computed.sizes['t']} time steps gives one file per date; reduce 't', use "
+                f"GTiff of a cube with {data.sizes['t']} time steps gives one file per date; reduce 't', use "
                 f"netCDF, or run a batch job")
-        paths = write_gtiff(computed, execution.output_dir)
+        paths = write_gtiff(data, execution.output_dir)
     execution.outputs.extend(paths)
     execution.log.info("save_result: wrote %s", [p.name for p in paths])
     return True

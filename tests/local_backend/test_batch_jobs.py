@@ -88,25 +88,3 @@ def test_failing_job_reports_udf_error(tmp_path: Path, sample_data: Path, users_
         assert info.value.message.startswith("The UDF failed")  # the error itself, not the log line around it
     finally:
         server.stop()
-
-
-def test_external_dask_scheduler(tmp_path: Path, sample_data: Path, users_file: Path) -> None:
-    from distributed import Client, LocalCluster
-
-    cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0")
-    client = Client(cluster)
-    server = start_server(tmp_path / "state", sample_data, users_file,
-                          extra=("--dask-scheduler", cluster.scheduler_address))
-    try:
-        conn = openeo.connect(server.url).authenticate_basic(USER, PASSWORD)
-        udf = openeo.UDF.from_file(UDF_CODE / "scale_labels.py", context={"factor": 4})
-        cube = conn.load_collection("S1NDVI_SAMPLE_CUBE", temporal_extent=["2018-05-01", "2018-06-01"])
-        cube.download(tmp_path / "in.nc")
-        cube.apply_dimension(process=udf, dimension="t").download(tmp_path / "out.nc")
-        inp, out = xr.open_dataset(tmp_path / "in.nc"), xr.open_dataset(tmp_path / "out.nc")
-        np.testing.assert_allclose(out["VH"].values, 4 * inp["VH"].values, rtol=1e-6, equal_nan=True)
-        assert "dask workers" in server.log.read_text()
-    finally:
-        server.stop()
-        client.close()
-        cluster.close()

@@ -48,14 +48,13 @@ def test_netcdf_zarr_geotiff(tmp_path: Path) -> None:
         dims = meta["cube:dimensions"]
         assert sorted(dims["bands"]["values"]) == ["NIR", "RED"] and dims["x"]["reference_system"] == 32631
         assert dims["t"]["extent"] == ["2020-01-01T00:00:00Z", "2020-01-21T00:00:00Z"] and dims["x"]["step"] == 10
-        with catalog.open_cube(cid, ["NIR"]) as cube:
-            values = cube.values
+        cube = catalog.open_cube(cid, ["NIR"])
+        values = cube.values
         assert cube.dims == ("t", "bands", "y", "x") and cube.dtype == np.float32
         assert not np.isnan(values[0, 0, 0, 0]) and values[0, 0, 1, 1] == float(_dataset()["NIR"][0, 1, 1])
-    with catalog.open_cube("CUBE_NC", ["RED"]) as cube:
-        assert np.isnan(cube.values[0, 0, 0, 0])  # fill value 0 → NaN
-    with catalog.open_cube("CUBE_TIF") as cube:
-        assert cube.sizes["t"] == 2 and float(cube.isel(t=1).mean()) == 2.0
+    assert np.isnan(catalog.open_cube("CUBE_NC", ["RED"]).values[0, 0, 0, 0])  # fill value 0 → NaN
+    cube = catalog.open_cube("CUBE_TIF")
+    assert cube.sizes["t"] == 2 and float(cube.isel(t=1).mean()) == 2.0
     assert catalog.get_collection_metadata("CUBE_TIF")["cube:dimensions"]["x"]["reference_system"] == 32631
 
 
@@ -69,8 +68,7 @@ def test_sidecar_overrides_id_and_bands(tmp_path: Path) -> None:
     with pytest.raises(CollectionNotFound, match="available collections: \\['MY_ID'\\]"):
         catalog.get("file")
     with pytest.raises(BandNotAvailable, match="RED"):
-        with catalog.open_cube("MY_ID", ["RED"]):
-            pass
+        catalog.open_cube("MY_ID", ["RED"])
 
 
 def test_unreadable_file_skipped(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

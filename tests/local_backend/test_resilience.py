@@ -140,7 +140,8 @@ def test_job_log_records_start_tiles_and_finish(conn: openeo.Connection) -> None
     start = next(i for i, m in enumerate(messages) if m.startswith("Job started"))
     tiles = [i for i, m in enumerate(messages) if m.startswith("UDF tile ")]
     finish = next(i for i, m in enumerate(messages) if m.startswith("Job finished"))
-    assert [messages[i] for i in tiles] == [f"UDF tile {k}/4 done" for k in range(1, 5)]
+    assert [messages[i].split(":")[0] for i in tiles] == [f"UDF tile {k}/4 done" for k in range(1, 5)]
+    assert all(" s (pid " in messages[i] for i in tiles)  # each line says how long the tile took and where
     assert start < tiles[0] and tiles[-1] < finish
 
 

@@ -37,7 +37,8 @@ def test_cube_command_on_netcdf_is_unchanged_and_refuses_s2_without_scl(tmp_path
     ref = build_cube(s1, load_s2_ndvi(f["s2_10m"], s1, scl_path=f["s2_20m"]), period="12D")
     np.testing.assert_array_equal(read_cube(out).values, ref.values)
     with pytest.raises(CloudMaskMissing, match=r"no SCL band .*--no-cloud-mask"):
-        main(["cube", "--s1", str(CROSS_SITE_FILE), "--s2", str(CROSS_SITE_FILE), "--out", str(out)])
+        make_cube([str(CROSS_SITE_FILE)], [str(CROSS_SITE_FILE)], IngestOptions())
+    assert main(["cube", "--s1", str(CROSS_SITE_FILE), "--s2", str(CROSS_SITE_FILE), "--out", str(out)]) == 2
     assert main(["cube", "--s1", str(CROSS_SITE_FILE), "--s2", str(CROSS_SITE_FILE), "--no-cloud-mask",
                  "--period", "acquisition", "--out", str(out)]) == 0
     assert "cloud-contaminated" in read_cube(out).attrs["ndvi_warning"]

@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import openeo
 import pytest
@@ -63,7 +65,7 @@ def test_float32_path_matches_float64_reference(random_checkpoint):
     """The streamed float32 UDF path equals features and network evaluated in float64 on the same cube."""
     cube = make_cube(units="db", ny=4, nx=4)
     model, meta = load_checkpoint(str(random_checkpoint))
-    fast = predict_cube(cube, model, meta, device="cpu").sel(bands="NDVI").values
+    fast = predict_cube(cube, model, meta, device="cpu", self_calibration=False).sel(bands="NDVI").values
     nt = cube.sizes["t"]
 
     def flat(band: str) -> torch.Tensor:
@@ -150,3 +152,30 @@ def test_shipped_weights_carry_their_provenance_and_loso_table():
     _, demo = load_checkpoint(UDF_PATH.parent / "data" / DEMO_ZERO_SHOT_NAME)
     assert demo["training_data"]["held_out_sites"] == ["flanders_2017"]
     assert "flanders_2017" not in demo["training_data"]["sites"]
+
+
+def test_self_calibration_blends_between_the_model_and_the_interpolation(random_checkpoint):
+    """Trust weight 1 gives the model, 0 the interpolation of the kept NDVI; the std scale comes from the cube."""
+    from udf.selfcal import SelfCalibration, apply_weights
+
+    cube = make_cube(units="linear", nt=30, ny=8, nx=8)
+    model, meta = load_checkpoint(str(random_checkpoint))
+    nt = cube.sizes["t"]
+
+    def flat(band: str) -> torch.Tensor:
+        return torch.from_numpy(cube.sel(bands=band).values.astype(np.float32).reshape(nt, -1).T.copy())
+
+    days = torch.from_numpy(times_to_days(cube["t"].values))
+    feats = series_features(flat("VV"), flat("VH"), flat("NDVI"), days)
+    with torch.no_grad():
+        raw, _ = model(feats.x, feats.base)
+    has = torch.ones_like(raw, dtype=torch.bool)
+    dist = torch.zeros_like(raw)
+    torch.testing.assert_close(apply_weights(raw, feats.base, dist, has, [1.0] * 4), raw)
+    torch.testing.assert_close(apply_weights(raw, feats.base, dist, has, [0.0] * 4), feats.base)
+    out = predict_cube(cube, model, meta, device="cpu", include_uncertainty=True)
+    cal = json.loads(out.attrs["s1ndvi_self_calibration"])
+    assert cal["pixels"] == 64 and cal["std_scale"] is not None and all(0 <= w <= 1 for w in cal["weights"])
+    assert SelfCalibration().std_scale is None  # nothing calibrated without NDVI: the checkpoint's scale applies
+    s1_only = predict_cube(cube.sel(bands=["VV", "VH"]), model, meta, device="cpu")
+    assert json.loads(s1_only.attrs["s1ndvi_self_calibration"])["std_scale"] is None

@@ -63,9 +63,11 @@ def build_dl(dl: str, cube: xr.DataArray, split: SpatialSplit, train_minutes: Op
             progress("adapt")
     if train_minutes is not None:
         from udf.fit import fit
+        from udf.model import ModelConfig
         from udf.training import in_site_config
 
-        model, meta = fit(cube, split, in_site_config(max_minutes=train_minutes, seed=seed))
+        model, meta = fit(cube, split, in_site_config(model=ModelConfig.with_calendar(), max_minutes=train_minutes,
+                                                      seed=seed))
         meta["training_data"]["source"] = "this cube's training blocks"
         save_checkpoint(model, meta, out / "model.npz")
         methods["DL trained here"] = dl_method(model, meta, device=device)

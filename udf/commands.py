@@ -147,7 +147,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     cube = read_cube(args.cube)
     split = spatial_block_split((cube.sizes["y"], cube.sizes["x"]), block=args.block, seed=args.seed)
     check_training_ndvi(cube_acquisitions(cube)[1], split.train, split.val)  # before any progress bar
-    cfg = in_site_config(model=ModelConfig(arch=args.arch, hidden=args.hidden), epochs=args.epochs,
+    cfg = in_site_config(model=ModelConfig.with_calendar(arch=args.arch, hidden=args.hidden), epochs=args.epochs,
                       max_minutes=args.minutes, seed=args.seed)
     with tqdm(total=cfg.epochs, desc="train", unit="epoch") as bar:
         def progress(epoch: int, record: dict) -> None:

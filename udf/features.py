@@ -16,13 +16,17 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["FEATURES", "MAX_DIST_DAYS", "NORMALISED", "SeriesFeatures", "interpolate_kept", "series_features"]
+__all__ = ["CALENDAR_FEATURES", "FEATURES", "MAX_DIST_DAYS", "NORMALISED", "SeriesFeatures", "feature_names",
+           "interpolate_kept", "series_features"]
 
 FEATURES = ("vv_db", "vh_db", "ratio_db", "vv_anom", "vh_anom", "vv_dev", "vh_dev", "s1_valid", "ndvi", "ndvi_valid",
             "interp", "dist_prev", "dist_next", "has_ndvi", "gap_prev", "gap_next")
 """Per-step model inputs, in order. dB features are 10·log10 of linear power (``*_anom``: minus the pixel's mean over
 its valid steps; ``*_dev``: minus what the backscatter was at the kept NDVI dates, interpolated like the NDVI — how
 far S1 moved since the evidence the interpolation rests on); distances and gaps are in 30-day units, capped."""
+CALENDAR_FEATURES = ("doy_sin", "doy_cos")
+"""Day of year, appended only for a model adapted to one site (``ModelConfig.calendar``): a pretrained model must
+not assume a crop calendar, a model adapted to the user's cube may learn that site's."""
 NORMALISED = ("vv_db", "vh_db", "ratio_db", "vv_anom", "vh_anom", "vv_dev", "vh_dev")
 """Features z-scored with statistics stored in the checkpoint; the others are already of order one."""
 MAX_DIST_DAYS = 180.0
@@ -96,20 +100,27 @@ def _gaps(days: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.cat([step[:, :1], step], dim=1), torch.cat([step, step[:, -1:]], dim=1)
 
 
+def feature_names(calendar: bool = False) -> tuple[str, ...]:
+    """The feature columns a model reads: :data:`FEATURES`, plus :data:`CALENDAR_FEATURES` for a calendar model."""
+    return FEATURES + CALENDAR_FEATURES if calendar else FEATURES
+
+
 def series_features(vv: torch.Tensor, vh: torch.Tensor, ndvi: torch.Tensor | None,
-                    days: torch.Tensor) -> SeriesFeatures:
+                    days: torch.Tensor, calendar: bool = False) -> SeriesFeatures:
     """Build :data:`FEATURES` for a batch of sequences.
 
     Args:
         vv: ``(B, T)`` VV linear power, NaN (or ≤ 0) where no data.
         vh: ``(B, T)`` VH linear power, same.
         ndvi: ``(B, T)`` kept NDVI with NaN where missing, or None (S1 only).
-        days: ``(T,)`` or ``(B, T)`` time in days (any origin), strictly increasing.
+        days: ``(T,)`` or ``(B, T)`` time in days since 1970-01-01 (float64 advised), strictly increasing.
+        calendar: append the day of year (sin, cos) for a model adapted to one site.
 
     Returns:
         Features (float32, missing values 0 with their validity flag 0), the interpolation base and S1 presence.
     """
     b, t = vv.shape
+    absolute = days.expand(b, t)
     days = (days - days[..., :1]).to(vv.dtype).expand(b, t)
     vv_db, vh_db = _to_db(vv), _to_db(vh)
     s1_ok = torch.isfinite(vv_db) & torch.isfinite(vh_db)
@@ -129,5 +140,8 @@ def series_features(vv: torch.Tensor, vh: torch.Tensor, ndvi: torch.Tensor | Non
             s1_ok.to(vv.dtype),
             torch.where(nd_ok, ndvi, zero), nd_ok.to(vv.dtype), interp, d_prev.clamp(max=MAX_DIST_DAYS) / 30.0,
             d_next.clamp(max=MAX_DIST_DAYS) / 30.0, has.to(vv.dtype), gap_prev, gap_next]
+    if calendar:
+        angle = (2 * torch.pi / 365.25) * torch.remainder(absolute.to(torch.float64), 365.25)
+        cols += [torch.sin(angle).to(vv.dtype), torch.cos(angle).to(vv.dtype)]
     x = torch.stack(cols, dim=-1)
     return SeriesFeatures(x=x, base=torch.where(has, interp, zero), s1_any=s1_ok.any(1))

@@ -55,7 +55,7 @@ def predict_series(model: FusionNet, vv: torch.Tensor, vh: torch.Tensor, ndvi: t
         days: ``(T,)`` or ``(B, T)`` days.
         weights: trust weights per distance bin (:mod:`udf.selfcal`), or None to use the model's output as is.
     """
-    feats = series_features(vv, vh, ndvi, days)
+    feats = series_features(vv, vh, ndvi, days, model.config.calendar)
     if vv.device.type == "cuda":
         with torch.autocast("cuda", dtype=torch.bfloat16):
             mean, log_b = model(feats.x, feats.base)
@@ -148,7 +148,7 @@ def predict_cube(cube: xr.DataArray, model: FusionNet, meta: dict, s1_units: str
     nt, ny, nx = cube.sizes["t"], cube.sizes["y"], cube.sizes["x"]
     dev = resolve_device(device)
     model = model.to(dev)
-    days = torch.from_numpy(days_np - days_np[0]).to(dev)
+    days = torch.from_numpy(days_np).to(dev)  # days since 1970 (float64): gaps, and the day of year if used
     rows = max(1, batch_size // max(nx, 1))
     cal = calibrate_cube(cube, model, units, days, dev, rows) if self_calibration and has_ndvi else SelfCalibration()
     std_scale = cal.std_scale if cal.std_scale is not None else float(meta.get("std_scale", 1.0))

@@ -7,10 +7,13 @@ linear interpolation of the kept NDVI (``base``, see :mod:`udf.features`): next 
 only has to learn how little to change, and without any NDVI it predicts from S1 alone.
 """
 
-from dataclasses import asdict, dataclass, field
+import copy
+from dataclasses import asdict, dataclass, field, replace
 
 import torch
 from torch import nn
+
+from udf.features import feature_names
 
 __all__ = ["FusionNet", "ModelConfig"]
 
@@ -29,10 +32,17 @@ class ModelConfig:
     """GRU layers (``"gru"`` only)."""
     dilations: tuple[int, ...] = field(default=(1, 2, 4, 8))
     """Dilations of the kernel-3 convolutions (``"tcn"`` only)."""
+    calendar: bool = False
+    """The model also reads the day of year (``udf.features.CALENDAR_FEATURES``): only models adapted to one site."""
 
     def to_dict(self) -> dict:
         """JSON-friendly dict."""
         return {**asdict(self), "dilations": list(self.dilations)}
+
+    @classmethod
+    def with_calendar(cls, **kwargs: object) -> "ModelConfig":
+        """A configuration that also reads the day of year (a model trained on one site only)."""
+        return cls(**{**kwargs, "calendar": True, "n_features": len(feature_names(True))})  # type: ignore[arg-type]
 
     @classmethod
     def from_dict(cls, data: dict) -> "ModelConfig":
@@ -71,6 +81,10 @@ class FusionNet(nn.Module):
         super().__init__()
         if config.arch not in ("gru", "tcn"):
             raise ValueError(f"Unknown architecture {config.arch!r}; expected 'gru' or 'tcn'.")
+        expected = len(feature_names(config.calendar))
+        if config.n_features != expected:
+            raise ValueError(f"ModelConfig(calendar={config.calendar}) reads {expected} features, not "
+                             f"n_features={config.n_features}.")
         self.config = config
         h = config.hidden
         self.register_buffer("feature_mean", torch.zeros(config.n_features))
@@ -95,6 +109,23 @@ class FusionNet(nn.Module):
             h = self.temporal(e.transpose(1, 2)).transpose(1, 2)
         out = self.head(h)
         return base + out[..., 0], out[..., 1].clamp(-7.0, 2.0)
+
+    def with_calendar(self) -> "FusionNet":
+        """A copy that also reads the day of year, with zero weights on it: it starts as this model's exact twin.
+
+        ``s1ndvi adapt`` uses it, so that fine-tuning on one site may learn that site's crop calendar.
+        """
+        if self.config.calendar:
+            return copy.deepcopy(self)
+        extra = 2
+        twin = FusionNet(replace(self.config, calendar=True, n_features=self.config.n_features + extra))
+        state = {k: v.clone() for k, v in self.state_dict().items()}
+        for key in [k for k in state if k.startswith("temporal.weight_ih_l0") or k == "embed.0.weight"]:
+            state[key] = torch.cat([state[key], torch.zeros(state[key].shape[0], extra)], dim=1)
+        state["feature_mean"] = torch.cat([state["feature_mean"], torch.zeros(extra)])
+        state["feature_std"] = torch.cat([state["feature_std"], torch.ones(extra)])
+        twin.load_state_dict(state)
+        return twin.to(self.feature_mean.device)
 
     def flops_per_step(self) -> int:
         """Floating-point operations (2 per multiply-add) per pixel-time-step of the matrix products."""

@@ -75,7 +75,7 @@ def _pseudo_holdout(model: FusionNet, vv: torch.Tensor, vh: torch.Tensor, ndvi: 
     out: list[tuple[np.ndarray, ...]] = []
     for hidden in (hide_random(valid, 0.2, rng), hide_window(valid, day_np, 60.0, rng)):
         k2 = torch.from_numpy(np.where(hidden, np.float32(np.nan), kept)).to(ndvi.device)
-        feats = series_features(vv, vh, k2, days)
+        feats = series_features(vv, vh, k2, days, model.config.calendar)
         mean, log_b = model(feats.x, feats.base)
         has = (feats.x[..., FEATURES.index("has_ndvi")] > 0).cpu().numpy()
         keep = hidden & feats.s1_any.cpu().numpy()[:, None] & np.isfinite(kept) & has

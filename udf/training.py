@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from udf.corpus.series import SeriesSet
-from udf.features import FEATURES, NORMALISED, series_features
+from udf.features import FEATURES, NORMALISED, feature_names, series_features
 from udf.masking import hide_all, hide_random, hide_window
 from udf.model import FusionNet, ModelConfig
 
@@ -94,7 +94,8 @@ class TrainConfig:
         return {**asdict(self), "model": self.model.to_dict()}
 
 
-IN_SITE_AUGMENT = Augment(offset_db=0.5, vh_offset_db=0.25, orbit_prob=0.0, drop_s1=0.1, swap_s1=0.0)
+IN_SITE_AUGMENT = Augment(offset_db=0.5, vh_offset_db=0.25, orbit_prob=0.0, drop_s1=0.1, swap_s1=0.0,
+                          interleave_prob=0.0)
 """Perturbations when training on the site the model will serve (``train``, ``adapt``): its S1 is what it is."""
 
 
@@ -155,19 +156,21 @@ def laplace_nll(mean: torch.Tensor, log_b: torch.Tensor, target: torch.Tensor, w
     return (nll * weight).sum() / weight.sum().clamp(min=1.0)
 
 
-def feature_stats(sets: list[SeriesSet], limit: int = 4000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def feature_stats(sets: list[SeriesSet], limit: int = 4000, seed: int = 0,
+                  calendar: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Mean and std of the :data:`~udf.features.NORMALISED` features over valid S1 steps (others: 0 and 1).
 
     Half of the NDVI is hidden at random, so that the features relative to kept NDVI take typical values.
     """
-    mean, std = np.zeros(len(FEATURES), np.float32), np.ones(len(FEATURES), np.float32)
+    names = feature_names(calendar)
+    mean, std = np.zeros(len(names), np.float32), np.ones(len(names), np.float32)
     rng = np.random.default_rng(seed)
     rows = []
     for s in sets:
         pick = rng.permutation(s.n)[:limit]
         kept = np.where(rng.random(s.ndvi[pick].shape) < 0.5, np.float32(np.nan), s.ndvi[pick])
         feats = series_features(torch.from_numpy(s.s1[pick, :, 0]), torch.from_numpy(s.s1[pick, :, 1]),
-                                torch.from_numpy(kept), torch.from_numpy(s.days[pick]))
+                                torch.from_numpy(kept), torch.from_numpy(s.days[pick]), calendar)
         x = feats.x.numpy()
         rows.append(x[x[..., FEATURES.index("s1_valid")] > 0])
     allrows = np.concatenate(rows)
@@ -245,7 +248,8 @@ def _train_step(model: FusionNet, opt: torch.optim.Optimizer, batch: tuple, cfg:
     def t(a: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(a)).to(dev)
 
-    feats = series_features(t(s1[..., 0]), t(s1[..., 1]), t(np.where(hidden, np.float32(np.nan), ndvi)), t(days))
+    feats = series_features(t(s1[..., 0]), t(s1[..., 1]), t(np.where(hidden, np.float32(np.nan), ndvi)), t(days),
+                            model.config.calendar)
     mean, log_b = model(feats.x, feats.base)
     w = t(weight)
     loss = laplace_nll(mean, log_b, t(np.nan_to_num(ndvi)), w)
@@ -296,7 +300,7 @@ def train(pool: dict[str, list[SeriesSet]], val_score: Callable[[FusionNet], flo
 
 def _fresh_model(pool: dict[str, list[SeriesSet]], cfg: TrainConfig) -> FusionNet:
     model = FusionNet(cfg.model)
-    mean, std = feature_stats([s for sets in pool.values() for s in sets], seed=cfg.seed)
+    mean, std = feature_stats([s for sets in pool.values() for s in sets], seed=cfg.seed, calendar=cfg.model.calendar)
     model.feature_mean.copy_(torch.from_numpy(mean))
     model.feature_std.copy_(torch.from_numpy(std))
     return model

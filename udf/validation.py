@@ -90,11 +90,16 @@ def predict_set(model: FusionNet, s1: np.ndarray, ndvi: np.ndarray, days: np.nda
     return np.concatenate(means), np.concatenate(stds), cal
 
 
-def score_masked(model: FusionNet, masked: list[MaskedSet], std_scale: float = 1.0) -> list[dict]:
-    """Metrics of the model on every masked set, with the hidden residuals and stds (for calibration)."""
+def score_masked(model: FusionNet, masked: list[MaskedSet], std_scale: float = 1.0,
+                 self_calibration: bool = False) -> list[dict]:
+    """Metrics of the model on every masked set, with the hidden residuals and stds (for calibration).
+
+    ``self_calibration``: predict as the UDF does (:mod:`udf.selfcal`), e.g. for a trust report.
+    """
     out = []
     for m in masked:
-        mean, std, _ = predict_set(model, m.series.s1, m.kept_ndvi(), m.series.days, std_scale)
+        mean, std, _ = predict_set(model, m.series.s1, m.kept_ndvi(), m.series.days, std_scale,
+                                   self_calibration=self_calibration)
         truth = m.series.ndvi
         out.append({"site": m.site, "protocol": m.protocol, "source": m.series.source, "grid": m.series.grid,
                     "metrics": score(mean, truth, m.hidden), "pred": mean[m.hidden], "truth": truth[m.hidden],

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from udf.errors import CheckpointMismatch
-from udf.features import FEATURES
+from udf.features import feature_names
 from udf.model import FusionNet, ModelConfig
 from udf.preprocess import S1_BANDS
 
@@ -42,7 +42,7 @@ def save_checkpoint(model: FusionNet, metadata: dict, path: str | Path) -> Path:
         **metadata,
         "format_version": FORMAT_VERSION,
         "model": model.config.to_dict(),
-        "features": list(FEATURES),
+        "features": list(feature_names(model.config.calendar)),
         "bands": {"required": list(S1_BANDS), "optional": ["NDVI"]},
         "normalisation": {"mean": model.feature_mean.tolist(), "std": model.feature_std.tolist()},
     }
@@ -93,9 +93,10 @@ def _check_meta(meta: dict, key: str) -> None:
         raise CheckpointMismatch(
             f"Weights {key!r} have format version {meta.get('format_version')}; this code reads {FORMAT_VERSION}."
         )
-    if list(meta.get("features", [])) != list(FEATURES):
+    expected = list(feature_names(bool(meta.get("model", {}).get("calendar", False))))
+    if list(meta.get("features", [])) != expected:
         raise CheckpointMismatch(
-            f"Weights {key!r} were trained on features {meta.get('features')}; this code builds {list(FEATURES)}."
+            f"Weights {key!r} were trained on features {meta.get('features')}; this code builds {expected}."
         )
 
 

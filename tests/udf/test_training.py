@@ -7,7 +7,7 @@ from udf.ingest import load_sample_cube
 from udf.masking import hide_all, hide_random, hide_window
 from udf.model import FusionNet, ModelConfig
 from udf.protocols import spatial_block_split
-from udf.training import TrainConfig, laplace_nll, screen_cloud_dips
+from udf.training import in_site_config, laplace_nll, screen_cloud_dips
 from udf.weights import load_checkpoint, save_checkpoint
 
 
@@ -64,7 +64,7 @@ def test_short_training_is_reproducible_and_learns():
     """Two epochs on the real sample: same seed → same weights; held-out P3 beats a constant guess."""
     cube = load_sample_cube(period=None)
     split = spatial_block_split((32, 32), block=8, seed=0)
-    cfg = TrainConfig(model=ModelConfig(hidden=16), epochs=2, steps_per_epoch=40, seed=5)
+    cfg = in_site_config(model=ModelConfig(hidden=16), epochs=3, steps_per_epoch=80, seed=5)
     m1, meta1 = fit(cube, split, cfg)
     m2, _ = fit(cube, split, cfg)
     for (k, a), (_, b) in zip(m1.state_dict().items(), m2.state_dict().items()):

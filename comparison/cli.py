@@ -140,20 +140,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_loso(args: argparse.Namespace) -> int:
     """``s1ndvi loso``."""
-    from dataclasses import replace
-
     from comparison.loso import LosoOptions, run_loso
     from comparison.loso_report import write_loso
     from udf.corpus import load_corpus
     from udf.corpus.reserved import describe_reserved, reserved_grids
     from udf.errors import CorpusError
-    from udf.training import TrainConfig
+    from udf.training import pretrain_config
 
-    cfg = TrainConfig(seed=args.seed)
-    if args.epochs is not None:
-        cfg = replace(cfg, epochs=args.epochs)
-    if args.steps is not None:
-        cfg = replace(cfg, steps_per_epoch=args.steps)
+    cfg = pretrain_config(args.seed, args.epochs, args.steps)
     corpus = load_corpus(args.data)
     sites = tuple(s.strip() for s in args.sites.split(",")) if args.sites else None
     unknown = [s for s in sites or () if s not in corpus]

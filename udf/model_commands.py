@@ -76,24 +76,15 @@ def cmd_adapt(args: argparse.Namespace) -> int:
 
 def cmd_pretrain(args: argparse.Namespace) -> int:
     """``s1ndvi pretrain``."""
-    from dataclasses import replace
-
     from udf.cli import say
     from udf.corpus import load_corpus
     from udf.corpus.reserved import describe_reserved, reserved_grids
     from udf.errors import CorpusError
-    from udf.model import ModelConfig
     from udf.pretrain import pretrain
-    from udf.training import TrainConfig
+    from udf.training import pretrain_config
     from udf.weights import save_checkpoint
 
-    cfg = TrainConfig(seed=args.seed)
-    if args.epochs is not None:
-        cfg = replace(cfg, epochs=args.epochs)
-    if args.steps is not None:
-        cfg = replace(cfg, steps_per_epoch=args.steps)
-    if args.hidden is not None:
-        cfg = replace(cfg, model=ModelConfig(hidden=args.hidden))
+    cfg = pretrain_config(args.seed, args.epochs, args.steps, args.hidden)
     corpus = load_corpus(args.data)
     holdout = tuple(x.strip() for x in args.holdout.split(",")) if args.holdout else ()
     unknown = [x for x in holdout if x not in corpus]

@@ -37,6 +37,7 @@ import numpy as np
 import xarray
 
 from udf.errors import BandNotAvailable, DimensionNotAvailable, InvalidContext, InvalidValues, TooFewTimeSteps
+from udf.preprocess import times_to_days
 from udf.seasons import MIN_OBSERVATIONS, Seasons, detect_seasons
 
 _log = logging.getLogger(__name__)
@@ -230,17 +231,6 @@ def pixel_seasons(ndvi: np.ndarray, days: np.ndarray, std: np.ndarray | None = N
     return detect_seasons(ndvi, days, std_weights(std), **params)
 
 
-def _days(labels: np.ndarray) -> np.ndarray:
-    """``t`` labels (datetime64 or date strings) as float days since 1970-01-01."""
-    t = np.asarray(labels)
-    if not np.issubdtype(t.dtype, np.datetime64):
-        try:
-            t = t.astype("datetime64[ns]")
-        except (ValueError, TypeError) as exc:
-            raise InvalidValues(f"Labels of dimension 't' are not dates: {t[:3].tolist()}...") from exc
-    return t.astype("datetime64[s]").astype(np.int64) / 86400.0
-
-
 def check_phenology_cube(cube: xarray.DataArray) -> xarray.DataArray:
     """Check a phenology input cube and return it as ``(t, bands, y, x)``, sorted by ``t``.
 
@@ -263,7 +253,7 @@ def check_phenology_cube(cube: xarray.DataArray) -> xarray.DataArray:
     if cube.sizes["t"] < MIN_OBSERVATIONS:
         raise TooFewTimeSteps(f"The cube has {cube.sizes['t']} time step(s) along 't'; phenology needs at least "
                               f"{MIN_OBSERVATIONS} (a season has a rise, a peak and a fall).")
-    days = _days(cube["t"].values)
+    days = times_to_days(cube["t"].values)
     if np.unique(days).size != days.size:
         raise InvalidValues("Labels of dimension 't' repeat; each date must appear once.")
     cube = cube.isel(t=np.argsort(days, kind="stable")).transpose(*want)
@@ -283,7 +273,7 @@ def phenology_cube(cube: xarray.DataArray, config: PhenologyConfig = PhenologyCo
         bands :func:`band_names`, the input's ``y``/``x`` labels and ``crs`` attribute.
     """
     cube = check_phenology_cube(cube)
-    days = _days(cube["t"].values)
+    days = times_to_days(cube["t"].values)
     ny, nx, nt = cube.sizes["y"], cube.sizes["x"], cube.sizes["t"]
 
     def series(band: str) -> np.ndarray:  # the cube's float dtype: chunks become float64 one at a time

@@ -12,7 +12,7 @@ watches held-out validation sequences, never the training loss.
 import contextlib
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Callable, Iterator
 
 import numpy as np
@@ -26,7 +26,7 @@ from udf.model import FusionNet, ModelConfig
 _log = logging.getLogger(__name__)
 
 __all__ = ["IN_SITE_AUGMENT", "Augment", "TrainConfig", "feature_stats", "hide_for_training", "in_site_config",
-           "laplace_nll", "screen_cloud_dips", "torch_threads", "train"]
+           "laplace_nll", "pretrain_config", "screen_cloud_dips", "torch_threads", "train"]
 
 
 @dataclass(frozen=True)
@@ -92,6 +92,19 @@ class TrainConfig:
     def to_dict(self) -> dict:
         """JSON-friendly dict."""
         return {**asdict(self), "model": self.model.to_dict()}
+
+
+def pretrain_config(seed: int = 0, epochs: int | None = None, steps: int | None = None,
+                    hidden: int | None = None) -> TrainConfig:
+    """The pretraining :class:`TrainConfig` with the command line's overrides (None keeps the default)."""
+    cfg = TrainConfig(seed=seed)
+    if epochs is not None:
+        cfg = replace(cfg, epochs=epochs)
+    if steps is not None:
+        cfg = replace(cfg, steps_per_epoch=steps)
+    if hidden is not None:
+        cfg = replace(cfg, model=ModelConfig(hidden=hidden))
+    return cfg
 
 
 IN_SITE_AUGMENT = Augment(offset_db=0.5, vh_offset_db=0.25, orbit_prob=0.0, drop_s1=0.1, swap_s1=0.0,

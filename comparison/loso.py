@@ -29,7 +29,7 @@ from udf.preprocess import rvi
 from udf.pretrain import pretrain
 from udf.protocols import PROTOCOLS
 from udf.training import TrainConfig
-from udf.validation import mask_sets, predict_set
+from udf.validation import MaskedSet, mask_sets, predict_set
 
 _log = logging.getLogger(__name__)
 
@@ -112,29 +112,61 @@ def choose_lambda(sets: list[SeriesSet], seed: int, lambdas: tuple[float, ...] =
     return min(maes, key=lambda k: maes[k])
 
 
+def _s1_only_cross_halves(model: FusionNet, m: MaskedSet, seed: int) -> tuple[np.ndarray, np.ndarray, bool, dict]:
+    """P3 as on a cube where other pixels keep their S2 (each half of the sequences calibrated on the other's NDVI).
+
+    Each half is predicted from S1 alone, its S1-only map self-calibrated (:mod:`udf.selfcal`) on the other half's
+    NDVI. The flag says whether both halves got a calibrated S1-only std (otherwise the std is the model's, unscaled).
+    """
+    half = np.random.default_rng([seed, 3]).permutation(m.series.n) % 2 == 0
+    mean = np.full(m.series.ndvi.shape, np.nan, dtype=np.float32)
+    std = np.full_like(mean, np.nan)
+    cals = []
+    for rows in (half, ~half):
+        idx = np.flatnonzero(rows)
+        other = m.series.subset(np.flatnonzero(~rows))
+        mm, ss, cal = predict_set(model, m.series.s1[idx], m.kept_ndvi()[idx], m.series.days[idx],
+                                  self_calibration=True, calibrate_on=other)
+        mean[idx], std[idx] = mm, ss
+        cals.append(cal)
+    calibrated = all(c.s1_only_std_scale is not None for c in cals)
+    return mean, std, calibrated, {"halves": [c.describe() for c in cals]}
+
+
 def score_methods(model: FusionNet, sets: list[SeriesSet], opts: LosoOptions, lam: float,
                   progress: Optional[Callable[[int, int], None]] = None) -> list[dict]:
-    """Every method on every protocol of the held-out sets; per (set, protocol, method) hidden pred/truth/std."""
+    """Every method on every protocol of the held-out sets; per (set, protocol, method) hidden pred/truth/std.
+
+    P3 (no NDVI on the scored sequences) is scored twice for DL: ``P3`` with the S1-only map calibrated on the other
+    half of the set's sequences (a cube where some pixels have S2, as in ``s1ndvi compare``), and ``P3_alone`` with
+    no S2 anywhere (nothing to calibrate on: the model's output as is, with the checkpoint's std scale).
+    """
     out = []
     for m in mask_sets(sets, opts.protocols, seed=opts.seed, max_sequences=opts.max_sequences):
         kept, truth, days = m.kept_ndvi(), m.series.ndvi, m.series.days
-        preds: dict[str, tuple[np.ndarray, Optional[np.ndarray], float]] = {}
+        preds: dict[str, tuple[str, np.ndarray, Optional[np.ndarray], float, bool, dict]] = {}
         t0 = time.perf_counter()
         mean, std, cal = predict_set(model, m.series.s1, kept, days, self_calibration=True)  # as the UDF does
-        preds["DL"] = (mean, std, time.perf_counter() - t0)
         calibrated = cal.std_scale is not None
-        preds["Linear"] = (linear_rows(kept, days), None, 0.0)
-        preds["Whittaker"] = (whittaker_rows(kept, days, lam), None, 0.0)
+        if m.protocol == "P3":
+            preds["DL alone"] = ("P3_alone", mean, std, time.perf_counter() - t0, calibrated, cal.describe())
+            t0 = time.perf_counter()
+            mean, std, calibrated, info = _s1_only_cross_halves(model, m, opts.seed)
+            preds["DL"] = ("P3", mean, std, time.perf_counter() - t0, calibrated, info)
+        else:
+            preds["DL"] = (m.protocol, mean, std, time.perf_counter() - t0, calibrated, cal.describe())
+        preds["Linear"] = (m.protocol, linear_rows(kept, days), None, 0.0, False, {})
+        preds["Whittaker"] = (m.protocol, whittaker_rows(kept, days, lam), None, 0.0, False, {})
         if opts.mogpr and m.protocol != "P3":
             t0 = time.perf_counter()
             mm, ms = mogpr_rows(m.series.s1, kept, days, opts.mogpr_restarts, progress)
-            preds["MOGPR"] = (mm, ms, time.perf_counter() - t0)
-        for method, (pred, sd, seconds) in preds.items():
-            out.append({"site": m.site, "source": m.series.source, "grid": m.series.grid, "protocol": m.protocol,
-                        "method": method, "pred": pred[m.hidden], "truth": truth[m.hidden],
-                        "std": None if sd is None else sd[m.hidden], "seconds": seconds, "sequences": m.series.n,
-                        "std_calibrated": method == "DL" and calibrated,
-                        "self_calibration": cal.describe() if method == "DL" else None})
+            preds["MOGPR"] = (m.protocol, mm, ms, time.perf_counter() - t0, False, {})
+        for method, (protocol, pred, sd, seconds, std_cal, info) in preds.items():
+            out.append({"site": m.site, "source": m.series.source, "grid": m.series.grid, "protocol": protocol,
+                        "method": "DL" if method.startswith("DL") else method, "pred": pred[m.hidden],
+                        "truth": truth[m.hidden], "std": None if sd is None else sd[m.hidden], "seconds": seconds,
+                        "sequences": m.series.n, "std_calibrated": method.startswith("DL") and std_cal,
+                        "self_calibration": info if method.startswith("DL") else None})
     return out
 
 

@@ -14,7 +14,9 @@ _log = logging.getLogger(__name__)
 __all__ = ["loso_figure", "loso_markdown", "write_loso"]
 
 METHODS = ("DL", "Linear", "Whittaker", "MOGPR")
-PROTOCOLS = ("P1", "P2_60", "P2_90", "P3")
+PROTOCOLS = ("P1", "P2_60", "P2_90", "P3", "P3_alone")
+LABELS = {"P3": "P3 (S2 elsewhere)", "P3_alone": "P3 (no S2 at all)"}
+"""Row labels: P3 with the S1-only map calibrated on the site's other sequences, and with no S2 on the cube at all."""
 
 
 def _cell(rec: dict | None) -> str:
@@ -40,7 +42,7 @@ def loso_markdown(payload: dict) -> str:
             dl = row.get("DL", {})
             cov = (f"{100 * dl['within_1std']:.0f} % / {100 * dl['within_2std']:.0f} %"
                    if "within_1std" in dl else "–")
-            lines.append(f"| {site} | {p} | " + " | ".join(cells) + f" | {cov} |")
+            lines.append(f"| {site} | {LABELS.get(p, p)} | " + " | ".join(cells) + f" | {cov} |")
     return "\n".join(lines)
 
 
@@ -67,7 +69,7 @@ def loso_figure(payload: dict, path: Path) -> Path:
         for k, m in enumerate(METHODS):
             vals = [payload["sites"][s]["metrics"].get(p, {}).get(m, {}).get("mae", np.nan) for s in sites]
             ax.bar(np.arange(len(sites)) + (k - 1.5) * width, vals, width, label=m, color=colours[m])
-        ax.set_title(p)
+        ax.set_title(LABELS.get(p, p))
         ax.set_xticks(np.arange(len(sites)))
         ax.set_xticklabels(sites, rotation=60, ha="right", fontsize=8)
         ax.grid(axis="y", alpha=0.3)
@@ -89,7 +91,9 @@ def write_loso(payload: dict, out: Path) -> Path:
             "held-out site's sequences with the same hidden values for every method (MAE / R², best in bold). "
             "DL coverage uses the std scale calibrated on the other folds' held-out residuals "
             f"(cross-site scale shipped: {payload['std_scale_cross_site']:.2f}; mean coverage ±1σ {100 * c1:.0f} %, "
-            f"±2σ {100 * c2:.0f} %).\n\n" + loso_markdown(payload) +
+            f"±2σ {100 * c2:.0f} %). P3 hides all NDVI of the scored sequences: \"S2 elsewhere\" calibrates the "
+            "S1-only output on the NDVI of the site's other sequences (one half on the other's, as the UDF does on a "
+            "cube's cloud-free pixels); \"no S2 at all\" is the output as is.\n\n" + loso_markdown(payload) +
             "\n\n![MAE per held-out site](loso.png)\n\nThe figure shows the same MAEs as bars: lower is better; "
             "compare the red bar (DL) with the grey one (linear interpolation) in each panel.\n")
     path = out / "loso.md"

@@ -5,6 +5,8 @@ predicted; its NaN NDVI stays unknown). The cube is cut into spatial blocks: tra
 validation blocks stop training and recalibrate NDVI_STD on the cube's own held-out residuals, test blocks are
 scored once at the end for the **trust report**: MAE/R² of the adapted model, the base (pretrained) model, linear
 interpolation and Whittaker (λ chosen on the training blocks) under P1, P2_60, P2_90 and P3, and the std coverage.
+Both models predict as the UDF does (self-calibrated; under P3 on the training blocks' NDVI, as the UDF calibrates on
+a cube's other pixels when the scored ones have none).
 """
 
 import logging
@@ -100,7 +102,7 @@ def trust_report(cube: xr.DataArray, split: SpatialSplit, model: FusionNet, meta
     if "ndvi_warning" in cube.attrs:
         out["ndvi_warning"] = str(cube.attrs["ndvi_warning"])
     for name, net, scale in (("adapted", model, meta["std_scale"]), ("base", base, base_meta.get("std_scale", 1.0))):
-        res = score_masked(net, masked, scale, self_calibration=True)
+        res = score_masked(net, masked, scale, self_calibration=True, calibrate_s1_only_on=parts["train"])
         out["methods"][name] = aggregate(res, ("protocol",))
         out[f"{name}_coverage"] = coverage(res)
     pick = np.random.default_rng(seed).permutation(parts["train"].n)[:800]

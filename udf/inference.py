@@ -27,7 +27,7 @@ from udf.preprocess import (
     s1_to_linear,
     times_to_days,
 )
-from udf.selfcal import SelfCalibration, apply_weights, distance_to_kept, self_calibrate
+from udf.selfcal import SelfCalibration, apply_s1_only, apply_weights, distance_to_kept, self_calibrate
 
 _log = logging.getLogger(__name__)
 
@@ -44,8 +44,9 @@ def resolve_device(device: str) -> torch.device:
 
 
 def predict_series(model: FusionNet, vv: torch.Tensor, vh: torch.Tensor, ndvi: torch.Tensor | None,
-                   days: torch.Tensor, weights: list[float] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """NDVI mean and log Laplace scale ``(B, T)`` of a batch of decoded sequences (NaN where no S1 at all).
+                   days: torch.Tensor, cal: SelfCalibration | None = None,
+                   std_scale: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """NDVI mean and predictive std ``(B, T)`` of a batch of decoded sequences (NaN where no S1 at all).
 
     Args:
         model: the network, on the tensors' device.
@@ -53,7 +54,9 @@ def predict_series(model: FusionNet, vv: torch.Tensor, vh: torch.Tensor, ndvi: t
         vh: ``(B, T)`` VH linear power.
         ndvi: ``(B, T)`` kept NDVI (NaN missing) or None.
         days: ``(T,)`` or ``(B, T)`` days.
-        weights: trust weights per distance bin (:mod:`udf.selfcal`), or None to use the model's output as is.
+        cal: the cube's self-calibration (:mod:`udf.selfcal`): trust weights and std scale where a sequence has kept
+            NDVI, the S1-only map and its std scale where it has none; None to use the model's output as is.
+        std_scale: the std scale wherever ``cal`` has none (the checkpoint's).
     """
     feats = series_features(vv, vh, ndvi, days, model.config.calendar)
     if vv.device.type == "cuda":
@@ -62,12 +65,19 @@ def predict_series(model: FusionNet, vv: torch.Tensor, vh: torch.Tensor, ndvi: t
     else:
         mean, log_b = model(feats.x, feats.base)
     mean, log_b = mean.float(), log_b.float()
-    if weights is not None:
+    scale = torch.full_like(mean, std_scale)
+    if cal is not None:
         has = feats.x[..., FEATURES.index("has_ndvi")] > 0
-        mean = apply_weights(mean, feats.base, distance_to_kept(feats.x), has, weights)
+        if cal.std_scale is not None:
+            mean = apply_weights(mean, feats.base, distance_to_kept(feats.x), has, cal.weights)
+            scale = torch.where(has, torch.full_like(scale, cal.std_scale), scale)
+        if cal.s1_only is not None and cal.s1_only_std_scale is not None:
+            mean = apply_s1_only(mean, feats.x, days, has, cal.s1_only)
+            scale = torch.where(has, scale, torch.full_like(scale, cal.s1_only_std_scale))
     nan = torch.tensor(float("nan"), device=mean.device)
     keep = feats.s1_any[:, None]
-    return torch.where(keep, mean.clamp(-1.0, 1.0), nan), torch.where(keep, log_b, nan)
+    std = math.sqrt(2.0) * scale * torch.exp(log_b)
+    return torch.where(keep, mean.clamp(-1.0, 1.0), nan), torch.where(keep, std, nan)
 
 
 def _stripe(cube: xr.DataArray, band: str, r0: int, r1: int) -> np.ndarray:
@@ -151,7 +161,7 @@ def predict_cube(cube: xr.DataArray, model: FusionNet, meta: dict, s1_units: str
     days = torch.from_numpy(days_np).to(dev)  # days since 1970 (float64): gaps, and the day of year if used
     rows = max(1, batch_size // max(nx, 1))
     cal = calibrate_cube(cube, model, units, days, dev, rows) if self_calibration and has_ndvi else SelfCalibration()
-    std_scale = cal.std_scale if cal.std_scale is not None else float(meta.get("std_scale", 1.0))
+    std_scale = float(meta.get("std_scale", 1.0))
     out_bands = [NDVI_BAND, "NDVI_STD"] if include_uncertainty else [NDVI_BAND]
     out = np.full((nt, len(out_bands), ny, nx), np.nan, dtype=np.float32)
     with torch.inference_mode():
@@ -160,10 +170,9 @@ def predict_cube(cube: xr.DataArray, model: FusionNet, meta: dict, s1_units: str
             vv = _flat(s1_to_linear(_stripe(cube, "VV", r0, r1), units, check=False), dev)
             vh = _flat(s1_to_linear(_stripe(cube, "VH", r0, r1), units, check=False), dev)
             nd = _flat(check_ndvi(_stripe(cube, NDVI_BAND, r0, r1)), dev) if has_ndvi else None
-            m, log_b = predict_series(model, vv, vh, nd, days, cal.weights if cal.std_scale is not None else None)
+            m, std = predict_series(model, vv, vh, nd, days, cal, std_scale)
             out[:, 0, r0:r1] = m.T.reshape(nt, r1 - r0, nx).cpu().numpy()
             if include_uncertainty:
-                std = (std_scale * math.sqrt(2.0)) * torch.exp(log_b)
                 out[:, 1, r0:r1] = std.T.reshape(nt, r1 - r0, nx).cpu().numpy()
             if progress is not None:
                 progress(r1 * nx, ny * nx)

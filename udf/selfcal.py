@@ -9,7 +9,12 @@ anything the caller hid) come
 - a **trust weight** per distance to the nearest kept observation (``≤ 20``, ``20–45``, ``45–90``, ``> 90`` days):
   the output is ``interpolation + w · (model − interpolation)``, with ``w ∈ [0, 1]`` the value that minimises the
   pseudo hold-out MAE (``w = 0`` where the model did not beat the interpolation, so dense S2 is never made worse);
-- a **std scale** that makes 68.3 % of the pseudo hold-out residuals fall within ±1 predictive std.
+- a **std scale** that makes 68.3 % of the pseudo hold-out residuals fall within ±1 predictive std;
+- an **S1-only map** for pixels without any kept NDVI: the same sample is predicted from S1 alone, and the cube's
+  own kept NDVI chooses, by two-fold cross-validation over pixels, between the model's S1-only output as is, an
+  affine correction of it, and a ridge regression on it and the pixel's backscatter (:data:`S1_ONLY_TERMS`). How
+  backscatter relates to NDVI differs between sites (crops, σ⁰ vs γ⁰, incidence); the cube's cloud-free pixels say
+  how on this one. The S1-only std gets its own scale from the cross-validated residuals.
 
 A bin with too few pseudo hold-out observations takes the pooled weight of all bins; with too little NDVI on the
 cube (or none, S1 only) nothing is calibrated and the checkpoint's own std scale applies.
@@ -21,17 +26,23 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from udf.features import FEATURES, series_features
+from udf.features import FEATURES, interpolate_kept, series_features
 from udf.masking import hide_random, hide_window
 from udf.model import FusionNet
 
-__all__ = ["DIST_BINS", "SelfCalibration", "apply_weights", "distance_to_kept", "self_calibrate"]
+__all__ = ["DIST_BINS", "S1_ONLY_TERMS", "SelfCalibration", "apply_s1_only", "apply_weights", "distance_to_kept",
+           "self_calibrate"]
 
 DIST_BINS = (0.0, 20.0, 45.0, 90.0, math.inf)
 """Bins (days) of the distance to the nearest kept NDVI observation, each with its own trust weight."""
 _WEIGHTS = np.linspace(0.0, 1.0, 11)
 _MIN_PER_BIN = 30
 _DIST_PREV, _DIST_NEXT = FEATURES.index("dist_prev"), FEATURES.index("dist_next")
+S1_ONLY_TERMS = ("model", "vv_db", "vh_db", "ratio_db", "vv_anom", "vh_anom")
+"""Terms of the S1-only map (after an intercept): the model's S1-only NDVI and the pixel's backscatter features."""
+_S1_COLUMNS = [FEATURES.index(name) for name in S1_ONLY_TERMS[1:]]
+_S1_FORMS = {"as is": (), "affine": (0, 1), "linear in S1": tuple(range(len(S1_ONLY_TERMS) + 1))}
+_MIN_S1_OBS, _MIN_S1_PIXELS, _RIDGE = 100, 20, 1.0
 
 
 @dataclass
@@ -46,11 +57,23 @@ class SelfCalibration:
     """Pseudo hold-out observations per bin."""
     pixels: int = 0
     """Pixels sampled."""
+    s1_only: list[float] | None = None
+    """Coefficients (intercept, then :data:`S1_ONLY_TERMS`) of the S1-only map, or None when not calibrated."""
+    s1_only_form: str = "as is"
+    """Which S1-only map the cross-validation chose: ``as is``, ``affine`` or ``linear in S1``."""
+    s1_only_std_scale: float | None = None
+    """Std scale for pixels without any kept NDVI, or None (then the checkpoint's applies)."""
+    s1_only_mae: dict[str, float] = field(default_factory=dict)
+    """Cross-validated MAE of each S1-only form on the sample's kept NDVI."""
 
     def describe(self) -> dict:
         """JSON-ready summary."""
         return {"weights": [round(w, 2) for w in self.weights], "std_scale": self.std_scale, "counts": self.counts,
-                "pixels": self.pixels, "bins_days": [b if math.isfinite(b) else None for b in DIST_BINS]}
+                "pixels": self.pixels, "bins_days": [b if math.isfinite(b) else None for b in DIST_BINS],
+                "s1_only": {"form": self.s1_only_form, "std_scale": self.s1_only_std_scale,
+                            "coefficients": None if self.s1_only is None else [round(c, 4) for c in self.s1_only],
+                            "terms": ["intercept", *S1_ONLY_TERMS],
+                            "cv_mae": {k: round(v, 4) for k, v in self.s1_only_mae.items()}}}
 
 
 def distance_to_kept(x: torch.Tensor) -> torch.Tensor:
@@ -65,6 +88,69 @@ def apply_weights(mean: torch.Tensor, base: torch.Tensor, dist: torch.Tensor, ha
     for k, (lo, hi) in enumerate(zip(DIST_BINS[:-1], DIST_BINS[1:])):
         w = torch.where((dist >= lo) & (dist < hi), torch.full_like(w, weights[k]), w)
     return torch.where(has, base + w * (mean - base), mean)
+
+
+def _s1_terms(mean: torch.Tensor, x: torch.Tensor, days: torch.Tensor) -> torch.Tensor:
+    """``(B, T, 1 + len(S1_ONLY_TERMS))``: intercept, the model's S1-only NDVI and the backscatter features.
+
+    Backscatter at steps without an S1 acquisition is interpolated in time from the pixel's acquisitions.
+    """
+    valid = x[..., FEATURES.index("s1_valid")] > 0
+    nan = torch.full_like(mean, float("nan"))
+    filled = [interpolate_kept(torch.where(valid, x[..., c].to(mean.dtype), nan), days)[0].to(mean.dtype)
+              for c in _S1_COLUMNS]
+    return torch.stack([torch.ones_like(mean), mean, *filled], dim=-1)
+
+
+def apply_s1_only(mean: torch.Tensor, x: torch.Tensor, days: torch.Tensor, has: torch.Tensor,
+                  coefficients: list[float]) -> torch.Tensor:
+    """The S1-only map applied to the sequences without any kept NDVI (``has`` ``(B, T)`` false); others as they are."""
+    rows = ~has.any(1)
+    if not bool(rows.any()):
+        return mean
+    coef = torch.tensor(coefficients, dtype=mean.dtype, device=mean.device)
+    out = mean.clone()
+    out[rows] = _s1_terms(mean[rows], x[rows], days if days.dim() == 1 else days[rows]) @ coef
+    return out
+
+
+def _fit(terms: np.ndarray, truth: np.ndarray, cols: tuple[int, ...]) -> np.ndarray:
+    """Coefficients over all terms (zeros outside ``cols``; the identity map when ``cols`` is empty)."""
+    coef = np.zeros(terms.shape[1])
+    if not cols:
+        coef[1] = 1.0
+        return coef
+    a = terms[:, cols]
+    penalty = _RIDGE * np.eye(len(cols))
+    penalty[0, 0] = 0.0  # the intercept is not shrunk
+    coef[list(cols)] = np.linalg.solve(a.T @ a + penalty, a.T @ truth)
+    return coef
+
+
+def _s1_only_map(model: FusionNet, vv: torch.Tensor, vh: torch.Tensor, ndvi: torch.Tensor, days: torch.Tensor,
+                 cal: SelfCalibration, rng: np.random.Generator) -> None:
+    """Choose and fit the S1-only map on the sample's kept NDVI predicted from S1 alone (fills ``cal``)."""
+    feats = series_features(vv, vh, None, days, model.config.calendar)
+    mean, log_b = model(feats.x, feats.base)
+    kept = ndvi.cpu().numpy()
+    ok = np.isfinite(kept) & feats.s1_any.cpu().numpy()[:, None]
+    if ok.sum() < _MIN_S1_OBS or ok.any(1).sum() < _MIN_S1_PIXELS:
+        return
+    terms = _s1_terms(mean.float(), feats.x.float(), days).cpu().numpy().astype(np.float64)[ok]
+    truth = kept[ok].astype(np.float64)
+    spread = math.sqrt(2.0) * np.exp(log_b.float().cpu().numpy()[ok])
+    fold = (rng.permutation(kept.shape[0]) % 2)[:, None].repeat(kept.shape[1], 1)[ok]
+    cv = {}
+    for form, cols in _S1_FORMS.items():
+        pred = np.empty_like(truth)
+        for k in (0, 1):
+            pred[fold == k] = terms[fold == k] @ _fit(terms[fold != k], truth[fold != k], cols)
+        cv[form] = (float(np.abs(pred - truth).mean()), pred)
+    form = min(cv, key=lambda f: cv[f][0])
+    cal.s1_only_mae = {f: v[0] for f, v in cv.items()}
+    cal.s1_only_form = form
+    cal.s1_only = [float(c) for c in _fit(terms, truth, _S1_FORMS[form])]
+    cal.s1_only_std_scale = float(np.quantile(np.abs(cv[form][1] - truth) / spread, 0.683))
 
 
 def _pseudo_holdout(model: FusionNet, vv: torch.Tensor, vh: torch.Tensor, ndvi: torch.Tensor, days: torch.Tensor,
@@ -100,6 +186,7 @@ def self_calibrate(model: FusionNet, vv: torch.Tensor, vh: torch.Tensor, ndvi: t
     if ndvi is None or int(torch.isfinite(ndvi).sum()) < 2 * _MIN_PER_BIN:
         return cal
     with torch.inference_mode():
+        _s1_only_map(model, vv, vh, ndvi, days, cal, np.random.default_rng([seed, 1]))
         parts = _pseudo_holdout(model, vv, vh, ndvi, days, np.random.default_rng(seed))
     mean, base, truth, dist, b = (np.concatenate([p[k] for p in parts]) for k in range(5))
     if truth.size < 2 * _MIN_PER_BIN:

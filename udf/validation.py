@@ -5,7 +5,6 @@ held-out metrics stored in a checkpoint, and by ``s1ndvi adapt``'s trust report.
 :mod:`udf.protocols` (P1 random 20 %, P2 60/90-day gaps, P3 S1 only), drawn once per set with a fixed seed.
 """
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,8 +49,8 @@ def mask_sets(sets: list[SeriesSet], protocols: tuple[str, ...] = PROTOCOLS, see
 
 
 def predict_set(model: FusionNet, s1: np.ndarray, ndvi: np.ndarray, days: np.ndarray, std_scale: float = 1.0,
-                batch_size: int = 2048, self_calibration: bool = False,
-                seed: int = 0) -> tuple[np.ndarray, np.ndarray, SelfCalibration]:
+                batch_size: int = 2048, self_calibration: bool = False, seed: int = 0,
+                calibrate_on: SeriesSet | None = None) -> tuple[np.ndarray, np.ndarray, SelfCalibration]:
     """NDVI mean and predictive std ``(N, T)`` of sequences, as the UDF computes them.
 
     Args:
@@ -59,11 +58,13 @@ def predict_set(model: FusionNet, s1: np.ndarray, ndvi: np.ndarray, days: np.nda
         s1: ``(N, T, 2)`` linear VV, VH.
         ndvi: ``(N, T)`` kept NDVI.
         days: ``(N, T)`` days.
-        std_scale: scale of the std when not self-calibrated.
+        std_scale: scale of the std where nothing was self-calibrated.
         batch_size: sequences per forward pass.
-        self_calibration: calibrate trust weights and std on a sample of the sequences' own kept NDVI, as the UDF
-            does on a cube (:mod:`udf.selfcal`).
+        self_calibration: calibrate on a sample of sequences' kept NDVI, as the UDF does on a cube
+            (:mod:`udf.selfcal`).
         seed: seed of the calibration sample.
+        calibrate_on: the sequences to calibrate on (default: these), e.g. the other pixels of a cube whose scored
+            pixels have no NDVI left (S1 only).
 
     Returns:
         Mean, std and the calibration (``std_scale`` None when none was made; the std then uses ``std_scale``).
@@ -75,35 +76,40 @@ def predict_set(model: FusionNet, s1: np.ndarray, ndvi: np.ndarray, days: np.nda
 
     cal = SelfCalibration()
     if self_calibration:
-        with_ndvi = np.flatnonzero(np.isfinite(ndvi).any(1))
+        c_s1, c_ndvi, c_days = ((s1, ndvi, days) if calibrate_on is None else
+                                (calibrate_on.s1, calibrate_on.ndvi, calibrate_on.days))
+        with_ndvi = np.flatnonzero(np.isfinite(c_ndvi).any(1))
         pick = np.sort(np.random.default_rng(seed).permutation(with_ndvi)[:1000])
-        cal = self_calibrate(model, t(s1[pick, :, 0]), t(s1[pick, :, 1]), t(ndvi[pick]), t(days[pick]), seed=seed)
-    weights = cal.weights if cal.std_scale is not None else None
-    scale = (cal.std_scale if cal.std_scale is not None else std_scale) * math.sqrt(2.0)
+        cal = self_calibrate(model, t(c_s1[pick, :, 0]), t(c_s1[pick, :, 1]), t(c_ndvi[pick]), t(c_days[pick]),
+                             seed=seed)
     means, stds = [], []
     with torch.inference_mode():
         for a in range(0, s1.shape[0], batch_size):
             sl = slice(a, a + batch_size)
-            m, log_b = predict_series(model, t(s1[sl, :, 0]), t(s1[sl, :, 1]), t(ndvi[sl]), t(days[sl]), weights)
+            m, sd = predict_series(model, t(s1[sl, :, 0]), t(s1[sl, :, 1]), t(ndvi[sl]), t(days[sl]), cal, std_scale)
             means.append(m.cpu().numpy())
-            stds.append(scale * np.exp(log_b.cpu().numpy()))
+            stds.append(sd.cpu().numpy())
     return np.concatenate(means), np.concatenate(stds), cal
 
 
 def score_masked(model: FusionNet, masked: list[MaskedSet], std_scale: float = 1.0,
-                 self_calibration: bool = False) -> list[dict]:
+                 self_calibration: bool = False, calibrate_s1_only_on: SeriesSet | None = None) -> list[dict]:
     """Metrics of the model on every masked set, with the hidden residuals and stds (for calibration).
 
     ``self_calibration``: predict as the UDF does (:mod:`udf.selfcal`), e.g. for a trust report.
+    ``calibrate_s1_only_on``: sequences that keep their NDVI (e.g. a cube's training blocks); a masked set without
+    any kept NDVI (S1 only) is calibrated on them, as the UDF calibrates on a cube's other pixels.
     """
     out = []
     for m in masked:
-        mean, std, _ = predict_set(model, m.series.s1, m.kept_ndvi(), m.series.days, std_scale,
-                                   self_calibration=self_calibration)
+        kept = m.kept_ndvi()
+        other = calibrate_s1_only_on if not np.isfinite(kept).any() else None
+        mean, std, cal = predict_set(model, m.series.s1, kept, m.series.days, std_scale,
+                                     self_calibration=self_calibration, calibrate_on=other)
         truth = m.series.ndvi
         out.append({"site": m.site, "protocol": m.protocol, "source": m.series.source, "grid": m.series.grid,
                     "metrics": score(mean, truth, m.hidden), "pred": mean[m.hidden], "truth": truth[m.hidden],
-                    "residual": (mean - truth)[m.hidden], "std": std[m.hidden]})
+                    "residual": (mean - truth)[m.hidden], "std": std[m.hidden], "calibration": cal.describe()})
     return out
 
 

@@ -1,4 +1,5 @@
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -39,6 +40,7 @@ def test_a_fold_never_trains_on_its_site(corpus, monkeypatch):
     assert seen["holdout"] == ("flanders_2017",) and seen["sites"] == ["belgium_2020-22"]
     methods = {(r["protocol"], r["method"]) for r in fold["records"]}
     assert ("P1", "Linear") in methods and ("P3", "DL") in methods and ("P3", "Linear") in methods
+    assert ("P3_alone", "DL") in methods
     grids = {r["grid"] for r in fold["records"]}
     assert grids == {"acquisition", "10D"}  # the per-acquisition site is also scored on 10-day composites
 
@@ -54,3 +56,32 @@ def test_folds_in_one_folder_make_one_table(corpus, tmp_path):
     md = write_loso(payload, tmp_path)
     assert "| flanders_2017 | P1 |" in md.read_text() and (tmp_path / "loso.png").stat().st_size > 10_000
     assert json.loads((tmp_path / "loso.json").read_text())["sites"]
+
+
+def test_s1_only_is_calibrated_on_the_other_sequences_only(corpus, monkeypatch):
+    """P3: each half is calibrated on the other half's NDVI, never on the sequences it scores."""
+    import comparison.loso as loso
+    from udf.model import FusionNet
+
+    calls = []
+    original = loso.predict_set
+
+    def spy(model, s1, ndvi, days, *a, calibrate_on=None, **kw):
+        if calibrate_on is not None:
+            calls.append(({r.tobytes() for r in s1}, {r.tobytes() for r in calibrate_on.s1}))
+            assert not np.isfinite(ndvi).any()
+        return original(model, s1, ndvi, days, *a, calibrate_on=calibrate_on, **kw)
+
+    monkeypatch.setattr(loso, "predict_set", spy)
+    sets = []
+    for s in loso.evaluation_sets(corpus["belgium_2020-22"]):
+        s1 = s.s1.copy()
+        s1[:, 0, 0] = 0.01 * (1 + np.arange(s.n))  # every sequence told apart by its first VV value
+        sets.append(replace(s, s1=s1))
+    records = loso.score_methods(FusionNet(ModelConfig(hidden=8)).eval(), sets,
+                                 LosoOptions(protocols=("P3",), mogpr=False, max_sequences=60), 100.0)
+    assert len(calls) == 2 * len(sets)
+    for scored, calibration in calls:
+        assert scored and calibration and not scored & calibration
+    p3 = [r for r in records if r["protocol"] == "P3" and r["method"] == "DL"]
+    assert p3 and all(len(r["self_calibration"]["halves"]) == 2 for r in p3)

@@ -1,0 +1,104 @@
+"""Self-calibration of the S1-only output on the cube's own kept NDVI (udf.selfcal)."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+import xarray as xr
+
+from udf.features import FEATURES
+from udf.inference import predict_cube, predict_series
+from udf.selfcal import S1_ONLY_TERMS, apply_s1_only, self_calibrate
+from udf.weights import load_checkpoint
+
+
+def _pixels(n: int, nt: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """VV, VH (linear), NDVI linear in VH dB (the site's relation), days."""
+    rng = np.random.default_rng(seed)
+    days = np.arange(nt, dtype=np.float64) * 12.0 + 19000.0
+    phase = rng.uniform(0, 2 * np.pi, (n, 1))
+    vh_db = -17.0 + 4.0 * np.sin(2 * np.pi * days / 120.0 + phase) + rng.normal(0, 0.3, (n, nt))
+    vv_db = vh_db + 6.0 + rng.normal(0, 0.3, (n, nt))
+    ndvi = np.clip(0.45 + 0.08 * (vh_db + 17.0), -1, 1)
+    return (10 ** (vv_db / 10)).astype(np.float32), (10 ** (vh_db / 10)).astype(np.float32), ndvi.astype(np.float32), days
+
+
+@pytest.fixture(scope="module")
+def model(random_checkpoint):
+    net, meta = load_checkpoint(str(random_checkpoint))
+    return net.eval(), meta
+
+
+def test_s1_only_map_learns_the_cubes_relation_from_its_cloud_free_pixels(model):
+    """Pixels without any NDVI get NDVI from S1 through the relation the cube's other pixels show."""
+    net, meta = model
+    vv, vh, ndvi, days = _pixels(300, 30, seed=0)
+    cloudy = np.random.default_rng(1).random(ndvi.shape) < 0.6
+    kept = np.where(cloudy, np.float32(np.nan), ndvi)
+    t = torch.from_numpy
+    cal = self_calibrate(net, t(vv), t(vh), t(kept), t(days))
+    assert cal.s1_only_form == "linear in S1" and cal.s1_only is not None
+    assert cal.s1_only_mae["linear in S1"] < 0.5 * cal.s1_only_mae["as is"]
+    vv2, vh2, truth, _ = _pixels(100, 30, seed=2)  # other pixels, no NDVI at all
+    with torch.inference_mode():
+        raw, _ = predict_series(net, t(vv2), t(vh2), None, t(days))
+        mean, std = predict_series(net, t(vv2), t(vh2), None, t(days), cal, std_scale=float(meta["std_scale"]))
+    assert np.abs(mean.numpy() - truth).mean() < 0.03 < np.abs(raw.numpy() - truth).mean()
+    z = np.abs(mean.numpy() - truth) / std.numpy()
+    assert 0.4 < (z <= 1).mean() <= 1.0
+
+
+def test_apply_s1_only_matches_a_float64_reference():
+    rng = np.random.default_rng(3)
+    b, nt = 7, 15
+    x = rng.normal(0, 5, (b, nt, len(FEATURES))).astype(np.float32)
+    valid = rng.random((b, nt)) < 0.7
+    valid[:, 0] = True
+    x[..., FEATURES.index("s1_valid")] = valid
+    days = np.cumsum(rng.uniform(5, 15, nt))
+    mean = rng.uniform(0, 1, (b, nt)).astype(np.float32)
+    has = np.zeros((b, nt), bool)
+    has[0] = True  # a sequence with kept NDVI is left as it is
+    coef = rng.normal(0, 0.1, len(S1_ONLY_TERMS) + 1)
+    out = apply_s1_only(torch.from_numpy(mean), torch.from_numpy(x), torch.from_numpy(days), torch.from_numpy(has),
+                        [float(c) for c in coef]).numpy()
+    ref = mean.astype(np.float64).copy()
+    for i in range(1, b):
+        cols = [x[i, :, FEATURES.index(name)].astype(np.float64) for name in S1_ONLY_TERMS[1:]]
+        filled = [np.interp(days, days[valid[i]], c[valid[i]]) for c in cols]
+        ref[i] = coef[0] + coef[1] * mean[i] + sum(c * f for c, f in zip(coef[2:], filled))
+    np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5)
+
+
+def test_too_little_ndvi_leaves_the_s1_only_output_as_it_is(model):
+    net, _ = model
+    vv, vh, ndvi, days = _pixels(10, 30, seed=4)
+    t = torch.from_numpy
+    cal = self_calibrate(net, t(vv), t(vh), t(ndvi), t(days))  # 10 pixels: fewer than the S1-only map needs
+    assert cal.s1_only is None and cal.s1_only_std_scale is None
+    with torch.inference_mode():
+        a, _ = predict_series(net, t(vv), t(vh), None, t(days))
+        b, _ = predict_series(net, t(vv), t(vh), None, t(days), cal)
+    torch.testing.assert_close(a, b)
+
+
+def test_cube_pixels_without_ndvi_use_the_map_and_pixels_without_s1_stay_nan(model):
+    net, meta = model
+    nt, ny, nx = 30, 20, 20
+    vv, vh, ndvi, days = _pixels(ny * nx, nt, seed=5)
+    ndvi[:40] = np.nan  # two rows of pixels with clouds all year
+    vv[45], vh[45] = np.nan, np.nan  # a pixel without S1
+    t = (np.datetime64("1970-01-01") + days.astype("timedelta64[D]")).astype("datetime64[ns]")
+    data = np.stack([a.T.reshape(nt, ny, nx) for a in (vv, vh, ndvi)], axis=1)
+    cube = xr.DataArray(data, dims=("t", "bands", "y", "x"),
+                        coords={"t": t, "bands": ["VV", "VH", "NDVI"], "y": np.arange(ny), "x": np.arange(nx)})
+    out = predict_cube(cube, net, meta, s1_units="linear", device="cpu", include_uncertainty=True)
+    cal = json.loads(out.attrs["s1ndvi_self_calibration"])
+    assert cal["s1_only"]["form"] == "linear in S1" and len(cal["s1_only"]["coefficients"]) == 7
+    _, _, truth, _ = _pixels(ny * nx, nt, seed=5)
+    got = out.sel(bands="NDVI").values.reshape(nt, -1).T
+    assert np.abs(got[:40] - truth[:40]).mean() < 0.03
+    assert np.isnan(got[45]).all() and np.isnan(out.sel(bands="NDVI_STD").values.reshape(nt, -1).T[45]).all()
+    assert np.isfinite(got[:40]).all()
+

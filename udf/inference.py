@@ -72,7 +72,7 @@ def predict_series(model: FusionNet, vv: torch.Tensor, vh: torch.Tensor, ndvi: t
             mean = apply_weights(mean, feats.base, distance_to_kept(feats.x), has, cal.weights)
             scale = torch.where(has, torch.full_like(scale, cal.std_scale), scale)
         if cal.s1_only is not None and cal.s1_only_std_scale is not None:
-            mean = apply_s1_only(mean, feats.x, days, has, cal.s1_only)
+            mean = apply_s1_only(mean, feats.x, days, has, cal.s1_only, cal.s1_only_range)
             scale = torch.where(has, scale, torch.full_like(scale, cal.s1_only_std_scale))
     nan = torch.tensor(float("nan"), device=mean.device)
     keep = feats.s1_any[:, None]

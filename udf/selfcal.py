@@ -65,6 +65,9 @@ class SelfCalibration:
     """Std scale for pixels without any kept NDVI, or None (then the checkpoint's applies)."""
     s1_only_mae: dict[str, float] = field(default_factory=dict)
     """Cross-validated MAE of each S1-only form on the sample's kept NDVI."""
+    s1_only_range: tuple[float, float] = (-1.0, 1.0)
+    """The S1-only map's output is clipped to the 0.1–99.9 % quantiles of the NDVI it was fitted on (a linear map
+    must not extrapolate backscatter unlike the cube's cloud-free pixels into NDVI they never showed)."""
 
     def describe(self) -> dict:
         """JSON-ready summary."""
@@ -73,6 +76,7 @@ class SelfCalibration:
                 "s1_only": {"form": self.s1_only_form, "std_scale": self.s1_only_std_scale,
                             "coefficients": None if self.s1_only is None else [round(c, 4) for c in self.s1_only],
                             "terms": ["intercept", *S1_ONLY_TERMS],
+                            "range": [round(v, 4) for v in self.s1_only_range],
                             "cv_mae": {k: round(v, 4) for k, v in self.s1_only_mae.items()}}}
 
 
@@ -103,14 +107,18 @@ def _s1_terms(mean: torch.Tensor, x: torch.Tensor, days: torch.Tensor) -> torch.
 
 
 def apply_s1_only(mean: torch.Tensor, x: torch.Tensor, days: torch.Tensor, has: torch.Tensor,
-                  coefficients: list[float]) -> torch.Tensor:
-    """The S1-only map applied to the sequences without any kept NDVI (``has`` ``(B, T)`` false); others as they are."""
+                  coefficients: list[float], bounds: tuple[float, float] = (-1.0, 1.0)) -> torch.Tensor:
+    """The S1-only map, clipped to ``bounds``, on the sequences without any kept NDVI (``has`` ``(B, T)`` false).
+
+    Sequences with kept NDVI are returned as they are.
+    """
     rows = ~has.any(1)
     if not bool(rows.any()):
         return mean
     coef = torch.tensor(coefficients, dtype=mean.dtype, device=mean.device)
     out = mean.clone()
-    out[rows] = _s1_terms(mean[rows], x[rows], days if days.dim() == 1 else days[rows]) @ coef
+    mapped = _s1_terms(mean[rows], x[rows], days if days.dim() == 1 else days[rows]) @ coef
+    out[rows] = mapped.clamp(bounds[0], bounds[1])
     return out
 
 
@@ -144,12 +152,14 @@ def _s1_only_map(model: FusionNet, vv: torch.Tensor, vh: torch.Tensor, ndvi: tor
     for form, cols in _S1_FORMS.items():
         pred = np.empty_like(truth)
         for k in (0, 1):
-            pred[fold == k] = terms[fold == k] @ _fit(terms[fold != k], truth[fold != k], cols)
+            lo, hi = np.quantile(truth[fold != k], [0.001, 0.999])
+            pred[fold == k] = np.clip(terms[fold == k] @ _fit(terms[fold != k], truth[fold != k], cols), lo, hi)
         cv[form] = (float(np.abs(pred - truth).mean()), pred)
     form = min(cv, key=lambda f: cv[f][0])
     cal.s1_only_mae = {f: v[0] for f, v in cv.items()}
     cal.s1_only_form = form
     cal.s1_only = [float(c) for c in _fit(terms, truth, _S1_FORMS[form])]
+    cal.s1_only_range = (float(np.quantile(truth, 0.001)), float(np.quantile(truth, 0.999)))
     cal.s1_only_std_scale = float(np.quantile(np.abs(cv[form][1] - truth) / spread, 0.683))
 
 

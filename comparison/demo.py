@@ -26,6 +26,7 @@ from comparison.compare import CompareOptions, masked_cubes, plan, run_compariso
 from comparison.compare_report import site_figures, write_outputs
 from comparison.errors import OptionalDependencyMissing
 from comparison.field_case import FIELDS, run_field_case
+from comparison.loso_report import LABELS
 from comparison.methods import Method, dl_method
 from comparison.report import markdown_table
 from comparison.via_backend import LocalBackendRun, backend_available, backend_dl_method, cube_key, fuse_graph, udf_context
@@ -128,7 +129,7 @@ def _loso_section(shipped: dict) -> str:
                      else "–" for m in ("DL", "Linear", "Whittaker", "MOGPR")]
             cov = row.get("DL", {}).get("within_1std")
             cov_text = "–" if cov is None else f"{100 * cov:.0f} %"
-            lines.append(f"| {site} | {protocol} | " + " | ".join(cells) + f" | {cov_text} |")
+            lines.append(f"| {site} | {LABELS.get(protocol, protocol)} | " + " | ".join(cells) + f" | {cov_text} |")
     return ("MAE / R² on every corpus site, each scored by a model pretrained on the *other* sites (`s1ndvi loso` on "
             "the project's data folder; not rerun by the demo). This is what to expect zero-shot on a new region; "
             "`s1ndvi adapt` on your own cube is how to do better.\n\n" + "\n".join(lines))

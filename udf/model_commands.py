@@ -54,6 +54,19 @@ def _bar(total: int, desc: str):  # type: ignore[no-untyped-def]
     return bar, progress
 
 
+def _time_bar(minutes: float, desc: str):  # type: ignore[no-untyped-def]
+    """A progress bar over a training time budget (seconds), with the epoch and validation MAE."""
+    total = max(1, round(60 * minutes))
+    bar = tqdm(total=total, desc=desc, unit="s", bar_format="{l_bar}{bar}| {n}/{total} s{postfix}")
+    best = [float("inf")]
+
+    def progress(epoch: int, record: dict) -> None:
+        best[0] = min(best[0], record["val_score"])
+        bar.n = min(total, round(60 * record["minutes"]))
+        bar.set_postfix(epoch=epoch + 1, val_mae=f"{record['val_score']:.4f}", best=f"{best[0]:.4f}")
+    return bar, progress
+
+
 def cmd_adapt(args: argparse.Namespace) -> int:
     """``s1ndvi adapt``."""
     from udf.adapt import AdaptOptions, adapt, format_trust_report
@@ -64,7 +77,7 @@ def cmd_adapt(args: argparse.Namespace) -> int:
     cube = read_cube(args.cube)
     base, base_meta = load_checkpoint(args.base)
     opts = AdaptOptions(minutes=args.minutes, block=args.block, seed=args.seed, device=args.device)
-    bar, progress = _bar(opts.epochs, "adapt")
+    bar, progress = _time_bar(opts.minutes, "adapt")
     with bar:
         model, meta = adapt(cube, base, base_meta, opts, progress=progress)
     meta["training_data"]["source"] = str(args.cube)

@@ -31,8 +31,8 @@ def build_dl(dl: str, cube: xr.DataArray, split: SpatialSplit, train_minutes: Op
 
     - ``DL zero-shot``: the checkpoint ``dl`` (``shipped``: the default weights) applied as is;
     - ``DL adapted`` (``adapt_minutes``): that checkpoint fine-tuned here with ``s1ndvi adapt`` on the training
-      blocks (validation blocks stop it and recalibrate the std); the test pixels' NDVI is removed from the cube it
-      sees, so no hidden value (of any protocol) ever reaches it;
+      blocks (validation blocks choose the epoch kept and recalibrate the std); the test pixels' NDVI is removed
+      from the cube it sees, so no hidden value (of any protocol) ever reaches it;
     - ``DL trained here`` (``train_minutes``): a fresh model trained on the training blocks.
     """
     from udf.weights import load_checkpoint, save_checkpoint

@@ -2,11 +2,11 @@
 
 The cube's own cloud-free S2 is the supervision (self-supervised like pretraining: observations are hidden and
 predicted; its NaN NDVI stays unknown). The cube is cut into spatial blocks: training blocks adapt the model,
-validation blocks stop training and recalibrate NDVI_STD on the cube's own held-out residuals, test blocks are
-scored once at the end for the **trust report**: MAE/R² of the adapted model, the base (pretrained) model, linear
-interpolation and Whittaker (λ chosen on the training blocks) under P1, P2_60, P2_90 and P3, and the std coverage.
-Both models predict as the UDF does (self-calibrated; under P3 on the training blocks' NDVI, as the UDF calibrates on
-a cube's other pixels when the scored ones have none).
+validation blocks choose the epoch kept (the whole budget is used) and recalibrate NDVI_STD on the cube's own held-out
+residuals, test blocks are scored once at the end for the **trust report**: MAE/R² of the adapted model, the base
+(pretrained) model, linear interpolation and Whittaker (λ chosen on the training blocks) under P1, P2_60, P2_90 and
+P3, and the std coverage. Both models predict as the UDF does (self-calibrated; under P3 on the training blocks' NDVI,
+as the UDF calibrates on a cube's other pixels when the scored ones have none).
 """
 
 import logging
@@ -45,8 +45,8 @@ class AdaptOptions:
     patience: int | None = None
     """Epochs without validation improvement before stopping early; None (default) uses the whole budget. The
     validation error of a small cube can stall for a hundred epochs and then fall again, as the day-of-year
-    inputs start to count (the embedded sample: best epoch 313; stopping after 40 stalled epochs cost P2_60
-    0.102 instead of 0.070)."""
+    inputs start to count (the embedded sample: best epoch 362 of 410 in 4 minutes; stopping after 40 stalled epochs
+    ended at epoch 51 with P2_60 0.102 on the test blocks instead of 0.067)."""
     block: int | None = None
     """Spatial block edge (pixels); default from the cube size (at least 8, about 8 blocks across)."""
     seed: int = 0

@@ -27,7 +27,7 @@ from udf.preprocess import (
     s1_to_linear,
     times_to_days,
 )
-from udf.selfcal import SelfCalibration, apply_s1_only, apply_weights, distance_to_kept, self_calibrate
+from udf.selfcal import SelfCalibration, apply_gap_map, apply_s1_only, apply_weights, distance_to_kept, self_calibrate
 
 _log = logging.getLogger(__name__)
 
@@ -69,7 +69,10 @@ def predict_series(model: FusionNet, vv: torch.Tensor, vh: torch.Tensor, ndvi: t
     if cal is not None:
         has = feats.x[..., FEATURES.index("has_ndvi")] > 0
         if cal.std_scale is not None:
-            mean = apply_weights(mean, feats.base, distance_to_kept(feats.x), has, cal.weights)
+            blended = apply_weights(mean, feats.base, distance_to_kept(feats.x), has, cal.weights)
+            if cal.gap_map is not None:
+                blended = apply_gap_map(blended, mean, feats.base, feats.x, has, cal.gap_map, cal.gap_bins)
+            mean = blended
             scale = torch.where(has, torch.full_like(scale, cal.std_scale), scale)
         if cal.s1_only is not None and cal.s1_only_std_scale is not None:
             mean = apply_s1_only(mean, feats.x, days, has, cal.s1_only, cal.s1_only_range)

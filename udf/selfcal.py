@@ -9,6 +9,10 @@ anything the caller hid) come
 - a **trust weight** per distance to the nearest kept observation (``≤ 20``, ``20–45``, ``45–90``, ``> 90`` days):
   the output is ``interpolation + w · (model − interpolation)``, with ``w ∈ [0, 1]`` the value that minimises the
   pseudo hold-out MAE (``w = 0`` where the model did not beat the interpolation, so dense S2 is never made worse);
+- a **gap map** chosen against the trust weights by two-fold cross-validation over pixels on the same pseudo
+  hold-out: a ridge regression of (truth − interpolation) on the model's correction, the S1 deviations since the kept
+  dates (:data:`GAP_TERMS`) and their products with the distance to the nearest kept observation. It replaces the
+  trust weights away from kept observations only when it predicted the cube's own hidden NDVI better;
 - a **std scale** that makes 68.3 % of the pseudo hold-out residuals fall within ±1 predictive std;
 - an **S1-only map** for pixels without any kept NDVI: the same sample is predicted from S1 alone, and the cube's
   own kept NDVI chooses, by two-fold cross-validation over pixels, between the model's S1-only output as is, an
@@ -30,8 +34,8 @@ from udf.features import FEATURES, interpolate_kept, series_features
 from udf.masking import hide_random, hide_window
 from udf.model import FusionNet
 
-__all__ = ["DIST_BINS", "S1_ONLY_TERMS", "SelfCalibration", "apply_s1_only", "apply_weights", "distance_to_kept",
-           "self_calibrate"]
+__all__ = ["DIST_BINS", "GAP_TERMS", "S1_ONLY_TERMS", "SelfCalibration", "apply_gap_map", "apply_s1_only",
+           "apply_weights", "distance_to_kept", "gap_terms", "self_calibrate"]
 
 DIST_BINS = (0.0, 20.0, 45.0, 90.0, math.inf)
 """Bins (days) of the distance to the nearest kept NDVI observation, each with its own trust weight."""
@@ -43,6 +47,10 @@ S1_ONLY_TERMS = ("model", "vv_db", "vh_db", "ratio_db", "vv_anom", "vh_anom")
 _S1_COLUMNS = [FEATURES.index(name) for name in S1_ONLY_TERMS[1:]]
 _S1_FORMS = {"as is": (), "affine": (0, 1), "linear in S1": tuple(range(len(S1_ONLY_TERMS) + 1))}
 _MIN_S1_OBS, _MIN_S1_PIXELS, _RIDGE = 100, 20, 1.0
+GAP_TERMS = ("correction", "vv_dev", "vh_dev", "ratio_dev")
+"""Terms of the gap map (after an intercept; each also times the distance to the nearest kept NDVI in 90-day units,
+plus that distance): the model's correction to the interpolation and how far S1 moved since the kept dates."""
+_VV_DEV, _VH_DEV = FEATURES.index("vv_dev"), FEATURES.index("vh_dev")
 
 
 @dataclass
@@ -65,6 +73,12 @@ class SelfCalibration:
     """Std scale for pixels without any kept NDVI, or None (then the checkpoint's applies)."""
     s1_only_mae: dict[str, float] = field(default_factory=dict)
     """Cross-validated MAE of each S1-only form on the sample's kept NDVI."""
+    gap_map: list[float] | None = None
+    """Coefficients of the gap map (see :func:`gap_terms`), or None when the trust weights predicted better."""
+    gap_bins: list[bool] = field(default_factory=lambda: [False] * (len(DIST_BINS) - 1))
+    """Per :data:`DIST_BINS` bin: the gap map replaces the trust weight there (it beat it in cross-validation)."""
+    gap_mae: dict[str, list[float | None]] = field(default_factory=dict)
+    """Cross-validated MAE per distance bin of the trust weights and of the gap map on the pseudo hold-out."""
     s1_only_range: tuple[float, float] = (-1.0, 1.0)
     """The S1-only map's output is clipped to the 0.1–99.9 % quantiles of the NDVI it was fitted on (a linear map
     must not extrapolate backscatter unlike the cube's cloud-free pixels into NDVI they never showed)."""
@@ -73,6 +87,9 @@ class SelfCalibration:
         """JSON-ready summary."""
         return {"weights": [round(w, 2) for w in self.weights], "std_scale": self.std_scale, "counts": self.counts,
                 "pixels": self.pixels, "bins_days": [b if math.isfinite(b) else None for b in DIST_BINS],
+                "gap_map": None if self.gap_map is None else [round(c, 4) for c in self.gap_map],
+                "gap_bins": self.gap_bins,
+                "gap_cv_mae": {k: [None if v is None else round(v, 4) for v in vs] for k, vs in self.gap_mae.items()},
                 "s1_only": {"form": self.s1_only_form, "std_scale": self.s1_only_std_scale,
                             "coefficients": None if self.s1_only is None else [round(c, 4) for c in self.s1_only],
                             "terms": ["intercept", *S1_ONLY_TERMS],
@@ -92,6 +109,30 @@ def apply_weights(mean: torch.Tensor, base: torch.Tensor, dist: torch.Tensor, ha
     for k, (lo, hi) in enumerate(zip(DIST_BINS[:-1], DIST_BINS[1:])):
         w = torch.where((dist >= lo) & (dist < hi), torch.full_like(w, weights[k]), w)
     return torch.where(has, base + w * (mean - base), mean)
+
+
+def gap_terms(mean: torch.Tensor, base: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``(B, T, 10)``: intercept, :data:`GAP_TERMS`, each times the distance to kept NDVI (90-day units), the distance."""
+    d = distance_to_kept(x).to(mean.dtype) / 90.0
+    vv, vh = x[..., _VV_DEV].to(mean.dtype), x[..., _VH_DEV].to(mean.dtype)
+    cols = [mean - base, vv, vh, vh - vv]
+    return torch.stack([torch.ones_like(mean), *cols, *(c * d for c in cols), d], dim=-1)
+
+
+def apply_gap_map(blended: torch.Tensor, mean: torch.Tensor, base: torch.Tensor, x: torch.Tensor, has: torch.Tensor,
+                  coefficients: list[float], bins: list[bool]) -> torch.Tensor:
+    """The gap map where it won: ``base + gap_terms · coefficients``, ``blended`` elsewhere.
+
+    It applies in the distance ``bins`` where it beat the trust weights, on sequences with kept NDVI, never at a kept
+    observation itself.
+    """
+    coef = torch.tensor(coefficients, dtype=mean.dtype, device=mean.device)
+    dist = distance_to_kept(x)
+    use = torch.zeros_like(has)
+    for on, lo, hi in zip(bins, DIST_BINS[:-1], DIST_BINS[1:]):
+        if on:
+            use |= (dist >= lo) & (dist < hi)
+    return torch.where(has & use & (dist > 0.5), base + gap_terms(mean, base, x) @ coef, blended)
 
 
 def _s1_terms(mean: torch.Tensor, x: torch.Tensor, days: torch.Tensor) -> torch.Tensor:
@@ -175,8 +216,10 @@ def _pseudo_holdout(model: FusionNet, vv: torch.Tensor, vh: torch.Tensor, ndvi: 
         mean, log_b = model(feats.x, feats.base)
         has = (feats.x[..., FEATURES.index("has_ndvi")] > 0).cpu().numpy()
         keep = hidden & feats.s1_any.cpu().numpy()[:, None] & np.isfinite(kept) & has
+        terms = gap_terms(mean.float(), feats.base, feats.x).cpu().numpy().astype(np.float64)
         out.append((mean.float().cpu().numpy()[keep], feats.base.cpu().numpy()[keep], kept[keep],
-                    distance_to_kept(feats.x).cpu().numpy()[keep], np.exp(log_b.float().cpu().numpy()[keep])))
+                    distance_to_kept(feats.x).cpu().numpy()[keep], np.exp(log_b.float().cpu().numpy()[keep]),
+                    terms[keep], np.nonzero(keep)[0]))
     return out
 
 
@@ -198,21 +241,47 @@ def self_calibrate(model: FusionNet, vv: torch.Tensor, vh: torch.Tensor, ndvi: t
     with torch.inference_mode():
         _s1_only_map(model, vv, vh, ndvi, days, cal, np.random.default_rng([seed, 1]))
         parts = _pseudo_holdout(model, vv, vh, ndvi, days, np.random.default_rng(seed))
-    mean, base, truth, dist, b = (np.concatenate([p[k] for p in parts]) for k in range(5))
+    mean, base, truth, dist, b, terms, rows = (np.concatenate([p[k] for p in parts]) for k in range(7))
     if truth.size < 2 * _MIN_PER_BIN:
         return cal
+    bins = [(dist >= lo) & (dist < hi) for lo, hi in zip(DIST_BINS[:-1], DIST_BINS[1:])]
 
-    def best_weight(sel: np.ndarray) -> float:
-        errs = [float(np.abs(base[sel] + w * (mean[sel] - base[sel]) - truth[sel]).mean()) for w in _WEIGHTS]
-        return float(_WEIGHTS[int(np.argmin(errs))])
+    def trust_weights(sel: np.ndarray) -> tuple[list[float], list[int]]:
+        def best(s: np.ndarray) -> float:
+            errs = [float(np.abs(base[s] + w * (mean[s] - base[s]) - truth[s]).mean()) for w in _WEIGHTS]
+            return float(_WEIGHTS[int(np.argmin(errs))])
+        pooled = best(sel)
+        counts = [int((sel & in_bin).sum()) for in_bin in bins]
+        return [best(sel & in_bin) if n >= _MIN_PER_BIN else pooled for in_bin, n in zip(bins, counts)], counts
 
-    pooled = best_weight(np.ones(truth.size, dtype=bool))
-    for k, (lo, hi) in enumerate(zip(DIST_BINS[:-1], DIST_BINS[1:])):
-        sel = (dist >= lo) & (dist < hi)
-        cal.counts[k] = int(sel.sum())
-        cal.weights[k] = best_weight(sel) if sel.sum() >= _MIN_PER_BIN else pooled
-    blended = base + np.select([(dist >= lo) & (dist < hi) for lo, hi in zip(DIST_BINS[:-1], DIST_BINS[1:])],
-                               cal.weights) * (mean - base)
+    def weighted(weights: list[float]) -> np.ndarray:
+        return base + np.select(bins, weights) * (mean - base)
+
+    def gap_fit(sel: np.ndarray) -> np.ndarray:
+        a = terms[sel]
+        penalty = _RIDGE * np.eye(a.shape[1])
+        penalty[0, 0] = 0.0
+        return np.linalg.solve(a.T @ a + penalty, a.T @ (truth[sel] - base[sel]))
+
+    cal.weights, cal.counts = trust_weights(np.ones(truth.size, dtype=bool))
+    blended = weighted(cal.weights)
+    fold = np.random.default_rng([seed, 2]).permutation(int(vv.shape[0]))[rows] % 2 == 0
+    away = dist > 0.5
+    if min(fold.sum(), (~fold).sum()) >= 2 * _MIN_PER_BIN:
+        cv_w, cv_g = np.empty_like(truth), np.empty_like(truth)
+        for test in (fold, ~fold):
+            cv_w[test] = weighted(trust_weights(~test)[0])[test]
+            cv_g[test] = np.where(away, base + terms @ gap_fit(~test), cv_w)[test]
+        def bin_mae(pred: np.ndarray) -> list[float | None]:
+            return [float(np.abs(pred - truth)[m].mean()) if m.sum() >= _MIN_PER_BIN else None for m in bins]
+        cal.gap_mae = {"trust weights": bin_mae(cv_w), "gap map": bin_mae(cv_g)}
+        cal.gap_bins = [g is not None and w is not None and g < w
+                        for w, g in zip(cal.gap_mae["trust weights"], cal.gap_mae["gap map"])]
+        if any(cal.gap_bins):
+            coef = gap_fit(np.ones(truth.size, dtype=bool))
+            cal.gap_map = [float(c) for c in coef]
+            use = away & np.select(bins, cal.gap_bins).astype(bool)
+            blended = np.where(use, base + terms @ coef, blended)
     z = np.abs(blended - truth) / (math.sqrt(2.0) * b)
     cal.std_scale = float(np.quantile(z[np.isfinite(z)], 0.683))
     return cal

@@ -7,7 +7,7 @@ Input cube dims ``t``, ``bands``, ``y``, ``x``; bands ``VV``, ``VH`` (linear, dB
 optionally ``NDVI``. Output bands ``NDVI`` (+ ``NDVI_STD`` with ``include_uncertainty``) on the same labels.
 Context keys: ``weights`` (path of a checkpoint; default: the shipped weights), ``include_uncertainty`` (bool),
 ``s1_units`` (``auto``/``db``/``linear``/``uint16_db``), ``device`` (``auto``/``cpu``/``cuda``), ``batch_size`` (int),
-``self_calibration`` (bool, default true: trust weights, std and the S1-only map calibrated on the cube's own kept
+``self_calibration`` (bool, default true: trust weights, gap map, std and S1-only map calibrated on the cube's own kept
 NDVI).
 """
 

@@ -102,3 +102,66 @@ def test_cube_pixels_without_ndvi_use_the_map_and_pixels_without_s1_stay_nan(mod
     assert np.isnan(got[45]).all() and np.isnan(out.sel(bands="NDVI_STD").values.reshape(nt, -1).T[45]).all()
     assert np.isfinite(got[:40]).all()
 
+
+
+def _gap_pixels(n: int, nt: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Pixels whose NDVI follows VH: a gap is best filled from how far VH moved since the kept dates."""
+    rng = np.random.default_rng(seed)
+    days = np.arange(nt, dtype=np.float64) * 10.0 + 19000.0
+    phase = rng.uniform(0, 2 * np.pi, (n, 1))
+    vh_db = -17.0 + 4.0 * np.sin(2 * np.pi * days / 150.0 + phase) + rng.normal(0, 0.2, (n, nt))
+    vv_db = -10.0 + rng.normal(0, 0.2, (n, nt))
+    ndvi = np.clip(0.5 + 0.08 * (vh_db + 17.0), -1, 1)
+    return (10 ** (vv_db / 10)).astype(np.float32), (10 ** (vh_db / 10)).astype(np.float32), ndvi.astype(np.float32), days
+
+
+def test_gap_map_learns_how_s1_moves_ndvi_inside_gaps_and_leaves_kept_values_alone(model):
+    """Where NDVI follows S1, the gap map fills a 60-day gap far better than the interpolation; kept steps stay."""
+    from udf.masking import hide_window
+
+    net, meta = model
+    vv, vh, ndvi, days = _gap_pixels(400, 40, seed=6)
+    t = torch.from_numpy
+    cal = self_calibrate(net, t(vv), t(vh), t(ndvi), t(days))
+    assert cal.gap_map is not None and any(cal.gap_bins)
+    assert all(g < w for g, w, on in zip(cal.gap_mae["gap map"], cal.gap_mae["trust weights"], cal.gap_bins) if on)
+    vv2, vh2, truth, _ = _gap_pixels(200, 40, seed=7)
+    hidden = hide_window(np.isfinite(truth), days, 60.0, np.random.default_rng(8))
+    kept = np.where(hidden, np.float32(np.nan), truth)
+    with torch.inference_mode():
+        mean, _ = predict_series(net, t(vv2), t(vh2), t(kept), t(days), cal, std_scale=1.0)
+        plain, _ = predict_series(net, t(vv2), t(vh2), t(kept), t(days))
+    from udf.features import interpolate_kept
+
+    interp = interpolate_kept(t(kept.astype(np.float64)), t(days))[0].numpy()
+    err = np.abs(mean.numpy() - truth)[hidden].mean()
+    assert err < 0.5 * np.abs(interp - truth)[hidden].mean()
+    assert err < np.abs(plain.numpy() - truth)[hidden].mean()
+
+
+def test_gap_map_matches_a_float64_reference():
+    from udf.selfcal import DIST_BINS, GAP_TERMS, apply_gap_map
+
+    rng = np.random.default_rng(9)
+    b, nt = 6, 12
+    x = rng.normal(0, 2, (b, nt, len(FEATURES))).astype(np.float32)
+    dist = rng.choice([0.0, 5.0, 30.0, 60.0, 120.0], (b, nt))
+    x[..., FEATURES.index("dist_prev")] = dist / 30.0
+    x[..., FEATURES.index("dist_next")] = 200.0 / 30.0
+    mean, base, blended = (rng.uniform(0, 1, (b, nt)).astype(np.float32) for _ in range(3))
+    has = np.ones((b, nt), bool)
+    has[0] = False
+    coef = rng.normal(0, 0.1, 2 * len(GAP_TERMS) + 2)
+    bins = [False, True, True, False]
+    out = apply_gap_map(*(torch.from_numpy(a) for a in (blended, mean, base, x, has)), [float(c) for c in coef],
+                        bins).numpy()
+    d = dist / 90.0
+    cols = [mean - base, x[..., FEATURES.index("vv_dev")], x[..., FEATURES.index("vh_dev")]]
+    cols.append(cols[2] - cols[1])
+    terms = np.stack([np.ones_like(d)] + [c.astype(np.float64) for c in cols] + [c * d for c in cols] + [d], -1)
+    in_bins = np.zeros_like(has)
+    for on, lo, hi in zip(bins, DIST_BINS[:-1], DIST_BINS[1:]):
+        in_bins |= on & (dist >= lo) & (dist < hi)
+    ref = np.where(has & in_bins & (dist > 0.5), base + terms @ coef, blended)
+    np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5)
+    assert np.array_equal(out[dist == 0], blended[dist == 0])  # a kept observation is never moved by the map

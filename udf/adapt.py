@@ -45,7 +45,7 @@ class AdaptOptions:
     patience: int | None = None
     """Epochs without validation improvement before stopping early; None (default) uses the whole budget. The
     validation error of a small cube can stall for a hundred epochs and then fall again, as the day-of-year
-    inputs start to count (the embedded sample: best epoch 362 of 410 in 4 minutes; stopping after 40 stalled epochs
+    inputs start to count (the embedded sample: best epoch 361 of 451 in 4 minutes; stopping after 40 stalled epochs
     ended at epoch 51 with P2_60 0.102 on the test blocks instead of 0.067)."""
     block: int | None = None
     """Spatial block edge (pixels); default from the cube size (at least 8, about 8 blocks across)."""

@@ -10,8 +10,8 @@ from udf.export import export_udf
 from udf.s1_ndvi_udf import apply_datacube
 
 
-def run_isolated(udf_file, cube: xr.DataArray, tmp_path) -> xr.DataArray:
-    """Run an exported UDF file in a fresh interpreter where this project is not importable."""
+def run_isolated(udf_file, cube: xr.DataArray, tmp_path, context: dict | None = None) -> xr.DataArray:
+    """Run an exported UDF file (with ``context``) in a fresh interpreter where this project is not importable."""
     cube.to_netcdf(tmp_path / "in.nc")
     script = textwrap.dedent(f"""
         import sys
@@ -27,7 +27,8 @@ def run_isolated(udf_file, cube: xr.DataArray, tmp_path) -> xr.DataArray:
         from openeo.udf import XarrayDataCube
         from openeo.udf.run_code import execute_local_udf
         cube = xarray.open_dataarray({str(tmp_path / 'in.nc')!r})
-        res = execute_local_udf(openeo.UDF.from_file(pathlib.Path({str(udf_file)!r})), XarrayDataCube(cube), fmt="netcdf")
+        udf = openeo.UDF.from_file(pathlib.Path({str(udf_file)!r}), context={context!r})
+        res = execute_local_udf(udf, XarrayDataCube(cube), fmt="netcdf")
         res.datacube_list[0].get_array().to_netcdf({str(tmp_path / 'out.nc')!r})
     """)
     # -I -S: no cwd, no PYTHONPATH and no .pth processing (so the editable install's path hook is absent);

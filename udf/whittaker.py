@@ -100,19 +100,15 @@ def _solve_pentadiagonal(a0: np.ndarray, a1: np.ndarray, a2: np.ndarray, b: np.n
     e = np.zeros((nt, n))  # L[i+1, i]
     f = np.zeros((nt, n))  # L[i+2, i]
     tmp = np.empty(n)
+    lower = ((1, e), (2, f))  # (lag, column of L below the diagonal)
     for i in range(nt):
-        if i >= 1:
-            np.multiply(e[i - 1], e[i - 1], out=tmp)
-            tmp *= d[i - 1]
-            d[i] -= tmp
-            np.multiply(e[i - 1], u[i - 1], out=tmp)
-            u[i] -= tmp
-        if i >= 2:
-            np.multiply(f[i - 2], f[i - 2], out=tmp)
-            tmp *= d[i - 2]
-            d[i] -= tmp
-            np.multiply(f[i - 2], u[i - 2], out=tmp)
-            u[i] -= tmp
+        for lag, low in lower:
+            if i >= lag:
+                np.multiply(low[i - lag], low[i - lag], out=tmp)
+                tmp *= d[i - lag]
+                d[i] -= tmp
+                np.multiply(low[i - lag], u[i - lag], out=tmp)
+                u[i] -= tmp
         if i + 1 < nt:
             e[i] = a1[i]
             if i >= 1:
@@ -124,10 +120,8 @@ def _solve_pentadiagonal(a0: np.ndarray, a1: np.ndarray, a2: np.ndarray, b: np.n
             np.divide(a2[i], d[i], out=f[i])
     u /= d
     for i in range(nt - 1, -1, -1):  # back substitution in place: u becomes z
-        if i + 1 < nt:
-            np.multiply(e[i], u[i + 1], out=tmp)
-            u[i] -= tmp
-        if i + 2 < nt:
-            np.multiply(f[i], u[i + 2], out=tmp)
-            u[i] -= tmp
+        for lag, low in lower:
+            if i + lag < nt:
+                np.multiply(low[i], u[i + lag], out=tmp)
+                u[i] -= tmp
     return u

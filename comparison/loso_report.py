@@ -56,23 +56,21 @@ def _pooled_coverage(payload: dict) -> tuple[float, float]:
 
 def loso_figure(payload: dict, path: Path) -> Path:
     """MAE of each method per held-out site, one panel per protocol, P3's two variants in one panel (lower is better)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    from comparison.plot_style import colour, save  # sets the Agg backend
 
     sites = list(payload["sites"])
     panels = [(p, [(p, m, m) for m in METHODS]) for p in PROTOCOLS[:3]]
     panels.append(("P3: S1 only (DL)", [("P3", "DL", LABELS["P3"]), ("P3_alone", "DL", LABELS["P3_alone"])]))
-    colours = {"DL": "tab:red", "Linear": "tab:gray", "Whittaker": "tab:green", "MOGPR": "tab:blue",
-               LABELS["P3"]: "tab:red", LABELS["P3_alone"]: "mistyrose"}
+    colours = {**{m: colour(m) for m in METHODS}, LABELS["P3"]: colour("DL"), LABELS["P3_alone"]: "mistyrose"}
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4.2), sharey=True)
     for ax, (title, bars) in zip(axes, panels):
         width = 0.8 / len(bars)
         for k, (protocol, method, label) in enumerate(bars):
             vals = [payload["sites"][s]["metrics"].get(protocol, {}).get(method, {}).get("mae", np.nan) for s in sites]
             ax.bar(np.arange(len(sites)) + (k - (len(bars) - 1) / 2) * width, vals, width, label=label,
-                   color=colours[label], edgecolor="tab:red" if label == LABELS["P3_alone"] else None)
+                   color=colours[label], edgecolor=colour("DL") if label == LABELS["P3_alone"] else None)
         ax.set_title(title)
         ax.set_xticks(np.arange(len(sites)))
         ax.set_xticklabels(sites, rotation=60, ha="right", fontsize=8)
@@ -82,9 +80,7 @@ def loso_figure(payload: dict, path: Path) -> Path:
     axes[0].set_ylabel("MAE on hidden NDVI (held-out site)")
     fig.legend(*axes[0].get_legend_handles_labels(), loc="upper center", ncol=len(METHODS), frameon=False)
     fig.tight_layout(rect=(0, 0, 1, 0.92))
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save(fig, path)
 
 
 def write_loso(payload: dict, out: Path) -> Path:

@@ -14,7 +14,6 @@ Both run here on the same CropSAR series; per field pixel, our season whose peak
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import matplotlib
@@ -25,12 +24,11 @@ import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
 
 from comparison.field_case import field_truth  # noqa: E402
+from comparison.plot_style import legend_right, save  # noqa: E402
 from comparison.result_files import CROPSAR_OFFSET, CROPSAR_SCALE, FIELD_DATA, read_cropsar  # noqa: E402
 from udf.phenology import PhenologyConfig, farming_years, pixel_seasons, year_counts  # noqa: E402
 from udf.preprocess import times_to_days  # noqa: E402
 from udf.seasons import Seasons  # noqa: E402
-
-_log = logging.getLogger(__name__)
 
 __all__ = ["FUSETS_PHENOLOGY", "fusets_phenology_comparison", "read_fusets_phenology"]
 
@@ -162,11 +160,6 @@ def _figure(cropsar: xr.DataArray, cs: np.ndarray, ours: Seasons, theirs: dict[s
         y, x = np.unravel_index(flat[k], (cropsar.sizes["y"], cropsar.sizes["x"]))
         ax.set_title(f"BIDS_demo pixel y={y}, x={x}", fontsize=9)
         ax.set_ylabel("NDVI")
-        handles, labels = ax.get_legend_handles_labels()
-        unique = dict(zip(labels, handles))
-        ax.legend(unique.values(), unique.keys(), loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+        legend_right(ax)
     fig.tight_layout()
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
-    _log.info("Wrote %s", out)
-    return out
+    return save(fig, out, dpi=100)

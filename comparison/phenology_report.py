@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import math
 from pathlib import Path
 
@@ -14,10 +13,9 @@ import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
 
 from comparison.methods import Prediction  # noqa: E402
+from comparison.plot_style import legend_right, save  # noqa: E402
 from comparison.plots import colour  # noqa: E402
 from udf.protocols import Protocol  # noqa: E402
-
-_log = logging.getLogger(__name__)
 
 __all__ = ["phenology_markdown", "scores_figure", "seasons_figure", "target_sentence"]
 
@@ -134,9 +132,7 @@ def scores_figure(payload: dict, out: Path) -> Path:
         axes[0, -1].legend(handles=keys, loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8)
         axes[1, -1].legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8)
     fig.tight_layout()
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
-    return out
+    return save(fig, out, dpi=100)
 
 
 def _gantt(ax, seasons, i: int, level: float, color: str, label: str | None) -> None:  # type: ignore[no-untyped-def]
@@ -175,11 +171,6 @@ def seasons_figure(cube: xr.DataArray, prot: Protocol, preds: dict[str, Predicti
         ax.set_ylabel("NDVI")
         y, x = np.unravel_index(idx[k], pixels.shape)
         ax.set_title(f"{protocol}, pixel y={y}, x={x}", fontsize=9)
-        handles, labels = ax.get_legend_handles_labels()
-        unique = dict(zip(labels, handles))
-        ax.legend(unique.values(), unique.keys(), loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+        legend_right(ax)
     fig.tight_layout()
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
-    _log.info("Wrote %s", out)
-    return out
+    return save(fig, out, dpi=100)

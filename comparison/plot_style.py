@@ -21,7 +21,8 @@ from comparison.caveats import in_sample_tag  # noqa: E402
 
 _log = logging.getLogger(__name__)
 
-__all__ = ["NDVI_LIMITS", "bar_style", "colour", "label", "line_style", "mark_outside", "outside_text", "save"]
+__all__ = ["NDVI_LIMITS", "bar_style", "colour", "label", "legend_right", "line_style", "mark_outside", "outside_text",
+           "save"]
 
 NDVI_LIMITS = (-0.1, 1.0)
 """Axis range of NDVI in the figures (values beyond are drawn on the edge and counted)."""
@@ -87,10 +88,17 @@ def outside_text(counts: dict[str, tuple[int, int]], limits: tuple[float, float]
     return ("beyond axis (on edge): " + ", ".join(parts)) if parts else ""
 
 
-def save(fig: plt.Figure, out: str | Path) -> Path:
-    """Write the figure (laid out by its own ``constrained`` layout) and close it."""
+def legend_right(ax: plt.Axes) -> None:
+    """The panel's legend to its right, one entry per label (a label drawn several times is listed once)."""
+    handles, labels = ax.get_legend_handles_labels()
+    unique = dict(zip(labels, handles))
+    ax.legend(unique.values(), unique.keys(), loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+
+
+def save(fig: plt.Figure, out: str | Path, dpi: int = 110) -> Path:
+    """Write the figure (laid out already, e.g. by its own ``constrained`` layout) and close it."""
     out = Path(out)
-    fig.savefig(out, dpi=110)
+    fig.savefig(out, dpi=dpi)
     plt.close(fig)
     _log.info("Wrote figure %s", out)
     return out

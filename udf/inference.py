@@ -69,9 +69,10 @@ def predict_series(model: FusionNet, vv: torch.Tensor, vh: torch.Tensor, ndvi: t
     if cal is not None:
         has = feats.x[..., FEATURES.index("has_ndvi")] > 0
         if cal.std_scale is not None:
-            blended = apply_weights(mean, feats.base, distance_to_kept(feats.x), has, cal.weights)
+            dist = distance_to_kept(feats.x)
+            blended = apply_weights(mean, feats.base, dist, has, cal.weights)
             if cal.gap_map is not None:
-                blended = apply_gap_map(blended, mean, feats.base, feats.x, has, cal.gap_map, cal.gap_bins)
+                blended = apply_gap_map(blended, mean, feats.base, feats.x, dist, has, cal.gap_map, cal.gap_bins)
             mean = blended
             scale = torch.where(has, torch.full_like(scale, cal.std_scale), scale)
         if cal.s1_only is not None and cal.s1_only_std_scale is not None:

@@ -111,28 +111,30 @@ def apply_weights(mean: torch.Tensor, base: torch.Tensor, dist: torch.Tensor, ha
     return torch.where(has, base + w * (mean - base), mean)
 
 
-def gap_terms(mean: torch.Tensor, base: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """``(B, T, 10)``: intercept, :data:`GAP_TERMS`, each times the distance to kept NDVI (90-day units), the distance."""
-    d = distance_to_kept(x).to(mean.dtype) / 90.0
+def gap_terms(mean: torch.Tensor, base: torch.Tensor, x: torch.Tensor, dist: torch.Tensor) -> torch.Tensor:
+    """``(B, T, 10)``: intercept, :data:`GAP_TERMS`, each times the distance to kept NDVI (90-day units), the distance.
+
+    ``dist`` is :func:`distance_to_kept` of ``x`` (days).
+    """
+    d = dist.to(mean.dtype) / 90.0
     vv, vh = x[..., _VV_DEV].to(mean.dtype), x[..., _VH_DEV].to(mean.dtype)
     cols = [mean - base, vv, vh, vh - vv]
     return torch.stack([torch.ones_like(mean), *cols, *(c * d for c in cols), d], dim=-1)
 
 
-def apply_gap_map(blended: torch.Tensor, mean: torch.Tensor, base: torch.Tensor, x: torch.Tensor, has: torch.Tensor,
-                  coefficients: list[float], bins: list[bool]) -> torch.Tensor:
+def apply_gap_map(blended: torch.Tensor, mean: torch.Tensor, base: torch.Tensor, x: torch.Tensor, dist: torch.Tensor,
+                  has: torch.Tensor, coefficients: list[float], bins: list[bool]) -> torch.Tensor:
     """The gap map where it won: ``base + gap_terms · coefficients``, ``blended`` elsewhere.
 
     It applies in the distance ``bins`` where it beat the trust weights, on sequences with kept NDVI, never at a kept
-    observation itself.
+    observation itself. ``dist`` is :func:`distance_to_kept` of ``x`` (days).
     """
     coef = torch.tensor(coefficients, dtype=mean.dtype, device=mean.device)
-    dist = distance_to_kept(x)
     use = torch.zeros_like(has)
     for on, lo, hi in zip(bins, DIST_BINS[:-1], DIST_BINS[1:]):
         if on:
             use |= (dist >= lo) & (dist < hi)
-    return torch.where(has & use & (dist > 0.5), base + gap_terms(mean, base, x) @ coef, blended)
+    return torch.where(has & use & (dist > 0.5), base + gap_terms(mean, base, x, dist) @ coef, blended)
 
 
 def _s1_terms(mean: torch.Tensor, x: torch.Tensor, days: torch.Tensor) -> torch.Tensor:
@@ -216,9 +218,10 @@ def _pseudo_holdout(model: FusionNet, vv: torch.Tensor, vh: torch.Tensor, ndvi: 
         mean, log_b = model(feats.x, feats.base)
         has = (feats.x[..., FEATURES.index("has_ndvi")] > 0).cpu().numpy()
         keep = hidden & feats.s1_any.cpu().numpy()[:, None] & np.isfinite(kept) & has
-        terms = gap_terms(mean.float(), feats.base, feats.x).cpu().numpy().astype(np.float64)
+        dist = distance_to_kept(feats.x)
+        terms = gap_terms(mean.float(), feats.base, feats.x, dist).cpu().numpy().astype(np.float64)
         out.append((mean.float().cpu().numpy()[keep], feats.base.cpu().numpy()[keep], kept[keep],
-                    distance_to_kept(feats.x).cpu().numpy()[keep], np.exp(log_b.float().cpu().numpy()[keep]),
+                    dist.cpu().numpy()[keep], np.exp(log_b.float().cpu().numpy()[keep]),
                     terms[keep], np.nonzero(keep)[0]))
     return out
 

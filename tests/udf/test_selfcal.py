@@ -153,8 +153,8 @@ def test_gap_map_matches_a_float64_reference():
     has[0] = False
     coef = rng.normal(0, 0.1, 2 * len(GAP_TERMS) + 2)
     bins = [False, True, True, False]
-    out = apply_gap_map(*(torch.from_numpy(a) for a in (blended, mean, base, x, has)), [float(c) for c in coef],
-                        bins).numpy()
+    out = apply_gap_map(*(torch.from_numpy(a) for a in (blended, mean, base, x, dist, has)),
+                        [float(c) for c in coef], bins).numpy()
     d = dist / 90.0
     cols = [mean - base, x[..., FEATURES.index("vv_dev")], x[..., FEATURES.index("vh_dev")]]
     cols.append(cols[2] - cols[1])

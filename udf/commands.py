@@ -31,6 +31,20 @@ def _period(value: str) -> str:
                                      "10D or 12D, or 'acquisition'")
 
 
+def _bands(value: str) -> tuple[str, ...]:
+    names = tuple(v.strip() for v in value.split(",") if v.strip())
+    if not names:
+        raise argparse.ArgumentTypeError(f"{value!r} lists no band; expected names in file order, e.g. VV,VH,S2ndvi")
+    return names
+
+
+def _period_option(value: str | None) -> str | None:
+    """``--period``: None (not given) → ``auto`` (10D, or the input's own steps when composited)."""
+    if value is None:
+        return "auto"
+    return None if value == "acquisition" else value
+
+
 def _day(value: str) -> str:
     try:
         np.datetime64(value, "D")
@@ -102,8 +116,11 @@ def _register_cube(sub: argparse._SubParsersAction) -> None:
                    help="accept S2 without a cloud mask (the cube records that NDVI may be cloud-contaminated)")
     p.add_argument("--s2-level", default="auto", choices=["auto", "l2a", "l1c"],
                    help="S2 processing level, recorded in the cube (default auto: from the input)")
-    p.add_argument("--period", default="10D", type=_period,
-                   help="composite period, e.g. 5D/10D/12D, or 'acquisition' (default 10D)")
+    p.add_argument("--period", default=None, type=_period,
+                   help="composite period, e.g. 5D/10D/12D, or 'acquisition' (default 10D; composited inputs such as "
+                        "period folders keep their own steps, and --period gives their length)")
+    p.add_argument("--bands", type=_bands, default=None,
+                   help="band names in file order for period GeoTIFFs without band descriptions, e.g. VV,VH,S2ndvi")
     p.add_argument("--start", type=_day, help="first day of the grid (YYYY-MM-DD)")
     p.add_argument("--end", type=_day, help="last day of the grid (YYYY-MM-DD)")
     p.add_argument("--cloud-dilation", type=int, default=0, help="grow clouds/shadows by N pixels")
@@ -122,8 +139,8 @@ def cmd_cube(args: argparse.Namespace) -> int:
         s1_backscatter=args.s1_backscatter, orbit_normalisation=args.orbit_normalisation,
         orbit_pair_days=args.orbit_pair_days, s2_mask=args.s2_mask, cloud_probability=args.cloud_probability,
         no_cloud_mask=args.no_cloud_mask, cloud_dilation=args.cloud_dilation, s2_level=args.s2_level,
-        scl=Path(args.scl) if args.scl else None, period=None if args.period == "acquisition" else args.period,
-        start=args.start, end=args.end, chunk=args.chunk, workers=args.workers)
+        scl=Path(args.scl) if args.scl else None, period=_period_option(args.period),
+        start=args.start, end=args.end, chunk=args.chunk, workers=args.workers, bands=args.bands)
     cube = make_cube(args.s1, args.s2, opts)
     write_cube_lazily(cube, args.out, workers=args.workers)
     say(f"Wrote model cube {args.out}: {_describe(cube)}")

@@ -70,8 +70,10 @@ class IngestOptions:
     """``auto``, ``l2a`` or ``l1c``: recorded in the cube."""
     scl: Path | None = None
     """Separate SCL netCDF (WorldCereal layout only)."""
-    period: str | None = "10D"
-    """Composite period (``12D``) or None for every acquisition date."""
+    period: str | None = "auto"
+    """Composite period (``12D``), None for every acquisition date, or ``auto``: 10 days, except for composited
+    inputs (period folders, netCDF time series with an NDVI variable), which keep their own steps (their period
+    length is then this option: required for period folders, which hold no dates)."""
     start: str | None = None
     end: str | None = None
     chunk: int = 128
@@ -79,6 +81,8 @@ class IngestOptions:
     region"); a divisor of the files' tile size (256 for Earth Engine) keeps reads aligned."""
     workers: int | None = None
     """Blocks computed at the same time (threads); default ``min(4, cores)``."""
+    bands: tuple[str, ...] | None = None
+    """Band names in file order for period GeoTIFFs without band descriptions (:mod:`udf.ingest_composited`)."""
     extra_attrs: dict = field(default_factory=dict)
 
 
@@ -134,12 +138,36 @@ def make_cube(s1: Sequence[str | Path], s2: Sequence[str | Path] | None, opts: I
         UnsupportedLayout, DatesNotFound, CloudMaskMissing, GridMismatch, S1UnitsError, OrbitsNotComparable.
     """
     s1p = [Path(p) for p in s1]
+    if opts.layout in ("auto", "per-period", "netcdf") and _composited(s1p, s2):
+        from udf.ingest_composited import CompositedOptions, composited_cube
+
+        period = None if opts.period in ("auto", None) else opts.period
+        cube = composited_cube(s1p, CompositedOptions(start=opts.start, period=period, bands=opts.bands,
+                                                      s1_units=opts.s1_units, s1_backscatter=opts.s1_backscatter))
+        cube.attrs.update(opts.extra_attrs)
+        return cube
+    if opts.period == "auto":
+        from dataclasses import replace
+
+        opts = replace(opts, period="10D")
     if _kind(s1p, opts.layout) == "netcdf":
         from udf.ingest_netcdf import netcdf_cube
 
         return netcdf_cube(s1p, [Path(p) for p in s2] if s2 else None, opts)
     with gdal_env():
         return _lazy_cube(s1p, s2, opts)
+
+
+def _composited(s1p: list[Path], s2: Sequence[str | Path] | None) -> bool:
+    """Composited exports (period folders, netCDF with an NDVI variable) carry their own NDVI: no separate S2."""
+    from udf.ingest_composited import is_composited
+
+    if not is_composited(s1p):
+        return False
+    if s2 and [Path(p).resolve() for p in s2] != [p.resolve() for p in s1p]:
+        raise UnsupportedLayout(f"{[str(p) for p in s1p]} is a composited export with its own NDVI band; give it "
+                                "alone (--input/--s1), without a separate --s2.")
+    return True
 
 
 def _lazy_cube(s1p: list[Path], s2: Sequence[str | Path] | None, opts: IngestOptions) -> xr.DataArray:

@@ -80,11 +80,11 @@ def _tif_files(paths: Sequence[Path]) -> list[Path]:
 
 
 def is_composited(paths: Sequence[Path]) -> bool:
-    """True for a period folder / period files, or a netCDF holding an NDVI variable (a composited time series)."""
+    """True for period files (any ``period_NN.tif``) or a netCDF with an NDVI variable (a composited series)."""
     paths = [Path(p) for p in paths]
     files = _tif_files(paths)
-    if files and all(PERIOD_FILE.match(p.name) for p in files):
-        return True
+    if files and any(PERIOD_FILE.match(p.name) for p in files):
+        return True  # files not named period_NN among them are refused by name
     if len(paths) == 1 and paths[0].suffix.lower() == ".nc" and paths[0].is_file():
         from udf.cube_io import open_netcdf
 

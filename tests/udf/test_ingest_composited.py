@@ -1,0 +1,149 @@
+"""The user's notebook exports (period folder, timeseries.nc) read as they are, from the embedded sample."""
+
+import logging
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+
+from tests.udf.export_fixtures import START, Composites, sample_composites, write_period_folder, write_timeseries_nc
+from udf.errors import BandNotAvailable, CubeError, DatesNotFound, NotEnoughNDVI, UnsupportedLayout
+from udf.ingest_sources import IngestOptions, make_cube
+
+
+@pytest.fixture(scope="module")
+def comp() -> Composites:
+    return sample_composites()
+
+
+@pytest.fixture(scope="module")
+def folder(comp: Composites, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_period_folder(tmp_path_factory.mktemp("gee") / "periods", comp, skip=(5,))
+
+
+@pytest.fixture(scope="module")
+def nc(comp: Composites, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_timeseries_nc(tmp_path_factory.mktemp("pc") / "timeseries.nc", comp)
+
+
+def _db(lin: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return 10 * np.log10(lin)
+
+
+def _step_means(a: np.ndarray) -> np.ndarray:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(a.reshape(a.shape[0], -1), axis=1)
+
+
+def _read_folder(folder: Path) -> tuple[list[int], np.ndarray]:
+    files = sorted(folder.glob("period_*.tif"))
+    data = []
+    for f in files:
+        with rasterio.open(f) as src:
+            data.append(src.read().astype(np.float32))
+    return [int(f.stem.split("_")[1]) for f in files], np.array(data)
+
+
+def test_period_folder_matches_its_files(folder: Path, comp: Composites) -> None:
+    cube = make_cube([folder], None, IngestOptions(start=START, period="12D"))
+    numbers, raw = _read_folder(folder)
+    assert cube.sizes["t"] == len(numbers) == comp.times.size - 1  # period 5 missing: one step less, no shift
+    expected = [np.datetime64(START) + (n - 1) * np.timedelta64(12, "D") for n in numbers]
+    assert (cube["t"].values == np.array(expected, dtype="datetime64[ns]")).all()
+    assert np.datetime64("2017-09-18", "ns") not in cube["t"].values  # period 5 is missing, not shifted in
+    nd_in, nd_cube = raw[:, 2], cube.sel(bands="NDVI").values
+    assert abs(np.isfinite(nd_cube).sum() / np.isfinite(nd_in).sum() - 1) <= 0.03
+    ok = np.isfinite(_step_means(nd_in))
+    np.testing.assert_allclose(_step_means(nd_cube)[ok], _step_means(nd_in)[ok], atol=0.01)
+    np.testing.assert_allclose(_step_means(_db(cube.sel(bands="VV").values)), _step_means(raw[:, 0]), atol=0.1)
+    # against the composites before the reprojection to EPSG:4326
+    keep = [n - 1 for n in numbers]
+    ok = np.isfinite(_step_means(comp.ndvi[keep])) & np.isfinite(_step_means(nd_cube))
+    np.testing.assert_allclose(_step_means(nd_cube)[ok], _step_means(comp.ndvi[keep])[ok], atol=0.02)
+    np.testing.assert_allclose(_step_means(_db(cube.sel(bands="VH").values)), _step_means(comp.vh_db[keep]),
+                               atol=0.3)
+    assert "masked upstream" in cube.attrs["ndvi_cloud_mask"]
+    assert "S2ndvi" in cube.attrs["input_variables_used"] and cube.attrs["input_variables_ignored"] == "none"
+    assert "periods [5] missing" in cube.attrs["ingest_decisions"]
+    assert "4326" in cube.attrs["crs"]
+
+
+def test_timeseries_nc_keeps_ndvi_and_cadence(nc: Path, comp: Composites) -> None:
+    cube = make_cube([nc], None, IngestOptions())
+    assert cube.sizes["t"] == comp.times.size
+    assert (np.diff(cube["t"].values) == np.timedelta64(12, "D")).all()  # no 12 → 10 day resampling
+    nd = cube.sel(bands="NDVI").values
+    assert abs(np.isfinite(nd).sum() / np.isfinite(comp.ndvi).sum() - 1) <= 0.03
+    ok = np.isfinite(_step_means(comp.ndvi))
+    np.testing.assert_allclose(_step_means(nd)[ok], _step_means(comp.ndvi)[ok], atol=0.01)
+    np.testing.assert_allclose(_step_means(_db(cube.sel(bands="VV").values)), _step_means(comp.vv_db), atol=0.1)
+    assert cube.attrs["composite_period"].startswith("12D")
+    assert cube.attrs["s1_units_input"].startswith("linear")
+    # --s2 naming the same file is fine
+    assert make_cube([nc], [nc], IngestOptions()).sizes["t"] == comp.times.size
+
+
+def test_ignored_variable_is_warned_and_recorded(comp: Composites, tmp_path: Path,
+                                                 caplog: pytest.LogCaptureFixture) -> None:
+    path = write_timeseries_nc(tmp_path / "timeseries.nc", comp, ndvi_name="NDVI", extra=True)
+    with caplog.at_level(logging.WARNING):
+        cube = make_cube([path], None, IngestOptions())
+    assert "B11" in cube.attrs["input_variables_ignored"]
+    assert any("'B11'" in r.getMessage() and "ignored" in r.getMessage() for r in caplog.records)
+    assert "NDVI: NDVI, masked upstream" in cube.attrs["input_variables_used"]
+
+
+def test_bands_option_and_nodata_value(comp: Composites, tmp_path: Path) -> None:
+    folder = write_period_folder(tmp_path / "p", comp, descriptions=False, nodata=-9999.0, limit=6)
+    with pytest.raises(UnsupportedLayout, match="without names.*--bands VV,VH,S2ndvi"):
+        make_cube([folder], None, IngestOptions(start=START, period="12D"))
+    cube = make_cube([folder], None, IngestOptions(start=START, period="12D", bands=("VV", "VH", "S2ndvi")))
+    assert cube.sizes["t"] == 6
+    assert np.nanmin(cube.sel(bands="NDVI").values) > -1  # -9999 is missing, not NDVI
+    with pytest.raises(UnsupportedLayout, match="--bands lists 2 names"):
+        make_cube([folder], None, IngestOptions(start=START, period="12D", bands=("VV", "VH")))
+
+
+def test_refusals(comp: Composites, folder: Path, nc: Path, tmp_path: Path) -> None:
+    with pytest.raises(DatesNotFound, match="give --start"):
+        make_cube([folder], None, IngestOptions(period="12D"))
+    with pytest.raises(DatesNotFound, match="give --period as the length"):
+        make_cube([folder], None, IngestOptions(start=START))
+    with pytest.raises(CubeError, match="steps of \\[12\\] days but --period 10D"):
+        make_cube([nc], None, IngestOptions(period="10D"))
+    with pytest.raises(UnsupportedLayout, match="without a separate --s2"):
+        make_cube([folder], [nc], IngestOptions(start=START, period="12D"))
+    # a VH-only period folder
+    vh_only = write_period_folder(tmp_path / "vh", comp, names=("VH", "B1", "S2ndvi"), limit=3)
+    with pytest.raises(UnsupportedLayout, match="single polarisation \\(VH\\).*needs both VV and VH"):
+        make_cube([vh_only], None, IngestOptions(start=START, period="12D"))
+    no_s1 = write_period_folder(tmp_path / "nos1", comp, names=("A", "B", "S2ndvi"), limit=2)
+    with pytest.raises(BandNotAvailable, match="no VV and VH band"):
+        make_cube([no_s1], None, IngestOptions(start=START, period="12D"))
+    # a 31-band stack of VH, one band per period
+    stack = tmp_path / "java" / "period_01_mosaic.tif"
+    stack.parent.mkdir()
+    with rasterio.open(stack, "w", driver="GTiff", width=4, height=4, count=31, dtype="float32",
+                       crs="EPSG:4326", transform=rasterio.transform.from_origin(110, -7, 0.001, 0.001)) as dst:
+        dst.write(np.full((31, 4, 4), -18.0, np.float32))
+    with pytest.raises(UnsupportedLayout, match="stack of 31 band\\(s\\).*one per period.*needs both VV and VH"):
+        make_cube([stack.parent], None, IngestOptions(start=START, period="12D", bands=("VH",) * 31))
+    # an empty NDVI band, an NDVI band on another scale
+    empty = Composites(comp.times, comp.vv_db, comp.vh_db, np.full_like(comp.ndvi, np.nan), comp.y, comp.x, comp.crs)
+    with pytest.raises(NotEnoughNDVI, match="'S2ndvi'.*holds no valid NDVI value"):
+        make_cube([write_timeseries_nc(tmp_path / "empty.nc", empty)], None, IngestOptions())
+    scaled = Composites(comp.times, comp.vv_db, comp.vh_db, comp.ndvi * 10000, comp.y, comp.x, comp.crs)
+    with pytest.raises(CubeError, match="outside \\[-1, 1\\]"):
+        make_cube([write_timeseries_nc(tmp_path / "scaled.nc", scaled)], None, IngestOptions())
+    # files not named by period, numbers repeated
+    mixed = write_period_folder(tmp_path / "mixed", comp, limit=2)
+    (mixed / "period_02.tif").rename(mixed / "scene_b.tif")
+    with pytest.raises(DatesNotFound, match="not named period_NN.tif"):
+        make_cube([mixed / "period_01.tif", mixed / "scene_b.tif"], None, IngestOptions(start=START, period="12D"))
+    (mixed / "scene_b.tif").rename(mixed / "period_1.tif")
+    with pytest.raises(UnsupportedLayout, match="Period number\\(s\\) \\[1\\] appear in more than one file"):
+        make_cube([mixed], None, IngestOptions(start=START, period="12D"))

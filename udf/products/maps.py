@@ -46,27 +46,35 @@ def phenology_maps(pheno: xr.DataArray, out: Path, max_seasons: int) -> list[Pat
     written = []
     for k, start in enumerate(pheno["t"].values):
         year = pheno.isel(t=k)
+        if not np.isfinite(year.values).any():
+            _log.info("No season determined in the farming year from %s (too little data in it): no map",
+                      str(start)[:10])
+            continue
         slots = [s for s in range(1, max_seasons + 1) if np.isfinite(year.sel(bands=f"SOS_{s}").values).any()]
         n = 1 + max(1, len(slots))
-        fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 4.0), squeeze=False, layout="constrained")
-        label = f"farming year from {str(start)[:10]}"
+        fig, axes = plt.subplots(1, n, figsize=(4.3 * n, 4.2), squeeze=False, layout="constrained")
+        fig.suptitle(f"Farming year from {str(start)[:10]} (white: not determined / no such season)", fontsize=10)
         counts = year.sel(bands="N_SEASONS").values
-        cmap = ListedColormap(["#d9d9d9", "#a1d99b", "#31a354", "#006d2c", "#00441b"][: max_seasons + 1])
-        norm = BoundaryNorm(np.arange(-0.5, max_seasons + 1.5), cmap.N)
+        top = int(max(max_seasons, np.nanmax(counts) if np.isfinite(counts).any() else 0))
+        cmap = ListedColormap(["#d9d9d9"] + list(plt.get_cmap("Greens")(np.linspace(0.35, 1.0, top))))
+        norm = BoundaryNorm(np.arange(-0.5, top + 1.5), cmap.N)
         ax = axes[0, 0]
         im = ax.imshow(counts, cmap=cmap, norm=norm, extent=_extent(pheno), interpolation="nearest")
-        ax.set_title(f"Seasons per year ({label})\ngrey = 0; white = not determined", fontsize=9)
-        fig.colorbar(im, ax=ax, ticks=range(max_seasons + 1), shrink=0.8, label="number of seasons")
+        ax.set_title("Number of seasons (grey: none)", fontsize=9)
+        fig.colorbar(im, ax=ax, ticks=range(top + 1), shrink=0.8, label="seasons")
         for i, s in enumerate(slots or [1], start=1):
             ax = axes[0, i]
-            sos = year.sel(bands=f"SOS_{s}").values
-            im = ax.imshow(sos, cmap="viridis", extent=_extent(pheno), interpolation="nearest")
-            ax.set_title(f"Start of season {s} (SOS_{s})\nwhite = no season {s}", fontsize=9)
+            im = ax.imshow(year.sel(bands=f"SOS_{s}").values, cmap="viridis", extent=_extent(pheno),
+                           interpolation="nearest")
+            ax.set_title(f"Start of season {s} (SOS_{s})", fontsize=9)
             fig.colorbar(im, ax=ax, shrink=0.8, format=_date_formatter(), label="date")
         for ax in axes[0]:
+            ax.ticklabel_format(useOffset=False, style="plain")
             ax.set_xlabel("longitude (°)" if geographic else "x (m)", fontsize=8)
             ax.set_ylabel("latitude (°)" if geographic else "y (m)", fontsize=8)
             ax.tick_params(labelsize=7)
+            if geographic:
+                ax.set_aspect(1 / max(0.1, np.cos(np.deg2rad(float(np.mean(pheno["y"].values))))))
         path = out / f"seasons_{str(start)[:7]}.png"
         fig.savefig(path, dpi=110)
         plt.close(fig)

@@ -42,6 +42,7 @@ class RunOptions:
     s1_backscatter: str = "auto"
     adapt_minutes: float = 2.0
     adapt: bool = True
+    adapt_epoch_steps: int = 80
     block: int | None = None
     base: str | None = None
     year_start: str = "11-01"
@@ -74,6 +75,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="record the backscatter convention when the input does not say it")
     p.add_argument("--adapt-minutes", type=float, default=2.0,
                    help="fine-tuning budget on the cube's clear pixels, minutes (default 2)")
+    p.add_argument("--adapt-epoch-steps", type=int, default=80,
+                   help="optimisation steps per adapt epoch; the budget is checked after each epoch (default 80)")
     p.add_argument("--no-adapt", action="store_true", help="use the shipped (or --model) weights as they are")
     p.add_argument("--model", default=None, help="checkpoint to start from (default: the shipped weights)")
     p.add_argument("--block", type=int, default=None, help="adapt's hold-out block edge in pixels (default ~1/8)")
@@ -91,7 +94,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     opts = RunOptions(inputs=tuple(args.input), out=Path(args.out), start=args.start, period=args.period,
                       bands=args.bands, s1_units=args.s1_units, s1_backscatter=args.s1_backscatter,
-                      adapt_minutes=args.adapt_minutes, adapt=not args.no_adapt, block=args.block, base=args.model,
+                      adapt_minutes=args.adapt_minutes, adapt=not args.no_adapt,
+                      adapt_epoch_steps=args.adapt_epoch_steps, block=args.block, base=args.model,
                       year_start=args.year_start, max_seasons=args.max_seasons, device=args.device, seed=args.seed,
                       force=args.force)
     report = run_pipeline(opts, say)
@@ -105,10 +109,12 @@ def run_pipeline(opts: RunOptions, say=_log.info) -> Path:  # type: ignore[no-un
     from udf.run_stages import StageRunner
 
     PhenologyConfig(year_start=opts.year_start, max_seasons=opts.max_seasons)  # bad options fail before any work
-    if opts.adapt_minutes <= 0:
-        from udf.errors import InvalidContext
+    from udf.errors import InvalidContext
 
+    if opts.adapt_minutes <= 0:
         raise InvalidContext(f"--adapt-minutes {opts.adapt_minutes}: expected a positive budget (or --no-adapt).")
+    if opts.adapt_epoch_steps < 1:
+        raise InvalidContext(f"--adapt-epoch-steps {opts.adapt_epoch_steps}: expected a positive integer.")
     out = opts.out
     out.mkdir(parents=True, exist_ok=True)
     runner = StageRunner(out, 5, say, force=opts.force)
@@ -118,7 +124,8 @@ def run_pipeline(opts: RunOptions, say=_log.info) -> Path:  # type: ignore[no-un
                  "bands": opts.bands, "s1_units": opts.s1_units, "s1_backscatter": opts.s1_backscatter,
                  "mtimes": [_mtime(p) for p in opts.inputs]}
     summaries = {"cube": runner.run("cube", cube_opts, [paths["cube"]], lambda: _stage_cube(opts, paths["cube"]))}
-    adapt_opts = {"adapt": opts.adapt, "minutes": opts.adapt_minutes, "block": opts.block, "base": opts.base,
+    adapt_opts = {"adapt": opts.adapt, "minutes": opts.adapt_minutes, "epoch_steps": opts.adapt_epoch_steps,
+                  "block": opts.block, "base": opts.base,
                   "seed": opts.seed}
     summaries["adapt"] = runner.run("adapt", adapt_opts, [paths["model"]] if opts.adapt else [],
                                     lambda: _stage_adapt(opts, paths))
@@ -176,7 +183,8 @@ def _stage_adapt(opts: RunOptions, paths: dict[str, Path]) -> dict:
         return {"weights": opts.base, "adapted": False, "reason": "--no-adapt"}
     cube = read_cube(paths["cube"])
     base, base_meta = load_checkpoint(opts.base)
-    aopts = AdaptOptions(minutes=opts.adapt_minutes, block=opts.block, seed=opts.seed, device=opts.device)
+    aopts = AdaptOptions(minutes=opts.adapt_minutes, block=opts.block, seed=opts.seed, device=opts.device,
+                         steps_per_epoch=opts.adapt_epoch_steps)
     total = max(1, round(60 * aopts.minutes))
     with tqdm(total=total, desc="adapt", unit="s", disable=not on_terminal()) as bar:
         def progress(epoch: int, record: dict) -> None:

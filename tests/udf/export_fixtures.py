@@ -92,12 +92,18 @@ def to_4326(c: Composites) -> tuple[np.ndarray, object]:
 
 def write_period_folder(folder: Path, c: Composites | None = None, skip: tuple[int, ...] = (),
                         descriptions: bool = True, nodata: float = float("nan"), names: tuple[str, ...] =
-                        ("VV", "VH", "S2ndvi"), limit: int | None = None) -> Path:
-    """Write ``period_NN.tif`` (EPSG:4326) for every period except the numbers in ``skip``; return the folder."""
+                        ("VV", "VH", "S2ndvi"), limit: int | None = None,
+                        window: tuple[int, int] | None = None) -> Path:
+    """Write ``period_NN.tif`` (EPSG:4326) for every period except the numbers in ``skip``; return the folder.
+
+    ``limit`` writes the first periods only, ``window`` the top-left ``(rows, cols)`` pixels only.
+    """
     import rasterio
 
     c = c or sample_composites()
     values, transform = to_4326(c)
+    if window is not None:  # the top-left rows x cols (same transform)
+        values = values[:, :, : window[0], : window[1]]
     folder.mkdir(parents=True, exist_ok=True)
     n = values.shape[0] if limit is None else min(limit, values.shape[0])
     for p in range(n):

@@ -1,0 +1,66 @@
+"""Single polarisation (VH only): can the shipped model use it honestly? Measured on the embedded sample.
+
+The sample (WorldCereal 31UDS, 32 x 32 px, 12-day composites) is scored on held-out blocks under the same
+protocols as ``adapt``'s trust report (P1 random hidden, P2_60 60-day gaps, P3 S1 only), with
+
+- ``VV+VH``: the cube as it is;
+- ``VH, VV=VH+c``: VV replaced by VH plus the sample-wide median VV−VH offset in dB (what a VH-only stack allows
+  at best without VV: the VH/VV ratio becomes a constant and VV's own anomaly is VH's);
+- linear interpolation of the kept NDVI (for scale).
+
+Prints MAE and R² per protocol and the VH-only / VV+VH MAE ratio. Run: ``python benchmarks/single_pol.py``.
+"""
+
+import logging
+import time
+
+import numpy as np
+
+from udf.adapt import adapt_split
+from udf.baselines import linear_interpolation
+from udf.fit import split_series
+from udf.ingest import build_cube, load_s1, load_s2_ndvi
+from udf.metrics import score
+from udf.sample import sample_files
+from udf.validation import aggregate, mask_sets, score_masked
+from udf.weights import load_checkpoint
+
+PROTOCOLS = ("P1", "P2_60", "P3")
+
+
+def main() -> None:
+    """Print the comparison."""
+    logging.basicConfig(level=logging.WARNING)
+    t0 = time.perf_counter()
+    files = sample_files()
+    s1 = load_s1(files["s1"])
+    cube = build_cube(s1, load_s2_ndvi(files["s2_10m"], s1, scl_path=files["s2_20m"]), period="12D")
+    cube.attrs["composite_period"] = "12D"
+    vv, vh = cube.sel(bands="VV").values, cube.sel(bands="VH").values
+    offset = float(np.nanmedian(10 * np.log10(vv / vh)))
+    single = cube.copy()
+    single.loc[{"bands": "VV"}] = vh * 10 ** (offset / 10)
+    model, meta = load_checkpoint(None)
+    split = adapt_split((cube.sizes["y"], cube.sizes["x"]))
+    rows = {}
+    for name, c in (("VV+VH", cube), ("VH, VV=VH+c", single)):
+        parts = split_series(c, split)
+        masked = mask_sets([parts["test"]], PROTOCOLS, seed=2, max_sequences=4000)
+        res = score_masked(model, masked, meta.get("std_scale", 1.0), self_calibration=True,
+                           calibrate_s1_only_on=parts["train"])
+        rows[name] = aggregate(res, ("protocol",))
+        if name == "VV+VH":
+            rows["linear"] = {m.protocol: score(linear_interpolation(m.kept_ndvi().T, m.series.days[0]).T,
+                                                m.series.ndvi, m.hidden) for m in masked}
+    print(f"Sample 31UDS, 12-day composites, {parts['test'].n} held-out pixels; VV-VH median offset {offset:.2f} dB")
+    print(f"{'protocol':<8}" + "".join(f"{k:>22}" for k in rows) + f"{'VH-only/VV+VH MAE':>20}")
+    for p in PROTOCOLS:
+        cells = "".join(f"{rows[k].get(p, {}).get('mae', np.nan):10.3f} / {rows[k].get(p, {}).get('r2', np.nan):5.2f}"
+                        .rjust(22) for k in rows)
+        ratio = rows["VH, VV=VH+c"][p]["mae"] / rows["VV+VH"][p]["mae"]
+        print(f"{p:<8}{cells}{ratio:20.2f}")
+    print(f"({time.perf_counter() - t0:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()

@@ -7,8 +7,11 @@ Layouts (``docs/run.md``):
   named by their band descriptions (or, when the file has none, by ``--bands VV,VH,S2ndvi`` in file order). Period N
   starts at ``--start`` + (N − 1) × ``--period``; gaps in the numbering are missing periods (the other periods keep
   their dates). Any CRS, EPSG:4326 included.
-- **Single-band mosaics per period** ``period_NN_mosaic.tif`` and a **stack with one band per period**: a stack holds
-  one polarisation only (VH), which the model cannot use (see :data:`SINGLE_POL_MESSAGE`): refused.
+- **Single polarisation (VH only)**: single-band mosaics per period ``period_NN_mosaic.tif``, or one GeoTIFF stack
+  with one band per period (``--bands VH``: band k is period k). VV is then imputed as VH + :data:`VV_FROM_VH_DB`
+  dB (the VH/VV ratio becomes a constant), which the cube records and the log warns about: measured on the embedded
+  sample (``benchmarks/single_pol.py``) it costs ≤ 1 % MAE with S2 (P1, P2_60) and 6–7 % without (P3, R² 0.50 →
+  0.46), whatever offset 6–9 dB is assumed. VV only is refused (not measured).
 - **netCDF time series** (``timeseries.nc`` of a Planetary Computer notebook): ``VV``, ``VH`` and an NDVI variable on
   ``t``/``time`` × ``y``/``lat`` × ``x``/``lon``, one step per period.
 
@@ -31,7 +34,7 @@ from udf.errors import BandNotAvailable, CubeError, DatesNotFound, DimensionNotA
 from udf.ingest_stats import IngestRecord, check_ndvi_not_empty
 from udf.preprocess import check_s1_units, detect_s1_units, s1_to_linear
 
-__all__ = ["NDVI_NAMES", "PERIOD_FILE", "SINGLE_POL_MESSAGE", "CompositedOptions", "composited_cube",
+__all__ = ["NDVI_NAMES", "PERIOD_FILE", "SINGLE_POL_MESSAGE", "VV_FROM_VH_DB", "CompositedOptions", "composited_cube",
            "is_composited", "period_dates"]
 
 _log = logging.getLogger(__name__)
@@ -41,11 +44,12 @@ NDVI_NAMES = ("S2ndvi", "NDVI", "ndvi", "s2ndvi", "S2_NDVI", "s2_ndvi")
 PERIOD_FILE = re.compile(r"^period_(\d+)(_mosaic)?\.tiff?$", re.IGNORECASE)
 """``period_NN.tif`` (or ``period_NN_mosaic.tif``): NN is the 1-based period number."""
 SINGLE_POL_MESSAGE = (
-    "holds a single polarisation ({found}) but the fusion model needs both VV and VH per period: it reads NDVI from "
-    "the VH/VV ratio and both anomalies, and with VV missing or imputed from VH it predicts markedly worse on held-out "
-    "data (benchmarks/single_pol.py). Export VV and VH for every period (e.g. select(['VV', 'VH']) in the Earth "
-    "Engine notebook) and give both files or bands."
+    "holds VV only ({found}); the fusion model needs VH (with VV, or alone: VV is then imputed from VH, measured in "
+    "benchmarks/single_pol.py); VV alone was not measured and is refused. Export VH for every period (e.g. "
+    "select(['VV', 'VH']) in the Earth Engine notebook)."
 )
+VV_FROM_VH_DB = 7.0
+"""VV − VH offset (dB) assumed when only VH exists (the sample's median is 7.7 dB; 6 or 9 dB score the same)."""
 _S1 = ("VV", "VH")
 _TIF = (".tif", ".tiff")
 _GRID_VARS = ("crs", "spatial_ref", "transverse_mercator", "latitude_longitude")
@@ -79,9 +83,15 @@ def _tif_files(paths: Sequence[Path]) -> list[Path]:
     return list(paths)
 
 
-def is_composited(paths: Sequence[Path]) -> bool:
-    """True for period files (any ``period_NN.tif``) or a netCDF with an NDVI variable (a composited series)."""
+def is_composited(paths: Sequence[Path], bands: tuple[str, ...] | None = None) -> bool:
+    """True for composited inputs.
+
+    Period files (any ``period_NN.tif``), a netCDF with an NDVI variable (a composited series), or one GeoTIFF given
+    with one band name (a stack with one band per period).
+    """
     paths = [Path(p) for p in paths]
+    if len(paths) == 1 and paths[0].suffix.lower() in _TIF and bands is not None and len(bands) == 1:
+        return True
     files = _tif_files(paths)
     if files and any(PERIOD_FILE.match(p.name) for p in files):
         return True  # files not named period_NN among them are refused by name
@@ -184,8 +194,8 @@ def _roles(names: list[str], where: str) -> tuple[dict[str, int], dict[str, str]
         else:
             roles[key] = i
     s1 = [b for b in _S1 if b in roles]
-    if len(s1) == 1:
-        raise UnsupportedLayout(f"{where} " + SINGLE_POL_MESSAGE.format(found=s1[0]))
+    if s1 == ["VV"]:
+        raise UnsupportedLayout(f"{where} " + SINGLE_POL_MESSAGE.format(found=names[roles["VV"]]))
     if not s1:
         raise BandNotAvailable(f"{where} has no VV and VH band (bands {names}); name them in the band descriptions "
                                "or give --bands in file order, e.g. --bands VV,VH,S2ndvi.")
@@ -197,17 +207,15 @@ def _period_folder(files: list[Path], opts: CompositedOptions) -> xr.DataArray:
 
     source = str(files[0]) if len(files) == 1 else f"{len(files)} files in {files[0].parent}"
     files = _tif_files(files)
+    if len(files) == 1 and files[0].suffix.lower() in _TIF and _is_stack(files[0], opts):
+        return _stack(files[0], opts)
     numbered = _numbered(files, source)
-    if len(numbered) == 1 and PERIOD_FILE.match(numbered[0][1].name)[2]:  # type: ignore[index]
-        _mosaic_stack(numbered[0][1], opts)
     times = period_dates([n for n, _ in numbered], opts.start, opts.period)
     record = IngestRecord(source=source)
     grids, layers, names0 = [], [], None
     for number, path in numbered:
         with rasterio.open(path) as src:
             names = _band_names(src, path, opts.bands)
-            if src.count == 1 and PERIOD_FILE.match(path.name)[2]:  # type: ignore[index]
-                raise UnsupportedLayout(f"'{path}' " + SINGLE_POL_MESSAGE.format(found=names[0] or "one band"))
             roles, ignored = _roles(names, f"'{path}'")
             if names0 is None:
                 names0 = names
@@ -225,7 +233,7 @@ def _period_folder(files: list[Path], opts: CompositedOptions) -> xr.DataArray:
     crs, transform, shape, _ = grids[0]
     assert names0 is not None
     roles, ignored = _roles(names0, f"'{numbered[0][1]}'")
-    vv = np.stack([lay["VV"] for lay in layers])
+    vv = np.stack([lay["VV"] for lay in layers]) if "VV" in roles else None
     vh = np.stack([lay["VH"] for lay in layers])
     nd = np.stack([lay["NDVI"] for lay in layers]) if "NDVI" in roles else None
     gaps = _gaps([n for n, _ in numbered])
@@ -242,7 +250,7 @@ def _period_folder(files: list[Path], opts: CompositedOptions) -> xr.DataArray:
     layout = "period-folder"
     backscatter = (f"{opts.s1_backscatter} (stated with --s1-backscatter)" if opts.s1_backscatter != "auto" else
                    "sigma0 (Earth Engine COPERNICUS/S1_GRD convention; not recorded in the file)")
-    return _build(vv, vh, nd, times, y, x, crs, names0[roles["VV"]], names0[roles["VH"]],
+    return _build(vv, vh, nd, times, y, x, crs, names0[roles["VV"]] if "VV" in roles else None, names0[roles["VH"]],
                   names0[roles["NDVI"]] if "NDVI" in roles else None, record, opts, layout, backscatter)
 
 
@@ -277,15 +285,43 @@ def _gaps(numbers: list[int]) -> list[int]:
     return [n for n in range(1, max(numbers) + 1) if n not in present]
 
 
-def _mosaic_stack(path: Path, opts: CompositedOptions) -> None:
+def _is_stack(path: Path, opts: CompositedOptions) -> bool:
+    """One file whose bands are periods of one polarisation: ``--bands VH`` (one name), or every band named alike."""
     import rasterio
 
     with rasterio.open(path) as src:
         names = [d or "" for d in src.descriptions]
         count = src.count
-    pol = [n for n in names if n.upper() in _S1] or list(opts.bands or ()) or ["one polarisation per band"]
-    raise UnsupportedLayout(f"'{path}' is a stack of {count} band(s) ({', '.join(sorted(set(pol)))}), one per period, "
-                            "and " + SINGLE_POL_MESSAGE.format(found=", ".join(sorted(set(pol)))))
+    if count < 2:
+        return False
+    return (opts.bands is not None and len(opts.bands) == 1) or (all(names) and len(set(names)) == 1)
+
+
+def _stack(path: Path, opts: CompositedOptions) -> xr.DataArray:
+    import rasterio
+
+    with rasterio.open(path) as src:
+        names = [d or "" for d in src.descriptions]
+        name = opts.bands[0] if opts.bands and len(opts.bands) == 1 else names[0]
+        raw = src.read().astype(np.float32)
+        nod, t, crs, shape = src.nodata, src.transform, (src.crs.to_wkt() if src.crs else None), (src.height,
+                                                                                                  src.width)
+    if name.upper() != "VH":
+        kind = "VV only" if name.upper() == "VV" else f"band {name!r}"
+        raise UnsupportedLayout(f"'{path}' is a stack of {raw.shape[0]} periods of {kind}; a one-band-per-period "
+                                "stack must hold VH (give --bands VH), and VV alone is not supported: " +
+                                SINGLE_POL_MESSAGE.format(found=name))
+    vh = np.stack([_decode_layer(raw[k:k + 1], {"VH": 0}, nod)["VH"] for k in range(raw.shape[0])])
+    times = period_dates(list(range(1, raw.shape[0] + 1)), opts.start, opts.period)
+    record = IngestRecord(source=str(path))
+    record.decided.append(f"a stack of {raw.shape[0]} periods of {name}: band k is period k, starting at {opts.start} "
+                          f"+ (k - 1) x {opts.period}")
+    y = t.f + t.e * (np.arange(shape[0]) + 0.5)
+    x = t.c + t.a * (np.arange(shape[1]) + 0.5)
+    backscatter = (f"{opts.s1_backscatter} (stated with --s1-backscatter)" if opts.s1_backscatter != "auto" else
+                   "unknown (not recorded in the input; state it with --s1-backscatter)")
+    return _build(None, vh, None, times, y, x, crs, None, f"{name} (bands 1-{raw.shape[0]})", None, record, opts,
+                  "period-stack", backscatter)
 
 
 # --- netCDF time series ---------------------------------------------------------------------------------------
@@ -357,18 +393,29 @@ def _check_cadence(times: np.ndarray, period: str | None, path: Path, record: In
 # --- common ---------------------------------------------------------------------------------------------------
 
 
-def _build(vv: np.ndarray, vh: np.ndarray, nd: np.ndarray | None, times: np.ndarray, y: np.ndarray, x: np.ndarray,
-           crs: str | None, vv_name: str, vh_name: str, nd_name: str | None, record: IngestRecord,
+def _build(vv: np.ndarray | None, vh: np.ndarray, nd: np.ndarray | None, times: np.ndarray, y: np.ndarray, x: np.ndarray,
+           crs: str | None, vv_name: str | None, vh_name: str, nd_name: str | None, record: IngestRecord,
            opts: CompositedOptions, layout: str, backscatter: str) -> xr.DataArray:
     units = opts.s1_units
+    vv_check = vh if vv is None else vv
     if units == "auto":
-        units = detect_s1_units(vv, vh, dtype=np.dtype(np.float32))
+        units = detect_s1_units(vv_check, vh, dtype=np.dtype(np.float32))
     elif units not in ("db", "linear"):
         raise CubeError(f"--s1-units {units} is not an encoding of float composites; expected auto, db or linear.")
     else:
-        check_s1_units(vv, vh, units)
-    lin = [s1_to_linear(v, units, check=False) for v in (vv, vh)]
-    record.use(vv_name, f"S1 VV ({units}{' (auto)' if opts.s1_units == 'auto' else ''} -> linear power)")
+        check_s1_units(vv_check, vh, units)
+    lin_vh = s1_to_linear(vh, units, check=False)
+    s1_warning = None
+    if vv is None or vv_name is None:
+        lin = [lin_vh * np.float32(10 ** (VV_FROM_VH_DB / 10)), lin_vh]
+        s1_warning = (f"single polarisation: VV is not in the input and was imputed as VH + {VV_FROM_VH_DB:g} dB "
+                      "(measured cost on the embedded sample: <= 1 % MAE with S2, 6-7 % without; "
+                      "benchmarks/single_pol.py)")
+        _log.warning("%s: %s", record.source, s1_warning)
+        record.decided.append(s1_warning)
+    else:
+        lin = [s1_to_linear(vv, units, check=False), lin_vh]
+        record.use(vv_name, f"S1 VV ({units}{' (auto)' if opts.s1_units == 'auto' else ''} -> linear power)")
     record.use(vh_name, f"S1 VH ({units}{' (auto)' if opts.s1_units == 'auto' else ''} -> linear power)")
     if nd is not None and nd_name is not None:
         check_ndvi_not_empty(nd, nd_name, record.source)
@@ -389,6 +436,8 @@ def _build(vv: np.ndarray, vh: np.ndarray, nd: np.ndarray | None, times: np.ndar
         "composite_period": _cadence_label(times), "layout": layout}
     if crs:
         attrs["crs"] = crs
+    if s1_warning:
+        attrs["s1_warning"] = s1_warning
     if nd_name is not None:
         attrs.update({"source_s2": f"{layout}: {record.source} (band {nd_name})",
                       "ndvi_cloud_mask": f"masked upstream (precomputed band '{nd_name}' of the input)",

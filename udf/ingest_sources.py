@@ -138,7 +138,7 @@ def make_cube(s1: Sequence[str | Path], s2: Sequence[str | Path] | None, opts: I
         UnsupportedLayout, DatesNotFound, CloudMaskMissing, GridMismatch, S1UnitsError, OrbitsNotComparable.
     """
     s1p = [Path(p) for p in s1]
-    if opts.layout in ("auto", "per-period", "netcdf") and _composited(s1p, s2):
+    if opts.layout in ("auto", "per-period", "netcdf") and _composited(s1p, s2, opts.bands):
         from udf.ingest_composited import CompositedOptions, composited_cube
 
         period = None if opts.period in ("auto", None) else opts.period
@@ -158,11 +158,11 @@ def make_cube(s1: Sequence[str | Path], s2: Sequence[str | Path] | None, opts: I
         return _lazy_cube(s1p, s2, opts)
 
 
-def _composited(s1p: list[Path], s2: Sequence[str | Path] | None) -> bool:
+def _composited(s1p: list[Path], s2: Sequence[str | Path] | None, bands: tuple[str, ...] | None) -> bool:
     """Composited exports (period folders, netCDF with an NDVI variable) carry their own NDVI: no separate S2."""
     from udf.ingest_composited import is_composited
 
-    if not is_composited(s1p):
+    if not is_composited(s1p, bands):
         return False
     if s2 and [Path(p).resolve() for p in s2] != [p.resolve() for p in s1p]:
         raise UnsupportedLayout(f"{[str(p) for p in s1p]} is a composited export with its own NDVI band; give it "

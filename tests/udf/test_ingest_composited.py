@@ -108,6 +108,42 @@ def test_bands_option_and_nodata_value(comp: Composites, tmp_path: Path) -> None
         make_cube([folder], None, IngestOptions(start=START, period="12D", bands=("VV", "VH")))
 
 
+def _stack(path: Path, comp: Composites, name: str | None) -> Path:
+    """A 31-band GeoTIFF, one band per period (the sample's VH in dB on its UTM grid)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    res = abs(float(comp.x[1] - comp.x[0]))
+    transform = rasterio.transform.from_origin(comp.x[0] - res / 2, comp.y[0] + res / 2, res, res)
+    with rasterio.open(path, "w", driver="GTiff", width=comp.x.size, height=comp.y.size, count=31, dtype="float32",
+                       crs=comp.crs, transform=transform, nodata=0.0) as dst:
+        dst.write(np.nan_to_num(comp.vh_db[:31], nan=0.0))
+        if name:
+            for i in range(1, 32):
+                dst.set_band_description(i, name)
+    return path
+
+
+def test_vh_only_inputs_impute_vv(comp: Composites, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    folder = write_period_folder(tmp_path / "vh", comp, names=("VH", "B1", "S2ndvi"), limit=4)
+    with caplog.at_level(logging.WARNING):
+        cube = make_cube([folder], None, IngestOptions(start=START, period="12D"))
+    assert "imputed as VH + 7 dB" in cube.attrs["s1_warning"]
+    assert any("imputed" in r.getMessage() for r in caplog.records)
+    ratio = _db(cube.sel(bands="VV").values) - _db(cube.sel(bands="VH").values)
+    np.testing.assert_allclose(ratio[np.isfinite(ratio)], 7.0, atol=1e-4)
+    # a 31-band VH stack, band k = period k, named by --bands VH (no descriptions) or by its descriptions
+    for name, bands in ((None, ("VH",)), ("VH", None)):
+        stack = _stack(tmp_path / f"s{name}" / "java_vh_stack.tif", comp, name)
+        if bands is None:
+            stack = stack.rename(stack.with_name("period_01_mosaic.tif"))
+        cube = make_cube([stack], None, IngestOptions(start=START, period="12D", bands=bands))
+        assert cube.sizes["t"] == 31 and str(cube["t"].values[1])[:10] == "2017-08-13"
+        np.testing.assert_allclose(_step_means(_db(cube.sel(bands="VH").values)), _step_means(comp.vh_db[:31]),
+                                   atol=0.1)
+        assert not np.isfinite(cube.sel(bands="NDVI").values).any()
+    with pytest.raises(UnsupportedLayout, match="stack of 31 periods of band 'B1'"):
+        make_cube([stack], None, IngestOptions(start=START, period="12D", bands=("B1",)))
+
+
 def test_refusals(comp: Composites, folder: Path, nc: Path, tmp_path: Path) -> None:
     with pytest.raises(DatesNotFound, match="give --start"):
         make_cube([folder], None, IngestOptions(period="12D"))
@@ -117,21 +153,16 @@ def test_refusals(comp: Composites, folder: Path, nc: Path, tmp_path: Path) -> N
         make_cube([nc], None, IngestOptions(period="10D"))
     with pytest.raises(UnsupportedLayout, match="without a separate --s2"):
         make_cube([folder], [nc], IngestOptions(start=START, period="12D"))
-    # a VH-only period folder
-    vh_only = write_period_folder(tmp_path / "vh", comp, names=("VH", "B1", "S2ndvi"), limit=3)
-    with pytest.raises(UnsupportedLayout, match="single polarisation \\(VH\\).*needs both VV and VH"):
-        make_cube([vh_only], None, IngestOptions(start=START, period="12D"))
+    # VV only is refused; no S1 at all too
+    vv_only = write_period_folder(tmp_path / "vv", comp, names=("VV", "B1", "S2ndvi"), limit=3)
+    with pytest.raises(UnsupportedLayout, match="holds VV only \\(VV\\).*needs VH"):
+        make_cube([vv_only], None, IngestOptions(start=START, period="12D"))
     no_s1 = write_period_folder(tmp_path / "nos1", comp, names=("A", "B", "S2ndvi"), limit=2)
     with pytest.raises(BandNotAvailable, match="no VV and VH band"):
         make_cube([no_s1], None, IngestOptions(start=START, period="12D"))
-    # a 31-band stack of VH, one band per period
-    stack = tmp_path / "java" / "period_01_mosaic.tif"
-    stack.parent.mkdir()
-    with rasterio.open(stack, "w", driver="GTiff", width=4, height=4, count=31, dtype="float32",
-                       crs="EPSG:4326", transform=rasterio.transform.from_origin(110, -7, 0.001, 0.001)) as dst:
-        dst.write(np.full((31, 4, 4), -18.0, np.float32))
-    with pytest.raises(UnsupportedLayout, match="stack of 31 band\\(s\\).*one per period.*needs both VV and VH"):
-        make_cube([stack.parent], None, IngestOptions(start=START, period="12D", bands=("VH",) * 31))
+    stack = _stack(tmp_path / "vvstack" / "period_01_mosaic.tif", comp, "VV")
+    with pytest.raises(UnsupportedLayout, match="stack of 31 periods of VV only.*must hold VH"):
+        make_cube([stack], None, IngestOptions(start=START, period="12D"))
     # an empty NDVI band, an NDVI band on another scale
     empty = Composites(comp.times, comp.vv_db, comp.vh_db, np.full_like(comp.ndvi, np.nan), comp.y, comp.x, comp.crs)
     with pytest.raises(NotEnoughNDVI, match="'S2ndvi'.*holds no valid NDVI value"):

@@ -12,7 +12,7 @@ _log = logging.getLogger(__name__)
 
 _INPUT_KEYS = ("source_s1", "source_s2", "input_variables_used", "input_variables_ignored", "input_grid_variables",
                "ingest_decisions", "s1_units_input", "s1_backscatter", "s1_orbit_normalisation", "ndvi_cloud_mask",
-               "composite_period", "ndvi_warning")
+               "composite_period", "s1_warning", "ndvi_warning")
 
 
 def _coverage_by_year(cube: xr.DataArray, starts: list[str]) -> list[str]:

@@ -178,3 +178,16 @@ def test_refusals(comp: Composites, folder: Path, nc: Path, tmp_path: Path) -> N
     (mixed / "scene_b.tif").rename(mixed / "period_1.tif")
     with pytest.raises(UnsupportedLayout, match="Period number\\(s\\) \\[1\\] appear in more than one file"):
         make_cube([mixed], None, IngestOptions(start=START, period="12D"))
+
+
+def test_cli_cube_on_timeseries_nc(nc: Path, comp: Composites, tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    from udf.cube_io import read_cube
+
+    status, out, err = cli("cube", "--s1", nc, "--out", tmp_path / "cube.nc")
+    assert status == 0, err
+    cube = read_cube(tmp_path / "cube.nc")
+    assert cube.sizes["t"] == comp.times.size  # 12-day steps kept (it resampled to 10-day ones before)
+    assert np.isfinite(cube.sel(bands="NDVI").values).sum() == np.isfinite(comp.ndvi).sum()  # S2ndvi not dropped
+    assert "S2ndvi" in cube.attrs["input_variables_used"]
+    status, _, err = cli("cube", "--s1", nc, "--period", "10D", "--out", tmp_path / "c10.nc")
+    assert status == 2 and "keep their own steps" in err

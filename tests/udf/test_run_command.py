@@ -82,3 +82,16 @@ def test_run_refusals(small_folder: Path, tmp_path: Path, cli) -> None:  # type:
     assert status == 2 and "'year_start'='13-01'" in err
     status, _, err = cli("run", "--input", tmp_path / "nowhere", "--out", tmp_path / "d")
     assert status == 2 and "nowhere" in err
+
+
+def test_run_on_vh_stack_without_s2(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    from tests.udf.test_ingest_composited import _stack
+
+    stack = _stack(tmp_path / "java" / "vh_stack.tif", sample_composites(), None)
+    status, out, err = cli("run", "--input", stack, "--bands", "VH", "--start", START, "--period", "12D",
+                           "--out", tmp_path / "res", "--max-seasons", "2")
+    assert status == 0, err
+    report = (tmp_path / "res" / "report.md").read_text()
+    assert "Not adapted" in report and "imputed as VH + 7 dB" in report
+    with rasterio.open(tmp_path / "res" / "cog" / "2017-11" / "NDVI.tif") as src:
+        assert np.isfinite(src.read()).mean() > 0.9

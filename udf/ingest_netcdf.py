@@ -98,6 +98,11 @@ def netcdf_cube(s1_paths: list[Path], s2_paths: list[Path] | None, opts: "Ingest
                        opts.end)
     cube = composite_cube(linear, s1["t"].values, ndvi, s2_times, edges, {"y": s1["y"].values, "x": s1["x"].values},
                           workers=opts.workers)
+    from udf.ingest_stats import netcdf_leftovers
+
+    used = ("VV", "VH") + (("B04", "B08") + (() if opts.no_cloud_mask else ("SCL",)) if s2_paths else ())
+    attrs.update(netcdf_leftovers(list(s1_paths) + list(s2_paths or []) + ([opts.scl] if s2_paths and opts.scl
+                                                                              else []), used))
     cube.attrs = {**({"crs": s1.attrs["crs"]} if "crs" in s1.attrs else {}), **attrs, "s1_units": "linear",
                   "composite_period": opts.period or "acquisition", **opts.extra_attrs}
     _log.info("netCDF cube %s from %s", dict(cube.sizes), [p.name for p in s1_paths])

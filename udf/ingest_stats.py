@@ -7,12 +7,13 @@ variable that holds no valid value is an error (a cube whose NDVI would come out
 
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from udf.errors import NotEnoughNDVI
 
-__all__ = ["IngestRecord", "check_ndvi_not_empty", "ndvi_coverage"]
+__all__ = ["IngestRecord", "check_ndvi_not_empty", "ndvi_coverage", "netcdf_leftovers"]
 
 _log = logging.getLogger(__name__)
 
@@ -76,3 +77,34 @@ def check_ndvi_not_empty(ndvi: np.ndarray, name: str, source: str) -> None:
 def ndvi_coverage(ndvi: np.ndarray) -> float:
     """Fraction of (step, pixel) values with a valid NDVI."""
     return float(np.isfinite(ndvi).mean()) if ndvi.size else 0.0
+
+
+_NOT_DATA = ("crs", "spatial_ref", "transverse_mercator", "latitude_longitude")
+
+
+def netcdf_leftovers(paths: list, used: tuple[str, ...]) -> dict[str, str]:
+    """Warn about the data variables of netCDF inputs that no band of ``used`` matched; return cube attributes.
+
+    A variable matches a band when its name or ``long_name`` is the band or ends in ``-BAND``/``_BAND`` (as
+    :func:`udf.ingest._find_band` matches them). Grid-mapping variables are not data.
+    """
+    import xarray as xr
+
+    ignored: dict[str, str] = {}
+    seen = set()
+    for path in paths:
+        if path is None or str(path) in seen:
+            continue
+        seen.add(str(path))
+        with xr.open_dataset(path, decode_cf=False, decode_times=False) as ds:
+            for name, var in ds.data_vars.items():
+                label = str(var.attrs.get("long_name", "")).upper()
+                if str(name) in _NOT_DATA or var.attrs.get("grid_mapping_name") or var.ndim == 0:
+                    continue
+                if any(str(name).upper() == b or str(name).upper().endswith(("-" + b, "_" + b))
+                       or label.endswith("-" + b) for b in used):
+                    continue
+                ignored[f"{Path(path).name}:{name}"] = f"not a band the model uses ({', '.join(used)})"
+    for key, why in ignored.items():
+        _log.warning("Variable '%s' is ignored: %s", key, why)
+    return {"input_variables_ignored": "; ".join(f"{k}: {v}" for k, v in ignored.items()) or "none"}

@@ -191,3 +191,18 @@ def test_cli_cube_on_timeseries_nc(nc: Path, comp: Composites, tmp_path: Path, c
     assert "S2ndvi" in cube.attrs["input_variables_used"]
     status, _, err = cli("cube", "--s1", nc, "--period", "10D", "--out", tmp_path / "c10.nc")
     assert status == 2 and "keep their own steps" in err
+
+
+def test_netcdf_extra_variable_is_named(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    import xarray as xr
+
+    from udf.sample import sample_files
+
+    with xr.open_dataset(sample_files()["s1"], decode_cf=False, decode_times=False) as ds:
+        ds = ds.load()
+    ds["LIA"] = ds["VV"].copy()
+    ds.to_netcdf(tmp_path / "s1.nc")
+    with caplog.at_level(logging.WARNING):
+        cube = make_cube([tmp_path / "s1.nc"], None, IngestOptions())
+    assert cube.attrs["input_variables_ignored"] == "s1.nc:LIA: not a band the model uses (VV, VH)"
+    assert any("'s1.nc:LIA' is ignored" in r.getMessage() for r in caplog.records)

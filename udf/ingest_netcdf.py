@@ -83,6 +83,12 @@ def netcdf_cube(s1_paths: list[Path], s2_paths: list[Path] | None, opts: "Ingest
     if s2_paths:
         if len(s2_paths) != 1:
             raise UnsupportedLayout(f"One S2 netCDF file is expected, got {[str(p) for p in s2_paths]}.")
+        from udf.ingest_composited import is_composited
+
+        if is_composited(s2_paths):
+            raise UnsupportedLayout(f"S2 input '{s2_paths[0]}' holds a precomputed NDVI variable (a composited "
+                                    "export, e.g. a notebook's timeseries.nc): give it alone as the input "
+                                    f"(--s1 {s2_paths[0]}, or `s1ndvi run --input`); it is read with its own VV/VH.")
         if not opts.no_cloud_mask:
             _check_scl(s2_paths[0], opts.scl, opts.s2_mask)
         nd = load_s2_ndvi(s2_paths[0], s1, scl_path=opts.scl, cloud_dilation=opts.cloud_dilation,

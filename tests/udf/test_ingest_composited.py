@@ -151,6 +151,10 @@ def test_refusals(comp: Composites, folder: Path, nc: Path, tmp_path: Path) -> N
         make_cube([folder], None, IngestOptions(start=START))
     with pytest.raises(CubeError, match="steps of \\[12\\] days but --period 10D"):
         make_cube([nc], None, IngestOptions(period="10D"))
+    from udf.sample import sample_files
+
+    with pytest.raises(UnsupportedLayout, match="holds a precomputed NDVI variable.*give it alone"):
+        make_cube([sample_files()["s1"]], [nc], IngestOptions())
     with pytest.raises(UnsupportedLayout, match="without a separate --s2"):
         make_cube([folder], [nc], IngestOptions(start=START, period="12D"))
     # VV only is refused; no S1 at all too

@@ -13,7 +13,8 @@ Layouts (``docs/run.md``):
   sample (``benchmarks/single_pol.py``) it costs ≤ 1 % MAE with S2 (P1, P2_60) and 6–7 % without (P3, R² 0.50 →
   0.46), whatever offset 6–9 dB is assumed. VV only is refused (not measured).
 - **netCDF time series** (``timeseries.nc`` of a Planetary Computer notebook): ``VV``, ``VH`` and an NDVI variable on
-  ``t``/``time`` × ``y``/``lat`` × ``x``/``lon``, one step per period.
+  ``t``/``time`` × ``y``/``lat`` × ``x``/``lon``, one step per period (kept; ``--period`` with another length
+  re-composites them).
 
 The steps of the input are the cube's steps (no re-compositing). The NDVI variable is used as NDVI "masked upstream"
 (its masked pixels are NaN; no cloud mask is asked for). No-data (NaN, ±inf, the file's no-data value, 0 for S1) is
@@ -371,23 +372,40 @@ def _netcdf(path: Path, opts: CompositedOptions) -> xr.DataArray:
     times = times[order]
     y, x = ds[ydim].values.astype(np.float64), ds[xdim].values.astype(np.float64)
     crs = _crs_wkt(ds) or ("EPSG:4326" if ydim in ("lat", "latitude") else None)
-    _check_cadence(times, opts.period, path, record)
+    resample = _check_cadence(times, opts.period, path, record)
     backscatter = (f"{opts.s1_backscatter} (stated with --s1-backscatter)" if opts.s1_backscatter != "auto" else
                    str(ds.attrs.get("s1_backscatter", "unknown (not recorded in the input; state it with "
                                                          "--s1-backscatter)")))
     ds.close()
-    return _build(decoded["VV"], decoded["VH"], decoded.get("NDVI"), times, y, x, crs, usable[roles["VV"]],
-                  usable[roles["VH"]], usable[roles["NDVI"]] if "NDVI" in roles else None, record, opts,
-                  "netcdf-timeseries", backscatter)
+    cube = _build(decoded["VV"], decoded["VH"], decoded.get("NDVI"), times, y, x, crs, usable[roles["VV"]],
+                         usable[roles["VH"]], usable[roles["NDVI"]] if "NDVI" in roles else None, record, opts,
+                         "netcdf-timeseries", backscatter)
+    return _recomposite(cube, str(opts.period), opts.start) if resample else cube
 
 
-def _check_cadence(times: np.ndarray, period: str | None, path: Path, record: IngestRecord) -> None:
+def _check_cadence(times: np.ndarray, period: str | None, path: Path, record: IngestRecord) -> bool:
+    """Record the input's cadence; True when ``period`` asks for other steps (the cube is then re-composited)."""
     steps = np.unique(np.diff(times).astype("timedelta64[D]").astype(int)) if times.size > 1 else np.array([])
     cadence = f"{int(steps[0])}D" if steps.size == 1 else ("irregular" if steps.size else "one step")
-    record.decided.append(f"the input's {times.size} steps kept as they are (cadence {cadence}; no re-compositing)")
     if period is not None and steps.size and not (steps.size == 1 and f"{int(steps[0])}D" == period.upper()):
-        raise CubeError(f"'{path}' has steps of {sorted(set(steps.tolist()))} days but --period {period} was given; "
-                        "composited inputs keep their own steps: leave --period out, or give the file's step.")
+        _period_days(period, f"--period for '{path}'")
+        record.decided.append(f"the input's {times.size} steps (cadence {cadence}) re-composited to {period} "
+                              "(asked with --period): S1 mean of linear power, NDVI of the clearest step")
+        _log.warning("'%s' has steps of %s days; re-compositing to --period %s as asked", path,
+                     sorted(set(steps.tolist())), period)
+        return True
+    record.decided.append(f"the input's {times.size} steps kept as they are (cadence {cadence}; no re-compositing)")
+    return False
+
+
+def _recomposite(cube: xr.DataArray, period: str, start: str | None) -> xr.DataArray:
+    from udf.ingest import build_cube
+
+    nd = cube.sel(bands="NDVI").drop_vars("bands").rename("NDVI")
+    out = build_cube(cube.sel(bands=["VV", "VH"]), nd if np.isfinite(nd.values).any() else None, period=period,
+                     start=start)
+    out.attrs = {**cube.attrs, "composite_period": f"{period} (re-composited from the input's steps)"}
+    return out
 
 
 # --- common ---------------------------------------------------------------------------------------------------

@@ -83,6 +83,11 @@ def test_timeseries_nc_keeps_ndvi_and_cadence(nc: Path, comp: Composites) -> Non
     np.testing.assert_allclose(_step_means(_db(cube.sel(bands="VV").values)), _step_means(comp.vv_db), atol=0.1)
     assert cube.attrs["composite_period"].startswith("12D")
     assert cube.attrs["s1_units_input"].startswith("linear")
+    # --period asks for other steps: re-composited, and said so
+    monthly = make_cube([nc], None, IngestOptions(period="30D"))
+    assert (np.diff(monthly["t"].values) == np.timedelta64(30, "D")).all()
+    assert "re-composited to 30D" in monthly.attrs["ingest_decisions"]
+    assert np.isfinite(monthly.sel(bands="NDVI").values).any()
     # --s2 naming the same file is fine
     assert make_cube([nc], [nc], IngestOptions()).sizes["t"] == comp.times.size
 
@@ -149,8 +154,6 @@ def test_refusals(comp: Composites, folder: Path, nc: Path, tmp_path: Path) -> N
         make_cube([folder], None, IngestOptions(period="12D"))
     with pytest.raises(DatesNotFound, match="give --period as the length"):
         make_cube([folder], None, IngestOptions(start=START))
-    with pytest.raises(CubeError, match="steps of \\[12\\] days but --period 10D"):
-        make_cube([nc], None, IngestOptions(period="10D"))
     from udf.sample import sample_files
 
     with pytest.raises(UnsupportedLayout, match="holds a precomputed NDVI variable.*give it alone"):
@@ -194,7 +197,7 @@ def test_cli_cube_on_timeseries_nc(nc: Path, comp: Composites, tmp_path: Path, c
     assert np.isfinite(cube.sel(bands="NDVI").values).sum() == np.isfinite(comp.ndvi).sum()  # S2ndvi not dropped
     assert "S2ndvi" in cube.attrs["input_variables_used"]
     status, _, err = cli("cube", "--s1", nc, "--period", "10D", "--out", tmp_path / "c10.nc")
-    assert status == 2 and "keep their own steps" in err
+    assert status == 0 and read_cube(tmp_path / "c10.nc").sizes["t"] > comp.times.size  # asked: 10-day steps
 
 
 def test_netcdf_extra_variable_is_named(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

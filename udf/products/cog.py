@@ -87,7 +87,8 @@ def write_phenology_cogs(pheno: xr.DataArray, out: Path) -> list[Path]:
     written = []
     for k, start in enumerate(pheno["t"].values):
         for band in [str(b) for b in pheno["bands"].values]:
-            unit = ("days since 1970-01-01" if band.split("_")[0] in ("SOS", "POS", "EOS") else
+            unit = ("days (uncertainty)" if "STD" in band.upper() or "UNC" in band.upper() else
+                    "days since 1970-01-01" if band.split("_")[0] in ("SOS", "POS", "EOS") else
                     "days" if band.startswith("LOS") else "NDVI" if band.split("_")[0] in ("PEAK", "AMP") else
                     "count")
             path = out / year_label(start) / f"{band}.tif"

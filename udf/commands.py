@@ -120,7 +120,8 @@ def _register_cube(sub: argparse._SubParsersAction) -> None:
                    help="composite period, e.g. 5D/10D/12D, or 'acquisition' (default 10D; composited inputs such as "
                         "period folders keep their own steps, and --period gives their length)")
     p.add_argument("--bands", type=_bands, default=None,
-                   help="band names in file order for period GeoTIFFs without band descriptions, e.g. VV,VH,S2ndvi")
+                   help="band names in file order for period GeoTIFFs without band descriptions, e.g. VV,VH,S2ndvi; "
+                        "one name (VH) for a stack with one band per period")
     p.add_argument("--start", type=_day, help="first day of the grid (YYYY-MM-DD)")
     p.add_argument("--end", type=_day, help="last day of the grid (YYYY-MM-DD)")
     p.add_argument("--cloud-dilation", type=int, default=0, help="grow clouds/shadows by N pixels")

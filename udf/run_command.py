@@ -68,7 +68,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--period", type=_period, default=None,
                    help="length of a period (e.g. 12D): dates of a period folder; composited inputs keep their steps")
     p.add_argument("--bands", type=_bands, default=None,
-                   help="band names in file order when the GeoTIFFs have no band descriptions, e.g. VV,VH,S2ndvi")
+                   help="band names in file order when the GeoTIFFs have no band descriptions, e.g. VV,VH,S2ndvi; "
+                        "one name (VH) for a stack with one band per period")
     p.add_argument("--s1-units", default="auto", choices=["auto", "db", "linear", "uint16_db"],
                    help="encoding of the S1 values (default auto: decided from the range, and logged)")
     p.add_argument("--s1-backscatter", default="auto", choices=["auto", "sigma0", "gamma0"],

@@ -16,14 +16,14 @@ import logging
 import time
 
 import numpy as np
+from udf.evaluation.baselines import linear_interpolation
+from udf.evaluation.metrics import score
+from udf.evaluation.validation import aggregate, mask_sets, score_masked
+from udf.ingest.base import build_cube, load_s1, load_s2_ndvi
+from udf.ingest.sample import sample_files
+from udf.training.adapt import adapt_split
+from udf.training.fit import split_series
 
-from udf.adapt import adapt_split
-from udf.baselines import linear_interpolation
-from udf.fit import split_series
-from udf.ingest import build_cube, load_s1, load_s2_ndvi
-from udf.metrics import score
-from udf.sample import sample_files
-from udf.validation import aggregate, mask_sets, score_masked
 from udf.weights import load_checkpoint
 
 PROTOCOLS = ("P1", "P2_60", "P3")

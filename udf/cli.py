@@ -20,7 +20,7 @@ _log = logging.getLogger(__name__)
 __all__ = ["build_parser", "main", "say", "user_errors"]
 
 # Packages that contribute sub-commands through a ``register(subparsers)`` function (and optionally ``USER_ERRORS``).
-_COMMAND_MODULES = ("udf.commands", "udf.model_commands", "udf.run_command", "local_backend.cli", "comparison.cli")
+_COMMAND_MODULES = ("udf.cli.commands", "udf.cli.model_commands", "udf.run_command", "local_backend.cli", "comparison.cli")
 
 DESCRIPTION = (
     "Gap-free NDVI from Sentinel-1 radar and whatever cloud-free Sentinel-2 exists: build a model cube, train and "

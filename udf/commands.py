@@ -10,8 +10,8 @@ import numpy as np
 import xarray as xr
 from tqdm import tqdm
 
-from udf.cli import say
-from udf.phenology_cli import register_phenology
+from udf.cli.output import say
+from udf.cli.phenology_cli import register_phenology
 
 _log = logging.getLogger(__name__)
 
@@ -133,7 +133,8 @@ def _register_cube(sub: argparse._SubParsersAction) -> None:
 
 def cmd_cube(args: argparse.Namespace) -> int:
     """``s1ndvi cube``."""
-    from udf.ingest_sources import IngestOptions, make_cube, write_cube_lazily
+    from udf.ingest.options import IngestOptions
+    from udf.ingest.sources import make_cube, write_cube_lazily
 
     opts = IngestOptions(
         layout=args.layout, dates=Path(args.dates) if args.dates else None, s1_units=args.s1_units,
@@ -154,11 +155,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     """``s1ndvi train``."""
     import torch
 
-    from udf.cube_io import read_cube
-    from udf.fit import check_training_ndvi, cube_acquisitions, fit
+    from udf.evaluation.protocols import spatial_block_split
+    from udf.ingest.cube_io import read_cube
     from udf.model import ModelConfig
-    from udf.protocols import spatial_block_split
-    from udf.training import in_site_config
+    from udf.training.fit import check_training_ndvi, cube_acquisitions, fit
+    from udf.training.loop import in_site_config
     from udf.weights import save_checkpoint
 
     torch.manual_seed(args.seed)
@@ -183,7 +184,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     """``s1ndvi predict``: same code path as the UDF (``apply_datacube``)."""
-    from udf.cube_io import read_cube, write_cube
+    from udf.ingest.cube_io import read_cube, write_cube
     from udf.s1_ndvi_udf import apply_datacube
 
     cube = read_cube(args.cube)

@@ -97,7 +97,7 @@ def is_composited(paths: Sequence[Path], bands: tuple[str, ...] | None = None) -
     if files and any(PERIOD_FILE.match(p.name) for p in files):
         return True  # files not named period_NN among them are refused by name
     if len(paths) == 1 and paths[0].suffix.lower() == ".nc" and paths[0].is_file():
-        from udf.cube_io import open_netcdf
+        from udf.ingest.cube_io import open_netcdf
 
         with open_netcdf(paths[0], "Input file", decode_cf=False, decode_times=False) as ds:
             return _ndvi_name([str(v) for v in ds.data_vars]) is not None
@@ -340,8 +340,8 @@ def _dim(ds: xr.Dataset, names: tuple[str, ...], what: str, path: Path) -> str:
 
 
 def _netcdf(path: Path, opts: CompositedOptions) -> xr.DataArray:
-    from udf.cube_io import open_netcdf
-    from udf.ingest import _crs_wkt, _decode_time, _decode_var
+    from udf.ingest.base import _crs_wkt, _decode_time, _decode_var
+    from udf.ingest.cube_io import open_netcdf
 
     ds = open_netcdf(path, "Input file", decode_cf=False, decode_times=False)
     tdim, ydim, xdim = _dim(ds, _TIME, "time", path), _dim(ds, _Y, "y", path), _dim(ds, _X, "x", path)
@@ -399,7 +399,7 @@ def _check_cadence(times: np.ndarray, period: str | None, path: Path, record: In
 
 
 def _recomposite(cube: xr.DataArray, period: str, start: str | None) -> xr.DataArray:
-    from udf.ingest import build_cube
+    from udf.ingest.base import build_cube
 
     nd = cube.sel(bands="NDVI").drop_vars("bands").rename("NDVI")
     out = build_cube(cube.sel(bands=["VV", "VH"]), nd if np.isfinite(nd.values).any() else None, period=period,

@@ -1,6 +1,6 @@
 """netCDF inputs (WorldCereal layout, openEO exports) through the same orbit and compositing steps as the GeoTIFFs.
 
-The files are decoded in memory by :mod:`udf.ingest` (they are small extractions); several S1 files are one per
+The files are decoded in memory by :mod:`udf.ingest.base` (they are small extractions); several S1 files are one per
 orbit, named with an ``ASC``/``DESC[_NNN]`` token (an openEO recipe loads each orbit direction separately, since a
 backend merges same-day acquisitions of both).
 """
@@ -14,12 +14,12 @@ import numpy as np
 import xarray as xr
 
 from udf.errors import BandNotAvailable, CloudMaskMissing, GridMismatch, UnsupportedLayout
-from udf.ingest import _find_band, load_s1, load_s2_ndvi
-from udf.ingest_lazy import composite_cube, cube_edges, normalise_orbits
-from udf.ingest_names import orbit_from_text
+from udf.ingest.base import find_band, load_s1, load_s2_ndvi
+from udf.ingest.lazy import composite_cube, cube_edges, normalise_orbits
+from udf.ingest.names import orbit_from_text
 
 if TYPE_CHECKING:
-    from udf.ingest_sources import IngestOptions
+    from udf.ingest.options import IngestOptions
 
 __all__ = ["netcdf_cube"]
 
@@ -56,7 +56,7 @@ def _check_scl(path: Path, scl: Path | None, s2_mask: str) -> None:
         raise UnsupportedLayout(f"netCDF S2 inputs are masked with SCL only; --s2-mask {s2_mask} is for GeoTIFFs.")
     with xr.open_dataset(scl or path, decode_cf=False, decode_times=False) as ds:
         try:
-            _find_band(ds, "SCL", scl or path)
+            find_band(ds, "SCL", scl or path)
         except BandNotAvailable as exc:
             raise CloudMaskMissing(
                 f"S2 input '{scl or path}' has no SCL band (variables {list(ds.data_vars)}): no cloud information. "
@@ -66,7 +66,7 @@ def _check_scl(path: Path, scl: Path | None, s2_mask: str) -> None:
 
 
 def netcdf_cube(s1_paths: list[Path], s2_paths: list[Path] | None, opts: "IngestOptions") -> xr.DataArray:
-    """The model cube of netCDF inputs, per :func:`udf.ingest_sources.make_cube`."""
+    """The model cube of netCDF inputs, per :func:`udf.ingest.sources.make_cube`."""
     s1 = _s1(s1_paths, opts.s1_units)
     linear = da.from_array(s1.values, chunks=(-1, -1, opts.chunk, opts.chunk))
     attrs = {"source_s1": "netcdf: " + ", ".join(str(p) for p in s1_paths),

@@ -1,14 +1,15 @@
 """Build a model cube from any supported export: the entry of ``s1ndvi cube`` and of the Python API.
 
-Inputs (``docs/recipes/``): WorldCereal-layout and openEO netCDF files (:mod:`udf.ingest`), Google Earth Engine
-GeoTIFFs (:mod:`udf.ingest_gee`: ``toBands`` stacks, one file per period, cropharvest), and folders of per-scene
-COGs from Planetary Computer / STAC (:mod:`udf.ingest_folder`). GeoTIFF and folder inputs are read lazily and the
+Inputs (``docs/recipes/``): WorldCereal-layout and openEO netCDF files (:mod:`udf.ingest.base`), Google Earth Engine
+GeoTIFFs (:mod:`udf.ingest.gee`: ``toBands`` stacks, one file per period, cropharvest), and folders of per-scene
+COGs from Planetary Computer / STAC (:mod:`udf.ingest.folder`). GeoTIFF and folder inputs are read lazily and the
 cube is computed block by block when written (:func:`write_cube_lazily`); what was read, decided and done is kept in
 the cube's attributes (``source_*``, ``s1_*``, ``s2_level``, ``ndvi_cloud_mask``, ``ndvi_warning``).
 
 Example::
 
-    from udf.ingest_sources import IngestOptions, make_cube, write_cube_lazily
+    from udf.ingest.options import IngestOptions
+    from udf.ingest.sources import make_cube, write_cube_lazily
     cube = make_cube(["s1.tif"], ["s2.tif"], IngestOptions(dates=Path("dates.csv"), period="12D"))
     write_cube_lazily(cube, "cube.nc")
 """
@@ -22,10 +23,10 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
-from udf._geotiff import gdal_env
-from udf.cloudmask import choose_mask, describe_mask
 from udf.errors import UnsupportedLayout
-from udf.ingest_lazy import (
+from udf.ingest.cloudmask import choose_mask, describe_mask
+from udf.ingest.geotiff import gdal_env
+from udf.ingest.lazy import (
     composite_cube,
     cube_edges,
     decide_s1_units,
@@ -34,7 +35,7 @@ from udf.ingest_lazy import (
     per_scene_sum,
     s1_linear_lazy,
 )
-from udf.ingest_write import write_cube_lazily
+from udf.ingest.write import write_cube_lazily
 
 __all__ = ["LAYOUTS", "IngestOptions", "make_cube", "open_stack", "write_cube_lazily"]
 
@@ -57,7 +58,7 @@ class IngestOptions:
     s1_backscatter: str = "auto"
     """``auto`` (from the layout), ``sigma0`` or ``gamma0``: recorded in the cube, not converted."""
     orbit_normalisation: str = "per-orbit"
-    """``per-orbit`` (see :mod:`udf.orbits`) or ``none``."""
+    """``per-orbit`` (see :mod:`udf.ingest.orbits`) or ``none``."""
     orbit_pair_days: float = 3.0
     s2_mask: str = "auto"
     """``auto``, ``scl``, ``qa60`` or ``probability``."""
@@ -96,7 +97,7 @@ def _kind(paths: Sequence[Path], layout: str) -> str:
     if all(p.suffix.lower() in _TIF_SUFFIXES for p in paths):
         return "tobands" if len(paths) == 1 else "per-period"
     if len(paths) == 1 and paths[0].is_dir():
-        from udf.ingest_folder import is_scene_folder
+        from udf.ingest.folder import is_scene_folder
 
         return "stac-folders" if is_scene_folder(paths[0]) else "per-period"
     raise UnsupportedLayout(f"Cannot tell the layout of {[str(p) for p in paths]}: expected netCDF files (.nc), "
@@ -108,12 +109,12 @@ def open_stack(paths: Sequence[str | Path], sensor: str, opts: IngestOptions) ->
     files = [Path(p) for p in paths]
     kind = _kind(files, opts.layout)
     if kind == "stac-folders":
-        from udf.ingest_folder import read_scene_folders
+        from udf.ingest.folder import read_scene_folders
 
         return read_scene_folders(files[0], sensor, opts.chunk)
     if kind == "netcdf":
-        raise UnsupportedLayout("netCDF inputs are read in memory by udf.ingest, not as a lazy stack.")
-    from udf.ingest_gee import read_gee
+        raise UnsupportedLayout("netCDF inputs are read in memory by udf.ingest.base, not as a lazy stack.")
+    from udf.ingest.gee import read_gee
 
     if len(files) == 1 and files[0].is_dir():
         files = sorted(p for p in files[0].iterdir() if p.suffix.lower() in _TIF_SUFFIXES)
@@ -151,7 +152,7 @@ def make_cube(s1: Sequence[str | Path], s2: Sequence[str | Path] | None, opts: I
 
         opts = replace(opts, period="10D")
     if _kind(s1p, opts.layout) == "netcdf":
-        from udf.ingest_netcdf import netcdf_cube
+        from udf.ingest.netcdf import netcdf_cube
 
         return netcdf_cube(s1p, [Path(p) for p in s2] if s2 else None, opts)
     with gdal_env():

@@ -86,7 +86,7 @@ def netcdf_leftovers(paths: list, used: tuple[str, ...]) -> dict[str, str]:
     """Warn about the data variables of netCDF inputs that no band of ``used`` matched; return cube attributes.
 
     A variable matches a band when its name or ``long_name`` is the band or ends in ``-BAND``/``_BAND`` (as
-    :func:`udf.ingest._find_band` matches them). Grid-mapping variables are not data.
+    :func:`udf.ingest.base.find_band` matches them). Grid-mapping variables are not data.
     """
     import xarray as xr
 

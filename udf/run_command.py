@@ -54,7 +54,7 @@ class RunOptions:
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``run`` to the ``s1ndvi`` parser."""
-    from udf.commands import _bands, _day, _period
+    from udf.cli.commands import _bands, _day, _period
 
     p = sub.add_parser(
         "run", help="the whole job: export → cube → adapt → fused NDVI + NDVI_STD → phenology → COGs, maps, report",
@@ -91,7 +91,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """``s1ndvi run``."""
-    from udf.cli import say
+    from udf.cli.output import say
 
     opts = RunOptions(inputs=tuple(args.input), out=Path(args.out), start=args.start, period=args.period,
                       bands=args.bands, s1_units=args.s1_units, s1_backscatter=args.s1_backscatter,
@@ -156,14 +156,15 @@ def _s2_coverage(cube: xr.DataArray) -> dict:
 
 
 def _stage_cube(opts: RunOptions, path: Path) -> dict:
-    from udf.ingest_sources import IngestOptions, make_cube, write_cube_lazily
+    from udf.ingest.options import IngestOptions
+    from udf.ingest.sources import make_cube, write_cube_lazily
 
     period = "auto" if opts.period is None else (None if opts.period == "acquisition" else opts.period)
     cube = make_cube(list(opts.inputs), None, IngestOptions(start=opts.start, period=period, bands=opts.bands,
                                                             s1_units=opts.s1_units,
                                                             s1_backscatter=opts.s1_backscatter))
     write_cube_lazily(cube, path)
-    from udf.cube_io import read_cube
+    from udf.ingest.cube_io import read_cube
 
     cube = read_cube(path)
     t = cube["t"].values
@@ -174,10 +175,10 @@ def _stage_cube(opts: RunOptions, path: Path) -> dict:
 def _stage_adapt(opts: RunOptions, paths: dict[str, Path]) -> dict:
     from tqdm import tqdm
 
-    from udf.adapt import AdaptOptions, adapt, format_trust_report
-    from udf.cube_io import read_cube
     from udf.errors import CubeTooSmall, NotEnoughNDVI
+    from udf.ingest.cube_io import read_cube
     from udf.run_stages import on_terminal
+    from udf.training.adapt import AdaptOptions, adapt, format_trust_report
     from udf.weights import load_checkpoint, save_checkpoint
 
     if not opts.adapt:
@@ -205,7 +206,7 @@ def _stage_adapt(opts: RunOptions, paths: dict[str, Path]) -> dict:
 
 
 def _stage_fuse(opts: RunOptions, paths: dict[str, Path], weights: str | None) -> dict:
-    from udf.cube_io import read_cube, write_cube
+    from udf.ingest.cube_io import read_cube, write_cube
     from udf.s1_ndvi_udf import apply_datacube
 
     cube = read_cube(paths["cube"])
@@ -219,7 +220,7 @@ def _stage_fuse(opts: RunOptions, paths: dict[str, Path], weights: str | None) -
 
 
 def _stage_pheno(opts: RunOptions, paths: dict[str, Path]) -> dict:
-    from udf.cube_io import read_cube, write_cube
+    from udf.ingest.cube_io import read_cube, write_cube
     from udf.phenology import PhenologyConfig, phenology_cube
 
     fused = read_cube(paths["fused"])
@@ -234,7 +235,7 @@ def _stage_pheno(opts: RunOptions, paths: dict[str, Path]) -> dict:
 
 
 def _stage_products(opts: RunOptions, paths: dict[str, Path], summaries: dict, runner: "object") -> dict:
-    from udf.cube_io import read_cube
+    from udf.ingest.cube_io import read_cube
     from udf.products.cog import write_phenology_cogs, write_series_cogs
     from udf.products.maps import phenology_maps
     from udf.products.report import write_report

@@ -12,10 +12,9 @@ from pathlib import Path
 
 import numpy as np
 import xarray as xr
-
-from udf.compositing import regular_grid
-from udf.ingest import load_s1, load_s2_ndvi
-from udf.sample import sample_files
+from udf.ingest.base import load_s1, load_s2_ndvi
+from udf.ingest.compositing import regular_grid
+from udf.ingest.sample import sample_files
 
 START = "2017-08-01"
 PERIOD_DAYS = 12

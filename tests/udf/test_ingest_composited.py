@@ -7,10 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
+from udf.ingest.options import IngestOptions
+from udf.ingest.sources import make_cube
 
 from tests.udf.export_fixtures import START, Composites, sample_composites, write_period_folder, write_timeseries_nc
 from udf.errors import BandNotAvailable, CubeError, DatesNotFound, NotEnoughNDVI, UnsupportedLayout
-from udf.ingest_sources import IngestOptions, make_cube
 
 
 @pytest.fixture(scope="module")
@@ -154,7 +155,7 @@ def test_refusals(comp: Composites, folder: Path, nc: Path, tmp_path: Path) -> N
         make_cube([folder], None, IngestOptions(period="12D"))
     with pytest.raises(DatesNotFound, match="give --period as the length"):
         make_cube([folder], None, IngestOptions(start=START))
-    from udf.sample import sample_files
+    from udf.ingest.sample import sample_files
 
     with pytest.raises(UnsupportedLayout, match="holds a precomputed NDVI variable.*give it alone"):
         make_cube([sample_files()["s1"]], [nc], IngestOptions())
@@ -188,7 +189,7 @@ def test_refusals(comp: Composites, folder: Path, nc: Path, tmp_path: Path) -> N
 
 
 def test_cli_cube_on_timeseries_nc(nc: Path, comp: Composites, tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
-    from udf.cube_io import read_cube
+    from udf.ingest.cube_io import read_cube
 
     status, out, err = cli("cube", "--s1", nc, "--out", tmp_path / "cube.nc")
     assert status == 0, err
@@ -202,8 +203,7 @@ def test_cli_cube_on_timeseries_nc(nc: Path, comp: Composites, tmp_path: Path, c
 
 def test_netcdf_extra_variable_is_named(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     import xarray as xr
-
-    from udf.sample import sample_files
+    from udf.ingest.sample import sample_files
 
     with xr.open_dataset(sample_files()["s1"], decode_cf=False, decode_times=False) as ds:
         ds = ds.load()

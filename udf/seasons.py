@@ -12,8 +12,11 @@ either side (or the span's first/last value), and start/end of season are the ti
 bases). Rules that keep dates honest (NaN rather than a guess):
 
 - a base at the edge of the span (the first or last valid value rather than a minimum) is used only where the curve
-  stays flat near the edge: the start (end) threshold measured from it must be crossed at least :data:`EDGE_DAYS`
-  days after the first (before the last) valid observation; otherwise the season is cut by the edge (NaN date);
+  stays flat near the edge (the start (end) threshold measured from it is crossed at least :data:`EDGE_DAYS`
+  days after the first (before the last) valid observation) or where the series visibly starts (ends) at base
+  level (the edge value is within :data:`EDGE_TOLERANCE` × ``sos_fraction`` of the amplitude of the season's other
+  base, a true minimum): a season whose rise begins in the first steps keeps its SOS; otherwise the season is cut by
+  the edge (NaN date);
 - a peak at the edge of the span is not a peak that was seen: that season is not reported;
 - a date whose bracketing valid observations are more than ``max_gap_days`` apart is NaN (it would be read off the
   interpolating spline, not off data).
@@ -28,10 +31,12 @@ from udf.whittaker import lambda_for_period, whittaker_smooth
 
 _log = logging.getLogger(__name__)
 
-__all__ = ["EDGE_DAYS", "MIN_OBSERVATIONS", "Seasons", "detect_seasons"]
+__all__ = ["EDGE_DAYS", "EDGE_TOLERANCE", "MIN_OBSERVATIONS", "Seasons", "detect_seasons"]
 
 EDGE_DAYS = 30.0
-"""An edge value serves as a base only if the threshold measured from it is crossed at least this far from the edge."""
+"""An edge value serves as a base if the threshold measured from it is crossed at least this far from the edge …"""
+EDGE_TOLERANCE = 0.5
+"""… or if it lies within this share of the start (end) threshold above the season's other base (a true minimum)."""
 MIN_OBSERVATIONS = 4
 """Fewest valid observations a pixel needs; with fewer every output is NaN."""
 
@@ -172,11 +177,14 @@ def _gap_ok(prev_obs: np.ndarray, next_obs: np.ndarray, left: np.ndarray, right:
 
 
 def _edge_ok(z: np.ndarray, t: np.ndarray, base: np.ndarray, peak: np.ndarray, edge: np.ndarray, fraction: float,
-             left: bool) -> np.ndarray:
-    """Whether a base is usable: a minimum inside the span, or an edge value far enough from the crossing.
+             left: bool, other: np.ndarray | None = None) -> np.ndarray:
+    """Whether a base is usable: a minimum inside the span, or an edge value that the season visibly rises from.
 
     An edge value qualifies when the side's threshold (``fraction`` of the side's rise) measured from it is crossed
-    at least :data:`EDGE_DAYS` days away from the edge.
+    at least :data:`EDGE_DAYS` days away from the edge (the curve is flat there), or when it is as low as the
+    season's other base (a true minimum, ``other`` ``(N,)``, NaN where there is none) within
+    :data:`EDGE_TOLERANCE` × ``fraction`` of the amplitude: the series starts (ends) at base level and shows the
+    whole rise (fall), so the date is read off data even if it lies within the first (last) steps.
     """
     ok = base != edge
     r = np.flatnonzero(~ok)
@@ -185,7 +193,11 @@ def _edge_ok(z: np.ndarray, t: np.ndarray, base: np.ndarray, peak: np.ndarray, e
         lo, hi = (base[r], peak[r]) if left else (peak[r], base[r])
         day, _ = _crossing(z[r], t, lo, hi, zb + fraction * (zp - zb), rising=left)
         with np.errstate(invalid="ignore"):
-            ok[r] = (day - t[edge[r]] >= EDGE_DAYS) if left else (t[edge[r]] - day >= EDGE_DAYS)
+            flat = (day - t[edge[r]] >= EDGE_DAYS) if left else (t[edge[r]] - day >= EDGE_DAYS)
+            if other is not None:
+                ref = other[r]
+                flat |= np.isfinite(day) & (zb <= ref + EDGE_TOLERANCE * fraction * (zp - ref))
+        ok[r] = flat
     return ok
 
 
@@ -201,8 +213,9 @@ def _one_slot(z: np.ndarray, t: np.ndarray, obs: tuple[np.ndarray, np.ndarray], 
     lb[lead] = _masked_argext(z[lead], first[lead], p[lead], largest=False)
     rb[trail] = _masked_argext(z[trail], p[trail], last[trail], largest=False)
     zp, zl, zr = z[rows, p], z[rows, lb], z[rows, rb]
-    left_ok = _edge_ok(z, t, lb, p, first, params["sos_fraction"], left=True)
-    right_ok = _edge_ok(z, t, rb, p, last, params["eos_fraction"], left=False)
+    left_min, right_min = np.where(lb != first, zl, np.nan), np.where(rb != last, zr, np.nan)
+    left_ok = _edge_ok(z, t, lb, p, first, params["sos_fraction"], left=True, other=right_min)
+    right_ok = _edge_ok(z, t, rb, p, last, params["eos_fraction"], left=False, other=left_min)
     with np.errstate(invalid="ignore"):
         amp = np.where(left_ok & right_ok, zp - (zl + zr) / 2.0, np.where(left_ok, zp - zl, zp - zr))
         keep = (p > first) & (p < last) & (left_ok | right_ok) & (amp >= params["threshold"])

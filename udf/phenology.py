@@ -25,9 +25,19 @@ data", Computers & Geosciences 30, 833–845; Eklundh & Jönsson, TIMESAT 3.3 ma
    are kept). ``N_SEASONS`` counts every season peaking in the year; it is NaN where the pixel's valid data do not
    span the whole year (within ``max_gap_days`` at either end), because a count there would be a lower bound.
 
+5. **Uncertainty** (:mod:`udf.season_uncertainty`). With ``NDVI_STD`` and ``k_sigma`` > 0, a season's amplitude and
+   every rise or fall that separates two seasons must also exceed ``k_sigma`` × its std, so that a dip or bump no
+   larger than the fusion's uncertainty does not make or split seasons. ``noise_std`` > 0 switches the smoothing
+   weights to ``noise_std² / (noise_std² + std²)``. With ``uncertainty`` each season also gets ``CONF_k``, the
+   probability (normal errors: ``NDVI_STD`` and the pixel's residual noise) that its amplitude and its delimiting
+   valleys exceed the detection threshold, and ``SOS_STD_k``/``POS_STD_k``/``EOS_STD_k``, the spread of each date
+   over ``uncertainty_samples`` seeded perturbations of the series within its std (time-correlated over
+   ``smoothing_days``).
+
 Output: a cube ``(t, bands, y, x)`` with one ``t`` label per farming year the input overlaps (the year's start date),
 bands ``SOS_k, POS_k, EOS_k`` (days since 1970-01-01, float), ``LOS_k`` (days), ``PEAK_k`` (smoothed NDVI at POS),
-``AMP_k`` for k = 1…``max_seasons``, then ``N_SEASONS``; float32, NaN where there is no season.
+``AMP_k`` for k = 1…``max_seasons``, then ``N_SEASONS`` (then the uncertainty bands, see 5.); float32, NaN where there
+is no season.
 """
 
 import logging
@@ -38,6 +48,7 @@ import xarray
 
 from udf.errors import BandNotAvailable, DimensionNotAvailable, InvalidContext, InvalidValues, TooFewTimeSteps
 from udf.preprocess import times_to_days
+from udf.season_uncertainty import date_spread
 from udf.seasons import MIN_OBSERVATIONS, Seasons, detect_seasons
 
 _log = logging.getLogger(__name__)
@@ -47,6 +58,8 @@ __all__ = ["PhenologyConfig", "band_names", "check_phenology_cube", "farming_yea
 
 SLOT_METRICS = ("SOS", "POS", "EOS", "LOS", "PEAK", "AMP")
 """Per-slot output bands, in order (suffixed ``_1`` … ``_max_seasons``)."""
+UNCERTAINTY_METRICS = ("CONF", "SOS_STD", "POS_STD", "EOS_STD")
+"""Per-slot bands added after ``N_SEASONS`` with ``uncertainty``."""
 CHUNK_PIXELS = 65536
 """Pixels processed at once (memory is bounded by this, not by the cube)."""
 _STD_CLIP = (0.01, 100.0)
@@ -74,16 +87,34 @@ class PhenologyConfig:
     """Period (days) that the Whittaker smoother halves."""
     max_gap_days: float = 60.0
     """Dates inside data gaps longer than this are NaN."""
+    noise_std: float = 0.0
+    """With ``NDVI_STD``: smoothing weights ``noise_std² / (noise_std² + std²)`` (a value as uncertain as the
+    observation noise weighs half); 0 keeps the relative weights ``(g / std)²``."""
+    k_sigma: float = 0.0
+    """With ``NDVI_STD``: a season's amplitude and the dips that separate seasons must exceed ``k_sigma`` × their std
+    (0: off)."""
+    uncertainty: bool = False
+    """Also output ``CONF_k`` (season confidence) and ``SOS_STD_k``, ``POS_STD_k``, ``EOS_STD_k`` (days)."""
+    uncertainty_samples: int = 16
+    """Perturbed series per pixel for the date stds (the cost grows linearly; :mod:`udf.season_uncertainty`)."""
+    seed: int = 0
+    """Seed of the perturbations."""
 
     def __post_init__(self) -> None:
         _month_day(self.year_start)
         if not isinstance(self.max_seasons, int) or isinstance(self.max_seasons, bool) or self.max_seasons < 1:
             raise InvalidContext(f"'max_seasons'={self.max_seasons!r}; expected a positive integer.")
-        for name in ("min_amplitude", "smoothing_days", "max_gap_days", "min_length_days"):
+        for name in ("min_amplitude", "smoothing_days", "max_gap_days", "min_length_days", "noise_std", "k_sigma"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) \
-                    or value < 0 or (value == 0 and name != "min_length_days"):
+                    or value < 0 or (value == 0 and name not in ("min_length_days", "noise_std", "k_sigma")):
                 raise InvalidContext(f"'{name}'={value!r}; expected a positive number.")
+        if not isinstance(self.uncertainty, bool):
+            raise InvalidContext(f"'uncertainty'={self.uncertainty!r}; expected true or false.")
+        for name, low in (("uncertainty_samples", 2), ("seed", 0)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise InvalidContext(f"'{name}'={value!r}; expected an integer ≥ {low}.")
         for name in ("sos_fraction", "eos_fraction", "min_relative_amplitude"):
             value, low = getattr(self, name), (0 if name == "min_relative_amplitude" else 1e-9)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value < 1:
@@ -109,9 +140,15 @@ def _month_day(text: str) -> tuple[int, int]:
     return month, day
 
 
-def band_names(max_seasons: int) -> list[str]:
-    """Output band names: ``SOS_1, POS_1, EOS_1, LOS_1, PEAK_1, AMP_1, …, N_SEASONS``."""
-    return [f"{m}_{k}" for k in range(1, max_seasons + 1) for m in SLOT_METRICS] + ["N_SEASONS"]
+def band_names(max_seasons: int, uncertainty: bool = False) -> list[str]:
+    """Output band names: ``SOS_1, POS_1, EOS_1, LOS_1, PEAK_1, AMP_1, …, N_SEASONS``.
+
+    With ``uncertainty``, then ``CONF_1, SOS_STD_1, POS_STD_1, EOS_STD_1, CONF_2, …``.
+    """
+    out = [f"{m}_{k}" for k in range(1, max_seasons + 1) for m in SLOT_METRICS] + ["N_SEASONS"]
+    if uncertainty:
+        out += [f"{m}_{k}" for k in range(1, max_seasons + 1) for m in UNCERTAINTY_METRICS]
+    return out
 
 
 def farming_years(first_day: float, last_day: float, year_start: str) -> np.ndarray:
@@ -131,13 +168,19 @@ def farming_years(first_day: float, last_day: float, year_start: str) -> np.ndar
     return np.asarray(starts, dtype=np.float64)
 
 
-def std_weights(std: np.ndarray | None) -> np.ndarray | None:
-    """Smoothing weights ``(g / std)²`` per pixel row, clipped to [0.01, 100]; 1 where the std is missing.
+def std_weights(std: np.ndarray | None, noise_std: float = 0.0) -> np.ndarray | None:
+    """Smoothing weights from a predictive std; 1 where the std is missing.
 
-    ``g`` is the row's geometric-mean std (robust to a few huge values).
+    With ``noise_std`` > 0: ``noise_std² / (noise_std² + std²)`` (absolute: a std equal to the observation noise
+    halves a value's weight). Otherwise ``(g / std)²`` per pixel row, clipped to [0.01, 100], ``g`` the row's
+    geometric-mean std (robust to a few huge values).
     """
     if std is None:
         return None
+    if noise_std > 0:
+        with np.errstate(invalid="ignore"):
+            w = noise_std ** 2 / (noise_std ** 2 + np.asarray(std, dtype=np.float64) ** 2)
+        return np.where(np.isfinite(w), w, 1.0)
     ok = np.isfinite(std) & (std > 0)
     log_std = np.log(np.where(ok, std, 1.0), dtype=np.float64)
     with np.errstate(all="ignore"):
@@ -166,17 +209,22 @@ def _slot_years(seasons_day: np.ndarray, amp: np.ndarray, year: tuple[float, flo
 def _fill_years(seasons: Seasons, starts: np.ndarray, cfg: PhenologyConfig) -> np.ndarray:
     """``(Y, B, N)`` output bands for one chunk of pixels."""
     n, m = seasons.amp.shape[0], cfg.max_seasons
-    out = np.full((len(starts), len(SLOT_METRICS) * m + 1, n), np.nan, dtype=np.float32)
+    out = np.full((len(starts), len(band_names(m, cfg.uncertainty)), n), np.nan, dtype=np.float32)
     per = {"SOS": seasons.sos, "POS": seasons.pos, "EOS": seasons.eos, "LOS": seasons.eos - seasons.sos,
            "PEAK": seasons.peak, "AMP": seasons.amp}
+    extra = {"CONF": seasons.confidence, "SOS_STD": seasons.sos_std, "POS_STD": seasons.pos_std,
+             "EOS_STD": seasons.eos_std} if cfg.uncertainty else {}
+    n_slot, n_extra, first_extra = len(SLOT_METRICS), len(UNCERTAINTY_METRICS), len(SLOT_METRICS) * m + 1
     rows = np.arange(n)
     for y, start in enumerate(starts):
         slot = _slot_years(seasons.peak_day, seasons.amp, (start, _next_year(start, cfg.year_start)), m)
         for s in range(slot.shape[1]):
             has = slot[:, s] >= 0
             for j, name in enumerate(SLOT_METRICS):
-                out[y, slot[has, s] * len(SLOT_METRICS) + j, rows[has]] = per[name][has, s]
-    out[:, -1] = year_counts(seasons, starts, cfg)
+                out[y, slot[has, s] * n_slot + j, rows[has]] = per[name][has, s]
+            for j, name in enumerate(extra):
+                out[y, first_extra + slot[has, s] * n_extra + j, rows[has]] = extra[name][has, s]
+    out[:, first_extra - 1] = year_counts(seasons, starts, cfg)
     return out
 
 
@@ -216,7 +264,8 @@ def phenology_arrays(ndvi: np.ndarray, days: np.ndarray, std: np.ndarray | None 
     """
     days = np.asarray(days, dtype=np.float64)
     starts = farming_years(days[0], days[-1], config.year_start)
-    out = np.empty((len(starts), len(band_names(config.max_seasons)), ndvi.shape[0]), dtype=np.float32)
+    out = np.empty((len(starts), len(band_names(config.max_seasons, config.uncertainty)), ndvi.shape[0]),
+                   dtype=np.float32)
     for lo in range(0, ndvi.shape[0], CHUNK_PIXELS):
         part = slice(lo, lo + CHUNK_PIXELS)
         seasons = pixel_seasons(ndvi[part], days, None if std is None else std[part], config)
@@ -226,9 +275,23 @@ def phenology_arrays(ndvi: np.ndarray, days: np.ndarray, std: np.ndarray | None 
 
 def pixel_seasons(ndvi: np.ndarray, days: np.ndarray, std: np.ndarray | None = None,
                   config: PhenologyConfig = PhenologyConfig()) -> Seasons:
-    """All seasons of ``N`` pixel series ``(N, T)`` over the whole time axis (before the farming-year split)."""
-    params = {f.name: getattr(config, f.name) for f in fields(config) if f.name not in ("year_start", "max_seasons")}
-    return detect_seasons(ndvi, days, std_weights(std), **params)
+    """All seasons of ``N`` pixel series ``(N, T)`` over the whole time axis (before the farming-year split).
+
+    With ``config.uncertainty`` the seasons' ``sos_std``, ``pos_std``, ``eos_std`` are filled
+    (:func:`udf.season_uncertainty.date_spread`).
+    """
+    params = {f.name: getattr(config, f.name) for f in fields(config) if f.name not in _NOT_DETECTION}
+    weights = std_weights(std, config.noise_std)
+    seasons = detect_seasons(ndvi, days, weights, sigma=std, k_sigma=config.k_sigma, **params)
+    if config.uncertainty:
+        spread = date_spread(np.asarray(ndvi, dtype=np.float64), np.asarray(days, dtype=np.float64), seasons, std,
+                             weights, {**params, "sigma": std, "k_sigma": config.k_sigma},
+                             config.uncertainty_samples, config.seed, corr_days=config.smoothing_days)
+        seasons.sos_std, seasons.pos_std, seasons.eos_std = spread
+    return seasons
+
+
+_NOT_DETECTION = ("year_start", "max_seasons", "noise_std", "k_sigma", "uncertainty", "uncertainty_samples", "seed")
 
 
 def check_phenology_cube(cube: xarray.DataArray) -> xarray.DataArray:
@@ -288,5 +351,6 @@ def phenology_cube(cube: xarray.DataArray, config: PhenologyConfig = PhenologyCo
     attrs = {k: v for k, v in cube.attrs.items() if k == "crs"}
     attrs.update(phenology_dates="days since 1970-01-01", phenology_year_start=config.year_start)
     return xarray.DataArray(values.reshape(len(starts), -1, ny, nx), dims=("t", "bands", "y", "x"),
-                            coords={"t": labels, "bands": band_names(config.max_seasons), "y": cube["y"].values,
+                            coords={"t": labels, "bands": band_names(config.max_seasons, config.uncertainty),
+                                    "y": cube["y"].values,
                                     "x": cube["x"].values}, attrs=attrs)

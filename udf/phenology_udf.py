@@ -11,7 +11,9 @@ Use it with ``apply_dimension(process=UDF, dimension="t", target_dimension="band
 
 Context keys (all optional): ``year_start`` ("MM-DD", default "11-01"), ``max_seasons`` (3), ``min_amplitude``
 (0.1), ``min_relative_amplitude`` (0.25), ``min_length_days`` (30), ``sos_fraction`` (0.2), ``eos_fraction``
-(0.2), ``smoothing_days`` (40), ``max_gap_days`` (60); unknown keys are an error listing these. Method: see
+(0.2), ``smoothing_days`` (40), ``max_gap_days`` (60), ``noise_std`` (0: relative std weights), ``k_sigma`` (0),
+``uncertainty`` (false; true adds bands ``CONF_k``, ``SOS_STD_k``, ``POS_STD_k``, ``EOS_STD_k`` after
+``N_SEASONS``), ``uncertainty_samples`` (16), ``seed`` (0); unknown keys are an error listing these. Method: see
 ``udf/phenology.py``.
 """
 
@@ -25,7 +27,8 @@ from udf.phenology import PhenologyConfig, band_names, phenology_cube
 
 def apply_metadata(metadata: CollectionMetadata, context: dict) -> CollectionMetadata:
     """The output band labels, for backends that ask the UDF for its output metadata."""
-    names = band_names(PhenologyConfig.from_context(context).max_seasons)
+    config = PhenologyConfig.from_context(context)
+    names = band_names(config.max_seasons, config.uncertainty)
     if not metadata.has_band_dimension():
         metadata = cast(CollectionMetadata, metadata.add_dimension(name="bands", label=names[0], type="bands"))
     return cast(CollectionMetadata, metadata.rename_labels(dimension="bands", target=names))

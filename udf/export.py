@@ -19,7 +19,7 @@ from udf import PHENOLOGY_UDF_PATH, UDF_PATH
 _log = logging.getLogger(__name__)
 
 RUNTIME_MODULES = ("errors", "preprocess", "features", "masking", "model", "selfcal", "weights", "inference")
-PHENOLOGY_MODULES = ("errors", "preprocess", "whittaker", "seasons", "season_uncertainty", "phenology")
+PHENOLOGY_MODULES = ("errors", "preprocess", "whittaker", "seasons", "season_uncertainty", "flooding", "phenology")
 _PROJECT_IMPORT = re.compile(r"^from udf(\.\w+)? import (\([^)]*\)|.*)$|^import udf.*$", re.MULTILINE)
 _SCRIPT_BLOCK = re.compile(r"^# /// script\n(?:#.*\n)*?# ///\n", re.MULTILINE)
 

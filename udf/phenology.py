@@ -34,6 +34,9 @@ data", Computers & Geosciences 30, 833–845; Eklundh & Jönsson, TIMESAT 3.3 ma
    over ``uncertainty_samples`` seeded perturbations of the series within its std (time-correlated over
    ``smoothing_days``).
 
+6. **Paddy flooding** (:mod:`udf.flooding`). With ``flood_sos`` and the cube's ``VV``/``VH`` bands, ``SOS_FLOOD_k``
+   is the first day of the open-water run (both polarisations very low for ≥ 2 weeks) before each season's NDVI rise.
+
 Output: a cube ``(t, bands, y, x)`` with one ``t`` label per farming year the input overlaps (the year's start date),
 bands ``SOS_k, POS_k, EOS_k`` (days since 1970-01-01, float), ``LOS_k`` (days), ``PEAK_k`` (smoothed NDVI at POS),
 ``AMP_k`` for k = 1…``max_seasons``, then ``N_SEASONS`` (then the uncertainty bands, see 5.); float32, NaN where there
@@ -47,13 +50,14 @@ import numpy as np
 import xarray
 
 from udf.errors import BandNotAvailable, DimensionNotAvailable, InvalidContext, InvalidValues, TooFewTimeSteps
+from udf.flooding import flood_sos
 from udf.preprocess import times_to_days
 from udf.season_uncertainty import date_spread
 from udf.seasons import MIN_OBSERVATIONS, Seasons, detect_seasons
 
 _log = logging.getLogger(__name__)
 
-__all__ = ["PhenologyConfig", "band_names", "check_phenology_cube", "farming_years", "phenology_arrays",
+__all__ = ["PhenologyConfig", "band_names", "check_phenology_cube", "config_bands", "farming_years", "phenology_arrays",
            "phenology_cube", "pixel_seasons", "std_weights", "year_counts"]
 
 SLOT_METRICS = ("SOS", "POS", "EOS", "LOS", "PEAK", "AMP")
@@ -99,6 +103,9 @@ class PhenologyConfig:
     """Perturbed series per pixel for the date stds (the cost grows linearly; :mod:`udf.season_uncertainty`)."""
     seed: int = 0
     """Seed of the perturbations."""
+    flood_sos: bool = False
+    """Also output ``SOS_FLOOD_k``: the start of the flooding before each season (paddy rice) from the cube's
+    ``VV``/``VH`` bands (dB or linear), NaN where no flooding precedes it (:mod:`udf.flooding`)."""
 
     def __post_init__(self) -> None:
         _month_day(self.year_start)
@@ -109,8 +116,9 @@ class PhenologyConfig:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) \
                     or value < 0 or (value == 0 and name not in ("min_length_days", "noise_std", "k_sigma")):
                 raise InvalidContext(f"'{name}'={value!r}; expected a positive number.")
-        if not isinstance(self.uncertainty, bool):
-            raise InvalidContext(f"'uncertainty'={self.uncertainty!r}; expected true or false.")
+        for name in ("uncertainty", "flood_sos"):
+            if not isinstance(getattr(self, name), bool):
+                raise InvalidContext(f"'{name}'={getattr(self, name)!r}; expected true or false.")
         for name, low in (("uncertainty_samples", 2), ("seed", 0)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
@@ -140,15 +148,23 @@ def _month_day(text: str) -> tuple[int, int]:
     return month, day
 
 
-def band_names(max_seasons: int, uncertainty: bool = False) -> list[str]:
+def band_names(max_seasons: int, uncertainty: bool = False, flooding: bool = False) -> list[str]:
     """Output band names: ``SOS_1, POS_1, EOS_1, LOS_1, PEAK_1, AMP_1, …, N_SEASONS``.
 
-    With ``uncertainty``, then ``CONF_1, SOS_STD_1, POS_STD_1, EOS_STD_1, CONF_2, …``.
+    With ``uncertainty``, then ``CONF_1, SOS_STD_1, POS_STD_1, EOS_STD_1, CONF_2, …``; with ``flooding``, then
+    ``SOS_FLOOD_1, …``.
     """
     out = [f"{m}_{k}" for k in range(1, max_seasons + 1) for m in SLOT_METRICS] + ["N_SEASONS"]
     if uncertainty:
         out += [f"{m}_{k}" for k in range(1, max_seasons + 1) for m in UNCERTAINTY_METRICS]
+    if flooding:
+        out += [f"SOS_FLOOD_{k}" for k in range(1, max_seasons + 1)]
     return out
+
+
+def config_bands(config: "PhenologyConfig") -> list[str]:
+    """Output band names of a configuration."""
+    return band_names(config.max_seasons, config.uncertainty, config.flood_sos)
 
 
 def farming_years(first_day: float, last_day: float, year_start: str) -> np.ndarray:
@@ -206,15 +222,17 @@ def _slot_years(seasons_day: np.ndarray, amp: np.ndarray, year: tuple[float, flo
     return np.where(keep, np.cumsum(keep, axis=1) - 1, -1)
 
 
-def _fill_years(seasons: Seasons, starts: np.ndarray, cfg: PhenologyConfig) -> np.ndarray:
+def _fill_years(seasons: Seasons, starts: np.ndarray, cfg: PhenologyConfig,
+                flood: np.ndarray | None = None) -> np.ndarray:
     """``(Y, B, N)`` output bands for one chunk of pixels."""
     n, m = seasons.amp.shape[0], cfg.max_seasons
-    out = np.full((len(starts), len(band_names(m, cfg.uncertainty)), n), np.nan, dtype=np.float32)
+    out = np.full((len(starts), len(config_bands(cfg)), n), np.nan, dtype=np.float32)
     per = {"SOS": seasons.sos, "POS": seasons.pos, "EOS": seasons.eos, "LOS": seasons.eos - seasons.sos,
            "PEAK": seasons.peak, "AMP": seasons.amp}
     extra = {"CONF": seasons.confidence, "SOS_STD": seasons.sos_std, "POS_STD": seasons.pos_std,
              "EOS_STD": seasons.eos_std} if cfg.uncertainty else {}
     n_slot, n_extra, first_extra = len(SLOT_METRICS), len(UNCERTAINTY_METRICS), len(SLOT_METRICS) * m + 1
+    first_flood = first_extra + (n_extra * m if cfg.uncertainty else 0)
     rows = np.arange(n)
     for y, start in enumerate(starts):
         slot = _slot_years(seasons.peak_day, seasons.amp, (start, _next_year(start, cfg.year_start)), m)
@@ -224,6 +242,8 @@ def _fill_years(seasons: Seasons, starts: np.ndarray, cfg: PhenologyConfig) -> n
                 out[y, slot[has, s] * n_slot + j, rows[has]] = per[name][has, s]
             for j, name in enumerate(extra):
                 out[y, first_extra + slot[has, s] * n_extra + j, rows[has]] = extra[name][has, s]
+            if flood is not None:
+                out[y, first_flood + slot[has, s], rows[has]] = flood[has, s]
     out[:, first_extra - 1] = year_counts(seasons, starts, cfg)
     return out
 
@@ -250,7 +270,8 @@ def _next_year(start: float, year_start: str) -> float:
 
 
 def phenology_arrays(ndvi: np.ndarray, days: np.ndarray, std: np.ndarray | None = None,
-                     config: PhenologyConfig = PhenologyConfig()) -> tuple[np.ndarray, np.ndarray]:
+                     config: PhenologyConfig = PhenologyConfig(),
+                     s1_db: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Phenology of ``N`` pixel series.
 
     Args:
@@ -258,18 +279,23 @@ def phenology_arrays(ndvi: np.ndarray, days: np.ndarray, std: np.ndarray | None 
         days: ``(T,)`` strictly increasing days since 1970-01-01.
         std: ``(N, T)`` predictive std of the NDVI (weights the smoothing), or None.
         config: parameters.
+        s1_db: ``(VV, VH)`` ``(N, T)`` backscatter in dB, needed with ``config.flood_sos``.
 
     Returns:
         ``(year starts (Y,) in days since 1970-01-01, values (Y, B, N) float32)`` with bands :func:`band_names`.
     """
     days = np.asarray(days, dtype=np.float64)
     starts = farming_years(days[0], days[-1], config.year_start)
-    out = np.empty((len(starts), len(band_names(config.max_seasons, config.uncertainty)), ndvi.shape[0]),
-                   dtype=np.float32)
+    if config.flood_sos and s1_db is None:
+        raise BandNotAvailable("'flood_sos' needs the cube's 'VV' and 'VH' bands (S1 backscatter).")
+    out = np.empty((len(starts), len(config_bands(config)), ndvi.shape[0]), dtype=np.float32)
     for lo in range(0, ndvi.shape[0], CHUNK_PIXELS):
         part = slice(lo, lo + CHUNK_PIXELS)
         seasons = pixel_seasons(ndvi[part], days, None if std is None else std[part], config)
-        out[:, :, part] = _fill_years(seasons, starts, config)
+        flood = None
+        if config.flood_sos and s1_db is not None:
+            flood = flood_sos(s1_db[0][part], s1_db[1][part], days, seasons.sos, seasons.peak_day)
+        out[:, :, part] = _fill_years(seasons, starts, config, flood)
     return starts, out
 
 
@@ -291,7 +317,20 @@ def pixel_seasons(ndvi: np.ndarray, days: np.ndarray, std: np.ndarray | None = N
     return seasons
 
 
-_NOT_DETECTION = ("year_start", "max_seasons", "noise_std", "k_sigma", "uncertainty", "uncertainty_samples", "seed")
+_NOT_DETECTION = ("year_start", "max_seasons", "noise_std", "k_sigma", "uncertainty", "uncertainty_samples", "seed",
+                  "flood_sos")
+
+
+def _as_db(values: np.ndarray, band: str) -> np.ndarray:
+    """S1 backscatter in dB: values that are all in [0, 10] are linear power and converted; dB is kept."""
+    finite = values[np.isfinite(values)]
+    if finite.size and finite.min() >= 0 and finite.max() <= 10:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return 10.0 * np.log10(np.where(values > 0, values, np.nan))
+    if finite.size and (finite.max() > 30 or finite.min() < -60):
+        raise InvalidValues(f"Band '{band}' ranges {finite.min():.3g}…{finite.max():.3g}: expected S1 backscatter in "
+                            "dB (about −40…10) or linear power (0…10).")
+    return values
 
 
 def check_phenology_cube(cube: xarray.DataArray) -> xarray.DataArray:
@@ -343,14 +382,22 @@ def phenology_cube(cube: xarray.DataArray, config: PhenologyConfig = PhenologyCo
         values = cube.sel(bands=band).transpose("y", "x", "t").values
         return values.reshape(-1, nt) if values.dtype.kind == "f" else values.astype(np.float64).reshape(-1, nt)
 
-    std = series("NDVI_STD") if "NDVI_STD" in [str(b) for b in cube["bands"].values] else None
-    starts, values = phenology_arrays(series("NDVI"), days, std, config)
+    names = [str(b) for b in cube["bands"].values]
+    std = series("NDVI_STD") if "NDVI_STD" in names else None
+    s1_db = None
+    if config.flood_sos:
+        missing = [b for b in ("VV", "VH") if b not in names]
+        if missing:
+            raise BandNotAvailable(f"'flood_sos' needs bands 'VV' and 'VH' (S1 backscatter); the cube lacks {missing} "
+                                   f"(bands {names}).")
+        s1_db = (_as_db(series("VV"), "VV"), _as_db(series("VH"), "VH"))
+    starts, values = phenology_arrays(series("NDVI"), days, std, config, s1_db)
     _log.info("Phenology of %d pixels × %d steps: %d farming year(s) from %s", ny * nx, nt, len(starts),
               str(np.datetime64(int(starts[0]), "D")) if len(starts) else "-")
     labels = (starts.astype(np.int64).astype("datetime64[D]")).astype("datetime64[ns]")
     attrs = {k: v for k, v in cube.attrs.items() if k == "crs"}
     attrs.update(phenology_dates="days since 1970-01-01", phenology_year_start=config.year_start)
     return xarray.DataArray(values.reshape(len(starts), -1, ny, nx), dims=("t", "bands", "y", "x"),
-                            coords={"t": labels, "bands": band_names(config.max_seasons, config.uncertainty),
+                            coords={"t": labels, "bands": config_bands(config),
                                     "y": cube["y"].values,
                                     "x": cube["x"].values}, attrs=attrs)

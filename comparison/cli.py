@@ -88,6 +88,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--save-models", action="store_true", help="also save each fold's model as OUT/without_<site>.npz")
     p.set_defaults(func=cmd_loso)
 
+    from comparison.phenology_eval_cli import register_phenology_eval
+
+    register_phenology_eval(sub)
+
     p = sub.add_parser("demo", help="main job on the embedded sample: zero-shot and adapted model vs MOGPR and "
                                     "baselines on held-out pixels, phenology, report")
     p.add_argument("--out", default="out/demo", help="output folder")

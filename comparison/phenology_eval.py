@@ -9,11 +9,13 @@ reference's span (first to last S2 observation of the pixel), so that both sides
 sees :class:`comparison.methods.Prediction` objects, so it does not depend on the particular DL model.
 
 Seasons are matched per pixel, one to one, by the overlap of their extents (minimum to minimum; intersection over
-union ≥ :data:`MATCH_OVERLAP`, greedy from the largest). Per protocol and method: median and 90th percentile of
-|ΔSOS|, |ΔPOS|, |ΔEOS| in days over matched seasons where both dates exist, for all reference seasons and for the
-seasons *touched* by hidden data (a hidden observation between the season's two minima; only there can gap filling
-change anything); reference seasons missed and extra seasons found; and the share of (pixel, farming year) pairs
-whose season count agrees (years the reference data span; a method without output there counts as disagreeing).
+union ≥ :data:`MATCH_OVERLAP`, greedy from the largest), then the rest by nearest peak (≤ :data:`PEAK_DAYS`).
+``Gapped`` is the phenology of the protocol's gapped series as is (no fill), the bar every fill must clear. Per
+protocol and method: median and 90th percentile of |ΔSOS|, |ΔPOS|, |ΔEOS| in days over matched seasons where both
+dates exist, for all reference seasons and for the seasons *touched* by hidden data (a hidden observation between the
+season's two minima; only there can gap filling change anything); reference seasons missed and extra seasons found;
+and the share of (pixel, farming year) pairs whose season count agrees (years the reference data span; a method
+without output there counts as disagreeing).
 """
 
 from __future__ import annotations
@@ -34,12 +36,14 @@ from udf.seasons import Seasons
 
 _log = logging.getLogger(__name__)
 
-__all__ = ["DEFAULT_PROTOCOLS", "MATCH_OVERLAP", "match_seasons", "phenology_scores", "phenology_section",
+__all__ = ["DEFAULT_PROTOCOLS", "MATCH_OVERLAP", "PEAK_DAYS", "match_seasons", "phenology_scores", "phenology_section",
            "score_seasons", "series_seasons", "touched_seasons"]
 
 DEFAULT_PROTOCOLS = ("P2_60", "P2_90", "P3")
 MATCH_OVERLAP = 0.5
 """Smallest intersection over union of two seasons' extents (minimum to minimum) for them to be the same season."""
+PEAK_DAYS = 45.0
+"""Seasons not matched by overlap are matched by nearest peak when the peaks are at most this many days apart."""
 DATES = ("SOS", "POS", "EOS")
 
 
@@ -69,12 +73,15 @@ def series_seasons(values: np.ndarray, std: Optional[np.ndarray], pixels: np.nda
     return seasons, year_counts(seasons, farming_years(days[0], days[-1], config.year_start), config)
 
 
-def match_seasons(ref: Seasons, got: Seasons, min_overlap: float = MATCH_OVERLAP) -> np.ndarray:
+def match_seasons(ref: Seasons, got: Seasons, min_overlap: float = MATCH_OVERLAP,
+                  peak_days: Optional[float] = None) -> np.ndarray:
     """``(N, S_ref)`` slot of ``got`` matched to each reference season (-1: none).
 
     Seasons are compared by their extent (left minimum to right minimum); pairs are taken greedily by decreasing
     intersection over union, which must reach ``min_overlap``. Extents rather than peaks: on a long plateau the peak
-    date of two equally good curves can be months apart while the season is the same.
+    date of two equally good curves can be months apart while the season is the same. With ``peak_days``, the
+    seasons left unmatched on both sides are then paired greedily by nearest peak day, at most ``peak_days`` apart
+    (a season whose extent a spurious split or merge changed is still the same season).
     """
     out = np.full(ref.amp.shape, -1, dtype=np.int64)
     for i in range(ref.amp.shape[0]):
@@ -89,7 +96,24 @@ def match_seasons(ref: Seasons, got: Seasons, min_overlap: float = MATCH_OVERLAP
             a, b = np.unravel_index(np.argmax(iou), iou.shape)
             out[i, r[a]] = g[b]
             iou[a, :], iou[:, b] = -1.0, -1.0
+        if peak_days is not None:
+            _match_peaks(ref, got, i, out, peak_days)
     return out
+
+
+def _match_peaks(ref: Seasons, got: Seasons, i: int, out: np.ndarray, peak_days: float) -> None:
+    """Pair the unmatched seasons of row ``i`` by nearest peak (≤ ``peak_days``), in place."""
+    used = set(out[i][out[i] >= 0].tolist())
+    r = [s for s in np.flatnonzero(ref.present[i]) if out[i, s] < 0]
+    g = [s for s in np.flatnonzero(got.present[i]) if s not in used]
+    if not r or not g:
+        return
+    d = np.abs(ref.peak_day[i, r][:, None] - got.peak_day[i, g][None, :])
+    d = np.where(np.isfinite(d), d, np.inf)
+    while d.min() <= peak_days:
+        a, b = np.unravel_index(np.argmin(d), d.shape)
+        out[i, r[a]] = g[b]
+        d[a, :], d[:, b] = np.inf, np.inf
 
 
 def touched_seasons(ref: Seasons, hidden: np.ndarray, days: np.ndarray) -> np.ndarray:
@@ -111,7 +135,7 @@ def _quantiles(values: np.ndarray) -> dict:
 def score_seasons(ref: Seasons, got: Seasons, ref_counts: np.ndarray, got_counts: np.ndarray,
                   touched: np.ndarray) -> dict:
     """Date errors (all and touched seasons), missed / extra seasons and season-count agreement."""
-    match = match_seasons(ref, got)
+    match = match_seasons(ref, got, peak_days=PEAK_DAYS)
     rows = np.arange(ref.amp.shape[0])[:, None]
     rec: dict = {"reference_seasons": int(ref.present.sum()), "touched_seasons": int((touched & ref.present).sum()),
                  "matched": int((match >= 0).sum()), "missed": int((ref.present & (match < 0)).sum()),
@@ -159,7 +183,8 @@ def phenology_scores(cube: xr.DataArray, protocols: dict[str, Protocol], predict
         hidden = protocols[pname].hidden.reshape(len(days), -1)[:, idx].T
         touched = touched_seasons(ref, hidden, days)
         payload["protocols"][pname], seasons[pname] = {}, {}
-        for mname, pred in predictions[pname].items():
+        gapped = Prediction(protocols[pname].apply(cube.sel(bands="NDVI").values), None, int(idx.size))
+        for mname, pred in {"Gapped": gapped, **predictions[pname]}.items():
             got, counts = series_seasons(pred.mean, pred.std, pixels, days, config, span)
             payload["protocols"][pname][mname] = score_seasons(ref, got, ref_counts, counts, touched)
             seasons[pname][mname] = got

@@ -10,11 +10,11 @@ is hidden per sequence (:func:`udf.masking.hide_window`, seeded); the candidates
   configuration given (std-weighted smoothing, ``k_sigma``);
 
 each restricted to the reference's span. Seasons are matched one to one per sequence by the overlap of their extents
-(IoU ≥ 0.5) or, failing that, by the nearest peak (≤ :data:`PEAK_DAYS`), never by slot number. Per (site, gap,
-method): the share of (sequence, farming year) pairs whose season count agrees, the share of reference seasons
-matched, false seasons (candidate seasons matched to none, per reference season), and median / p90 |ΔSOS|, |ΔPOS|,
-|ΔEOS| over matched seasons, for all seasons and for the seasons in the gap (a hidden observation between the
-reference season's two minima).
+(IoU ≥ 0.5) or, failing that, by the nearest peak (≤ 45 days, :func:`comparison.phenology_eval.match_seasons`), never
+by slot number. Per (site, gap, method): the share of (sequence, farming year) pairs whose season count agrees, the
+share of reference seasons matched, false seasons (candidate seasons matched to none, per reference season), and
+median / p90 |ΔSOS|, |ΔPOS|, |ΔEOS| over matched seasons, for all seasons and for the seasons in the gap (a hidden
+observation between the reference season's two minima).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from comparison.loso import choose_lambda, evaluation_sets, linear_rows, whittaker_rows
-from comparison.phenology_eval import match_seasons, touched_seasons
+from comparison.phenology_eval import PEAK_DAYS, match_seasons, touched_seasons
 from udf.corpus.series import SeriesSet
 from udf.masking import hide_window
 from udf.phenology import PhenologyConfig, farming_years, pixel_seasons, year_counts
@@ -36,8 +36,8 @@ from udf.seasons import Seasons
 
 _log = logging.getLogger(__name__)
 
-__all__ = ["DENSE_SITES", "GAPS", "MAX_STEP_DAYS", "PEAK_DAYS", "EvalOptions", "dense_sets", "evaluate_site",
-           "match_overlap_or_peak", "summarise", "table_markdown"]
+__all__ = ["DENSE_SITES", "GAPS", "MAX_STEP_DAYS", "EvalOptions", "dense_sets", "evaluate_site", "save", "summarise",
+           "table_markdown"]
 
 GAPS = (30, 60, 90)
 """Gap lengths (days) hidden per sequence."""
@@ -47,8 +47,6 @@ MAX_STEP_DAYS = 16.0
 """A set is dense when the median step of its grid is at most this."""
 MIN_VALID_SHARE = 0.4
 """Sequences with S2 on fewer steps than this share are not scored (the reference would itself be gap-filled)."""
-PEAK_DAYS = 45.0
-"""Seasons not matched by overlap are matched by nearest peak when the peaks are at most this many days apart."""
 DATES = ("SOS", "POS", "EOS")
 
 
@@ -62,27 +60,6 @@ class EvalOptions:
     max_sequences: int = 400
     """Scored sequences per set (seeded subsample)."""
     seed: int = 0
-
-
-def match_overlap_or_peak(ref: Seasons, got: Seasons, peak_days: float = PEAK_DAYS) -> np.ndarray:
-    """``(N, S_ref)`` slot of ``got`` matched to each reference season (-1: none).
-
-    First one to one by extent overlap (:func:`comparison.phenology_eval.match_seasons`); the seasons left on both
-    sides are then paired greedily by nearest peak day, at most ``peak_days`` apart.
-    """
-    out = match_seasons(ref, got)
-    for i in np.flatnonzero((ref.present & (out < 0)).any(1)):
-        used = set(out[i][out[i] >= 0].tolist())
-        r = [s for s in np.flatnonzero(ref.present[i]) if out[i, s] < 0]
-        g = [s for s in np.flatnonzero(got.present[i]) if s not in used]
-        if not r or not g:
-            continue
-        d = np.abs(ref.peak_day[i, r][:, None] - got.peak_day[i, g][None, :])
-        while d.size and np.nanmin(d) <= peak_days:
-            a, b = np.unravel_index(np.nanargmin(d), d.shape)
-            out[i, r[a]] = g[b]
-            d[a, :], d[:, b] = np.inf, np.inf
-    return out
 
 
 def dense_sets(sets: list[SeriesSet], reserved_only: bool = False) -> list[SeriesSet]:
@@ -127,7 +104,7 @@ def _seasons(values: np.ndarray, std: Optional[np.ndarray], days: np.ndarray, sp
 
 def _score(ref: Seasons, got: Seasons, ref_counts: np.ndarray, got_counts: np.ndarray, touched: np.ndarray) -> dict:
     """Raw per-season errors and counts (pooled over sets by :func:`summarise`)."""
-    match = match_overlap_or_peak(ref, got)
+    match = match_seasons(ref, got, peak_days=PEAK_DAYS)
     rows = np.arange(ref.amp.shape[0])[:, None]
     rec: dict = {"reference": int(ref.present.sum()), "matched": int((match >= 0).sum()),
                  "false": int(got.present.sum() - (match >= 0).sum()),

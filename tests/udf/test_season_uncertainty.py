@@ -24,17 +24,19 @@ def split_by_a_dip(depth: float) -> np.ndarray:
 def test_a_dip_within_the_uncertainty_does_not_split_a_season():
     series = np.tile(split_by_a_dip(0.3), (2, 1))
     std = np.vstack([np.full(DAYS.size, 0.02), np.full(DAYS.size, 0.2)])
-    plain = pixel_seasons(series, DAYS, std, PhenologyConfig())
-    assert (plain.present.sum(1) == 2).all()  # without k·σ the dip splits both
-    aware = pixel_seasons(series, DAYS, std, PhenologyConfig(k_sigma=1.5))
+    plain = pixel_seasons(series, DAYS, std, PhenologyConfig(noise_std=0.0))
+    assert (plain.present.sum(1) == 2).all()  # relative weights, no k·σ: the dip splits both
+    aware = pixel_seasons(series, DAYS, std, PhenologyConfig(noise_std=0.0, k_sigma=1.5))
     assert aware.present.sum(1).tolist() == [2, 1]  # only where the std is small compared with the dip
+    weighted = pixel_seasons(series, DAYS, std, PhenologyConfig())  # default absolute weights alone
+    assert weighted.present.sum(1).tolist() == [2, 1]
 
 
 def test_a_season_no_larger_than_its_std_is_dropped():
     series = curve(DAYS, [DOUBLE[0]], top=BASE + 0.3)
     std = np.full((1, DAYS.size), 0.25)
-    assert pixel_seasons(series[None], DAYS, std, PhenologyConfig()).present.sum() == 1
-    assert pixel_seasons(series[None], DAYS, std, PhenologyConfig(k_sigma=1.5)).present.sum() == 0
+    assert pixel_seasons(series[None], DAYS, std, PhenologyConfig(noise_std=0.0)).present.sum() == 1
+    assert pixel_seasons(series[None], DAYS, std, PhenologyConfig(noise_std=0.0, k_sigma=1.5)).present.sum() == 0
 
 
 def test_confidence_and_date_std_follow_the_std():

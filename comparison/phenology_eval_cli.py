@@ -32,22 +32,41 @@ def register_phenology_eval(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-dl", action="store_true", help="baselines only")
     p.add_argument("--max-sequences", type=int, default=400, help="scored sequences per set (seeded, default 400)")
     p.add_argument("--seed", type=int, default=0, help="seed of subsamples and gaps")
+    p.add_argument("--sweep", action="store_true",
+                   help="also run the DL phenology with every --noise-std × --k-sigma and choose one leave-one-site-out "
+                        "(written to phenology_choice.json)")
+    p.add_argument("--noise-std", default="0,0.005,0.01,0.02,0.03", help="sweep values of noise_std (0: relative)")
+    p.add_argument("--k-sigma", default="0,0.5,1,2", help="sweep values of k_sigma")
     p.set_defaults(func=cmd_phenology_eval)
 
 
 def cmd_phenology_eval(args: argparse.Namespace) -> int:
     """``s1ndvi phenology-eval``."""
-    from comparison.phenology_sets import EvalOptions, dense_sets, evaluate_site, save, summarise, table_markdown
+    import json
+
+    from comparison.phenology_sets import (
+        EvalOptions,
+        choose_leave_one_site_out,
+        config_grid,
+        dense_sets,
+        evaluate_site,
+        save,
+        summarise,
+        table_markdown,
+    )
     from udf.cli import say
     from udf.corpus.sites import load_site
     from udf.errors import CorpusError
+    from udf.phenology import PhenologyConfig
     from udf.weights import load_checkpoint
 
     try:
         gaps = tuple(int(g) for g in args.gaps.split(","))
+        sweep = (tuple(float(v) for v in args.noise_std.split(",")), tuple(float(v) for v in args.k_sigma.split(",")))
     except ValueError as exc:
-        raise CorpusError(f"--gaps {args.gaps!r}: expected comma-separated whole days, e.g. 30,60,90.") from exc
-    opts = EvalOptions(gaps=gaps, max_sequences=args.max_sequences, seed=args.seed)
+        raise CorpusError(f"--gaps {args.gaps!r} / --noise-std / --k-sigma: expected comma-separated numbers.") from exc
+    configs = {"default": PhenologyConfig(), **(config_grid(*sweep) if args.sweep else {})}
+    opts = EvalOptions(gaps=gaps, configs=configs, max_sequences=args.max_sequences, seed=args.seed)
     records, used = [], {}
     for site in (s.strip() for s in args.sites.split(",")):
         sets = dense_sets(load_site(site, args.data), reserved_only=site == "flanders_2017")
@@ -69,6 +88,12 @@ def cmd_phenology_eval(args: argparse.Namespace) -> int:
             "DL model per site: " + "; ".join(f"{k}: {v}" for k, v in used.items()) if used else "Baselines only.", ""]
     for site in ["all"] + sorted({r["site"] for r in records}):
         text += [f"## {site}", "", table_markdown(rows, site), ""]
+    if args.sweep:
+        choice = choose_leave_one_site_out([r for r in rows if r["config"] != "default"])
+        (out / "phenology_choice.json").write_text(json.dumps(choice, indent=1), encoding="utf-8")
+        text += ["## Leave-one-site-out choice of noise_std and k_sigma (DL, 60/90-day gaps)", "",
+                 "Score = count agreement + matched share − false seasons per reference season.", "",
+                 *(f"- held out {site}: chosen {cfg}" for site, cfg in choice["chosen"].items()), ""]
     (out / "phenology_eval.md").write_text("\n".join(text), encoding="utf-8")
     say(f"Wrote {out / 'phenology_eval.md'} and {path}")
     return 0

@@ -36,8 +36,8 @@ from udf.seasons import Seasons
 
 _log = logging.getLogger(__name__)
 
-__all__ = ["DENSE_SITES", "GAPS", "MAX_STEP_DAYS", "EvalOptions", "dense_sets", "evaluate_site", "save", "summarise",
-           "table_markdown"]
+__all__ = ["DENSE_SITES", "GAPS", "MAX_STEP_DAYS", "EvalOptions", "choice_score", "choose_leave_one_site_out",
+           "config_grid", "dense_sets", "evaluate_site", "save", "summarise", "table_markdown"]
 
 GAPS = (30, 60, 90)
 """Gap lengths (days) hidden per sequence."""
@@ -116,6 +116,11 @@ def _score(ref: Seasons, got: Seasons, ref_counts: np.ndarray, got_counts: np.nd
         ok = np.isfinite(err)
         rec[name] = err[ok].tolist()
         rec[name + "_in_gap"] = err[ok & touched].tolist()
+        spread = getattr(got, name.lower() + "_std")
+        if spread is not None:  # uncertainty bands: |error| in units of the predicted date std
+            sd = spread[rows, np.clip(match, 0, None)]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                rec[name + "_z"] = (err / sd)[ok & np.isfinite(sd) & (sd > 0)].tolist()
     years = np.isfinite(ref_counts)
     rec["pixel_years"] = int(years.sum())
     rec["count_agree"] = int((years & (got_counts == ref_counts)).sum())
@@ -205,6 +210,10 @@ def summarise(records: list[dict]) -> list[dict]:
             for part in ("", "_in_gap"):
                 vals = [v for r in recs for v in r[name + part]]
                 row[f"{name}{part}_median"], row[f"{name}{part}_p90"] = _q(vals, 50), _q(vals, 90)
+            z = np.asarray([v for r in recs for v in r.get(name + "_z", [])])
+            if z.size:
+                row[f"{name}_std_dates"] = int(z.size)
+                row[f"{name}_within_1std"], row[f"{name}_within_2std"] = float((z <= 1).mean()), float((z <= 2).mean())
         rows.append(row)
     return rows
 
@@ -222,6 +231,38 @@ def table_markdown(rows: list[dict], site: str = "all") -> str:
             + " | ".join(f"{r[f'{n}_median']:.1f} / {r[f'{n}_p90']:.1f}" for n in DATES)
             + f" | {r['SOS_in_gap_p90']:.1f} | {r['EOS_in_gap_p90']:.1f} |")
     return "\n".join(lines)
+
+
+def config_grid(noise_stds: tuple[float, ...], k_sigmas: tuple[float, ...]) -> dict[str, PhenologyConfig]:
+    """Phenology configurations ``noise<n>_k<k>`` for a sweep of the std weighting and ``k_sigma``."""
+    return {f"noise{n:g}_k{k:g}": PhenologyConfig(noise_std=n, k_sigma=k) for n in noise_stds for k in k_sigmas}
+
+
+def choice_score(row: dict) -> float:
+    """What a configuration is chosen by: count agreement + matched share − false seasons per reference season."""
+    return row["count_agreement"] + row["matched_share"] - row["false_per_reference"]
+
+
+def choose_leave_one_site_out(rows: list[dict], method: str = "DL", gaps: tuple[int, ...] = (60, 90)) -> dict:
+    """Per held-out site, the configuration of ``method`` with the best mean score on the *other* sites.
+
+    Scores are :func:`choice_score` averaged over ``gaps``; the held-out site's own scores never decide its choice.
+
+    Returns:
+        ``{"scores": {config: {site: score}}, "chosen": {held-out site: config}}``.
+    """
+    sites = sorted({r["site"] for r in rows if r["site"] != "all"})
+    scores: dict[str, dict[str, float]] = {}
+    for r in rows:
+        if r["method"] == method and r["gap"] in gaps and r["site"] != "all":
+            scores.setdefault(r["config"], {}).setdefault(r["site"], 0.0)
+            scores[r["config"]][r["site"]] += choice_score(r) / len(gaps)
+    chosen = {}
+    for site in sites:
+        others = [o for o in sites if o != site]
+        if others:
+            chosen[site] = max(scores, key=lambda c: float(np.mean([scores[c].get(o, -np.inf) for o in others])))
+    return {"scores": scores, "chosen": chosen}
 
 
 def save(records: list[dict], out: Path) -> Path:

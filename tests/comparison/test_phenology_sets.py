@@ -76,3 +76,17 @@ def test_sparse_sets_are_not_dense():
     monthly = SeriesSet(site="s", source="m", grid="month", days=ss.days[:, ::3], s1=ss.s1[:, ::3],
                         ndvi=ss.ndvi[:, ::3], group=ss.group)
     assert dense_sets([monthly]) == []
+
+
+def test_leave_one_site_out_choice_uses_the_other_sites_only():
+    from comparison.phenology_sets import choose_leave_one_site_out
+
+    def row(site: str, config: str, agree: float) -> dict:
+        return {"site": site, "gap": 60, "method": "DL", "config": config, "count_agreement": agree,
+                "matched_share": 0.9, "false_per_reference": 0.0}
+
+    rows = [row("a", "x", 0.9), row("a", "y", 0.5), row("b", "x", 0.8), row("b", "y", 0.7),
+            row("c", "x", 0.1), row("c", "y", 0.9)]
+    got = choose_leave_one_site_out(rows, gaps=(60,))
+    assert got["chosen"] == {"a": "y", "b": "y", "c": "x"}  # c prefers y itself, but a and b decide for c
+    assert got["scores"]["y"]["c"] == 0.9 + 0.9

@@ -6,9 +6,9 @@ data", Computers & Geosciences 30, 833–845; Eklundh & Jönsson, TIMESAT 3.3 ma
 1. **Smoothing.** Each pixel's NDVI is smoothed by a weighted Whittaker smoother on the cube's own time axis in days
    (:mod:`udf.whittaker`; regular or irregular steps, missing values weight 0). ``smoothing_days`` is the period the
    smoother halves (default 40 days: 10-day noise is damped ~17×, a 100-day crop cycle kept at 97 %). With an
-   ``NDVI_STD`` band (the fusion UDF's predictive std) the weights are ``noise_std² / (noise_std² + std²)``
-   (``noise_std`` 0.01 by default; 0 restores the pixel-relative ``(g / std)²``): uncertain values pull the curve
-   less.
+   ``NDVI_STD`` band (the fusion UDF's predictive std) the weights are ``(noise_std² + q²) / (noise_std² + std²)``
+   (``noise_std`` 0.01, ``q`` the pixel's 10 % quantile of its std, by default; ``noise_std`` 0 restores the
+   pixel-relative ``(g / std)²``): uncertain values pull the curve less.
 2. **Seasons** on a continuous time axis (days since 1970-01-01, never day of year), so a November → February crop
    is one season, and two or three crops a year are separate seasons whenever the curve drops between them (a fallow
    or a flooding dip) by at least ``min_amplitude`` and ``min_relative_amplitude`` × the pixel's NDVI range
@@ -45,6 +45,7 @@ is no season.
 """
 
 import logging
+import warnings
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -97,6 +98,10 @@ class PhenologyConfig:
     ``noise_std`` weighs half); 0: the pixel-relative weights ``(g / std)²`` of earlier versions. 0.01 was chosen
     leave-one-site-out on three dense sites (docs/phenology.md): relative weights let the fused series' wiggles
     through and found 6–10× more false seasons."""
+    std_floor_quantile: float = 0.1
+    """With ``noise_std``: weights ``(noise_std² + q²) / (noise_std² + std²)``, ``q`` this quantile of each pixel's
+    ``NDVI_STD`` (0: absolute weights). A uniformly uncertain series (e.g. S1 only) is then smoothed like a certain
+    one: with absolute weights a uniform std of 0.05 widened a 120-day season by 8–10 days at each end."""
     k_sigma: float = 0.0
     """With ``NDVI_STD``: a season's amplitude and the dips that separate seasons must exceed ``k_sigma`` × their std
     (0: off; chosen leave-one-site-out among 0, 0.5, 1, 2: larger values lost more true seasons than false ones)."""
@@ -126,6 +131,9 @@ class PhenologyConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise InvalidContext(f"'{name}'={value!r}; expected an integer ≥ {low}.")
+        if isinstance(self.std_floor_quantile, bool) or not isinstance(self.std_floor_quantile, (int, float)) \
+                or not 0 <= self.std_floor_quantile <= 1:
+            raise InvalidContext(f"'std_floor_quantile'={self.std_floor_quantile!r}; expected a number in [0, 1].")
         for name in ("sos_fraction", "eos_fraction", "min_relative_amplitude"):
             value, low = getattr(self, name), (0 if name == "min_relative_amplitude" else 1e-9)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value < 1:
@@ -187,18 +195,27 @@ def farming_years(first_day: float, last_day: float, year_start: str) -> np.ndar
     return np.asarray(starts, dtype=np.float64)
 
 
-def std_weights(std: np.ndarray | None, noise_std: float = 0.0) -> np.ndarray | None:
+def std_weights(std: np.ndarray | None, noise_std: float = 0.0, floor_quantile: float = 0.0) -> np.ndarray | None:
     """Smoothing weights from a predictive std; 1 where the std is missing.
 
-    With ``noise_std`` > 0: ``noise_std² / (noise_std² + std²)`` (absolute: a std equal to the observation noise
-    halves a value's weight). Otherwise ``(g / std)²`` per pixel row, clipped to [0.01, 100], ``g`` the row's
-    geometric-mean std (robust to a few huge values).
+    With ``noise_std`` > 0: ``(noise_std² + q²) / (noise_std² + std²)``, ``q`` the row's ``floor_quantile``
+    quantile of its std (0 when ``floor_quantile`` is 0: absolute weights, a std equal to ``noise_std`` halves a
+    value's weight; with a quantile, a row's best-known values keep weight ≈ 1, so a uniformly uncertain series is
+    not smoothed harder than a certain one). Otherwise ``(g / std)²`` per pixel row, clipped to [0.01, 100], ``g``
+    the row's geometric-mean std (robust to a few huge values).
     """
     if std is None:
         return None
     if noise_std > 0:
+        sd = np.asarray(std, dtype=np.float64)
+        floor = 0.0
+        if floor_quantile > 0:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                floor = np.nan_to_num(np.nanquantile(np.where(sd > 0, sd, np.nan), floor_quantile, axis=1,
+                                                     keepdims=True))
         with np.errstate(invalid="ignore"):
-            w = noise_std ** 2 / (noise_std ** 2 + np.asarray(std, dtype=np.float64) ** 2)
+            w = np.minimum((noise_std ** 2 + floor ** 2) / (noise_std ** 2 + sd ** 2), 1.0)
         return np.where(np.isfinite(w), w, 1.0)
     ok = np.isfinite(std) & (std > 0)
     log_std = np.log(np.where(ok, std, 1.0), dtype=np.float64)
@@ -310,7 +327,7 @@ def pixel_seasons(ndvi: np.ndarray, days: np.ndarray, std: np.ndarray | None = N
     (:func:`udf.season_uncertainty.date_spread`).
     """
     params = {f.name: getattr(config, f.name) for f in fields(config) if f.name not in _NOT_DETECTION}
-    weights = std_weights(std, config.noise_std)
+    weights = std_weights(std, config.noise_std, config.std_floor_quantile)
     seasons = detect_seasons(ndvi, days, weights, sigma=std, k_sigma=config.k_sigma, **params)
     if config.uncertainty:
         spread = date_spread(np.asarray(ndvi, dtype=np.float64), np.asarray(days, dtype=np.float64), seasons, std,
@@ -320,8 +337,8 @@ def pixel_seasons(ndvi: np.ndarray, days: np.ndarray, std: np.ndarray | None = N
     return seasons
 
 
-_NOT_DETECTION = ("year_start", "max_seasons", "noise_std", "k_sigma", "uncertainty", "uncertainty_samples", "seed",
-                  "flood_sos")
+_NOT_DETECTION = ("year_start", "max_seasons", "noise_std", "std_floor_quantile", "k_sigma", "uncertainty",
+                  "uncertainty_samples", "seed", "flood_sos")
 
 
 def _as_db(values: np.ndarray, band: str) -> np.ndarray:

@@ -29,6 +29,8 @@ def register_phenology(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-gap-days", type=float, default=d.max_gap_days, help="days (%(default)s)")
     p.add_argument("--noise-std", type=float, default=d.noise_std,
                    help="NDVI_STD weights noise²/(noise²+std²); 0: pixel-relative weights (%(default)s)")
+    p.add_argument("--std-floor-quantile", type=float, default=d.std_floor_quantile,
+                   help="with --noise-std: weights relative to this quantile of each pixel's NDVI_STD (%(default)s)")
     p.add_argument("--k-sigma", type=float, default=d.k_sigma,
                    help="seasons and separating dips must exceed k × their NDVI_STD (%(default)s: off)")
     p.add_argument("--uncertainty", action="store_true",
@@ -54,7 +56,8 @@ def cmd_phenology(args: argparse.Namespace) -> int:
                              min_length_days=args.min_length_days,
                              sos_fraction=args.sos_fraction, eos_fraction=args.eos_fraction,
                              smoothing_days=args.smoothing_days, max_gap_days=args.max_gap_days,
-                             noise_std=args.noise_std, k_sigma=args.k_sigma, uncertainty=args.uncertainty,
+                             noise_std=args.noise_std, std_floor_quantile=args.std_floor_quantile,
+                             k_sigma=args.k_sigma, uncertainty=args.uncertainty,
                              uncertainty_samples=args.uncertainty_samples, flood_sos=args.flood_sos)
     cube = read_cube(args.cube)
     pheno = phenology_cube(cube, config)

@@ -28,7 +28,7 @@ def test_a_dip_within_the_uncertainty_does_not_split_a_season():
     assert (plain.present.sum(1) == 2).all()  # relative weights, no k·σ: the dip splits both
     aware = pixel_seasons(series, DAYS, std, PhenologyConfig(noise_std=0.0, k_sigma=1.5))
     assert aware.present.sum(1).tolist() == [2, 1]  # only where the std is small compared with the dip
-    weighted = pixel_seasons(series, DAYS, std, PhenologyConfig())  # default absolute weights alone
+    weighted = pixel_seasons(series, DAYS, std, PhenologyConfig(std_floor_quantile=0.0))  # absolute weights alone
     assert weighted.present.sum(1).tolist() == [2, 1]
 
 
@@ -67,9 +67,21 @@ def test_uncertainty_bands_in_the_cube_and_defaults_unchanged():
     assert 0 < got["CONF_1"] <= 1 and got["SOS_STD_1"] >= 0 and np.isnan(got["SOS_STD_3"])
 
 
+def test_a_uniformly_uncertain_series_keeps_its_dates():
+    series = curve(DAYS, DOUBLE)[None]
+    std = np.full(series.shape, 0.08)
+    exact = pixel_seasons(series, DAYS, None)
+    for cfg, close in ((PhenologyConfig(), True), (PhenologyConfig(std_floor_quantile=0.0), False)):
+        got = pixel_seasons(series, DAYS, std, cfg)
+        shift = np.abs(got.sos[got.present] - exact.sos[exact.present]).max()
+        assert (shift < 1.0) if close else (shift > 5.0), (cfg, shift)
+
+
 def test_noise_weights_and_helpers():
     w = std_weights(np.array([[0.0, 0.05, np.nan]]), noise_std=0.05)
     np.testing.assert_allclose(w, [[1.0, 0.5, 1.0]])
+    w = std_weights(np.array([[0.05, 0.05, 0.05, 0.5]]), noise_std=0.05, floor_quantile=0.1)
+    np.testing.assert_allclose(w, [[1.0, 1.0, 1.0, 0.005 / 0.2525]])
     np.testing.assert_allclose(normal_cdf(np.array([0.0, 1.0, -np.inf, np.inf])), [0.5, 0.841345, 0.0, 1.0],
                                atol=1e-6)
     e = ar1_noise(np.random.default_rng(0), 4000, np.arange(0.0, 400.0, 10.0), 30.0)

@@ -137,7 +137,7 @@ def _candidates(s: SeriesSet, kept: np.ndarray, model, lam: float) -> dict[str, 
         mean, std, _ = predict_set(model, s.s1, kept, s.days, self_calibration=True)
         out["DL"] = (mean, std)
         obs = np.isfinite(kept)
-        out["DL+obs"] = (np.where(obs, kept, mean), np.where(obs, np.nan, std))
+        out["DL+obs"] = (np.where(obs, kept, mean), std)  # the kept values with the model's std there
     return out
 
 

@@ -8,6 +8,7 @@ is hidden per sequence (:func:`udf.masking.hide_window`, seeded); the candidates
 - ``Linear``: its linear interpolation; ``Whittaker``: its Whittaker smoothing (λ as in ``s1ndvi loso``);
 - ``DL``: the fusion model's mean and predictive std (self-calibrated as the UDF does), with each phenology
   configuration given (std-weighted smoothing, ``k_sigma``);
+- ``DL+obs``: the kept observations where there are any, the model's mean in the gap (and its std throughout);
 
 each restricted to the reference's span. Seasons are matched one to one per sequence by the overlap of their extents
 (IoU ≥ 0.5) or, failing that, by the nearest peak (≤ 45 days, :func:`comparison.phenology_eval.match_seasons`), never

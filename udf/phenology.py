@@ -45,7 +45,6 @@ is no season.
 """
 
 import logging
-import warnings
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -208,12 +207,13 @@ def std_weights(std: np.ndarray | None, noise_std: float = 0.0, floor_quantile: 
         return None
     if noise_std > 0:
         sd = np.asarray(std, dtype=np.float64)
-        floor = 0.0
-        if floor_quantile > 0:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                floor = np.nan_to_num(np.nanquantile(np.where(sd > 0, sd, np.nan), floor_quantile, axis=1,
-                                                     keepdims=True))
+        floor: float | np.ndarray = 0.0
+        if floor_quantile > 0:  # the row's quantile of its positive stds (lower order statistic), 0 without any
+            ok = np.isfinite(sd) & (sd > 0)
+            ranked = np.sort(np.where(ok, sd, np.inf), axis=1)
+            k = np.floor(floor_quantile * np.maximum(ok.sum(1) - 1, 0)).astype(np.int64)
+            floor = np.take_along_axis(ranked, k[:, None], 1)
+            floor = np.where(np.isfinite(floor), floor, 0.0)
         with np.errstate(invalid="ignore"):
             w = np.minimum((noise_std ** 2 + floor ** 2) / (noise_std ** 2 + sd ** 2), 1.0)
         return np.where(np.isfinite(w), w, 1.0)

@@ -6,7 +6,7 @@ often real harvests that the S1-only model sees too). For each protocol (default
 the same phenology of the method's gap-filled series: its mean, with its predictive std weighting the smoothing where
 the method has one (DL, MOGPR), as a user would run the phenology UDF on a fused cube — restricted to the
 reference's span (first to last S2 observation of the pixel), so that both sides see the same edges. The code only
-sees :class:`comparison.methods.Prediction` objects, so it does not depend on the particular DL model.
+sees :class:`comparison.compare.methods.Prediction` objects, so it does not depend on the particular DL model.
 
 Seasons are matched per pixel, one to one, by the overlap of their extents (minimum to minimum; intersection over
 union ≥ :data:`MATCH_OVERLAP`, greedy from the largest), then the rest by nearest peak (≤ :data:`PEAK_DAYS`).
@@ -28,10 +28,10 @@ from typing import Optional
 import numpy as np
 import xarray as xr
 
-from comparison.methods import Prediction
+from comparison.compare.methods import Prediction
 from udf.phenology import PhenologyConfig, farming_years, pixel_seasons, year_counts
 from udf.preprocess import times_to_days
-from udf.protocols import Protocol
+from udf.evaluation.protocols import Protocol
 from udf.seasons import Seasons
 
 _log = logging.getLogger(__name__)
@@ -201,15 +201,15 @@ def phenology_section(cube: xr.DataArray, protocols: dict[str, Protocol],
     Args:
         cube: the truth cube the protocols were drawn on (its NDVI is the reference series).
         protocols: protocol name → hidden observations.
-        predictions: protocol → method → prediction, as returned by :func:`comparison.evaluate.evaluate`.
+        predictions: protocol → method → prediction, as returned by :func:`comparison.compare.evaluate.evaluate`.
         out: folder for the figures.
         config: phenology parameters (the UDF's defaults).
-        fusets: also compare with FuseTS' own phenology of the BIDS_demo field (:mod:`comparison.phenology_fusets`).
+        fusets: also compare with FuseTS' own phenology of the BIDS_demo field (:mod:`comparison.phenology.fusets`).
 
     Returns:
         ``(payload, markdown)``: JSON-ready scores and the report section's body.
     """
-    from comparison.phenology_report import phenology_markdown, scores_figure, seasons_figure
+    from comparison.phenology.report import phenology_markdown, scores_figure, seasons_figure
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -221,7 +221,7 @@ def phenology_section(cube: xr.DataArray, protocols: dict[str, Protocol],
     payload["figures"] = [f.name for f in files]
     markdown = phenology_markdown(payload)
     if fusets:
-        from comparison.phenology_fusets import fusets_phenology_comparison
+        from comparison.phenology.fusets import fusets_phenology_comparison
 
         payload["fusets_BIDS_demo"], text = fusets_phenology_comparison(out, config)
         markdown += "\n\n" + text

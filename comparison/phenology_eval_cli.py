@@ -54,8 +54,8 @@ def cmd_phenology_eval(args: argparse.Namespace) -> int:
         summarise,
         table_markdown,
     )
-    from udf.cli import say
-    from udf.corpus.sites import load_site
+    from udf.cli.output import say
+    from udf.training.corpus.sites import load_site
     from udf.errors import CorpusError
     from udf.phenology import PhenologyConfig
     from udf.weights import load_checkpoint

@@ -11,7 +11,7 @@ is hidden per sequence (:func:`udf.masking.hide_window`, seeded); the candidates
 - ``DL+obs``: the kept observations where there are any, the model's mean in the gap (and its std throughout);
 
 each restricted to the reference's span. Seasons are matched one to one per sequence by the overlap of their extents
-(IoU ≥ 0.5) or, failing that, by the nearest peak (≤ 45 days, :func:`comparison.phenology_eval.match_seasons`), never
+(IoU ≥ 0.5) or, failing that, by the nearest peak (≤ 45 days, :func:`comparison.phenology.evaluate.match_seasons`), never
 by slot number. Per (site, gap, method): the share of (sequence, farming year) pairs whose season count agrees, the
 share of reference seasons matched, false seasons (candidate seasons matched to none, per reference season), and
 median / p90 |ΔSOS|, |ΔPOS|, |ΔEOS| over matched seasons, for all seasons and for the seasons in the gap (a hidden
@@ -28,9 +28,9 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from comparison.loso import choose_lambda, evaluation_sets, linear_rows, whittaker_rows
-from comparison.phenology_eval import PEAK_DAYS, match_seasons, touched_seasons
-from udf.corpus.series import SeriesSet
+from comparison.loso.run import choose_lambda, evaluation_sets, linear_rows, whittaker_rows
+from comparison.phenology.evaluate import PEAK_DAYS, match_seasons, touched_seasons
+from udf.training.corpus.series import SeriesSet
 from udf.masking import hide_window
 from udf.phenology import PhenologyConfig, farming_years, pixel_seasons, year_counts
 from udf.seasons import Seasons
@@ -67,7 +67,7 @@ def dense_sets(sets: list[SeriesSet], reserved_only: bool = False) -> list[Serie
     """The dense sets of a site (acquisition series as their 10-day composites) and their well-covered sequences.
 
     Args:
-        sets: a site's sets (:func:`udf.corpus.sites.load_site`).
+        sets: a site's sets (:func:`udf.training.corpus.sites.load_site`).
         reserved_only: keep only the pixels never seen in pretraining (the embedded cubes' reserved test blocks).
     """
     out = []
@@ -83,7 +83,7 @@ def dense_sets(sets: list[SeriesSet], reserved_only: bool = False) -> list[Serie
 
 
 def _reserved_rows(s: SeriesSet) -> np.ndarray:
-    from udf.corpus.reserved import drop_reserved, reserved_grids
+    from udf.training.corpus.reserved import drop_reserved, reserved_grids
 
     if s.xy is None:
         return np.zeros(s.n, dtype=bool)
@@ -133,7 +133,7 @@ def _candidates(s: SeriesSet, kept: np.ndarray, model, lam: float) -> dict[str, 
         "Gapped": (kept, None), "Linear": (linear_rows(kept, s.days), None),
         "Whittaker": (whittaker_rows(kept, s.days, lam), None)}
     if model is not None:
-        from udf.validation import predict_set
+        from udf.evaluation.validation import predict_set
 
         mean, std, _ = predict_set(model, s.s1, kept, s.days, self_calibration=True)
         out["DL"] = (mean, std)
@@ -151,7 +151,7 @@ def evaluate_site(site: str, sets: list[SeriesSet], opts: EvalOptions, model=Non
         sets: the site's dense sets (:func:`dense_sets`).
         opts: gaps, DL phenology configurations, subsample.
         model: the fusion network (None: baselines only).
-        lam: Whittaker λ (None: chosen on these sets, :func:`comparison.loso.choose_lambda`).
+        lam: Whittaker λ (None: chosen on these sets, :func:`comparison.loso.run.choose_lambda`).
         progress: called with a line per finished (set, gap).
     """
     base = next(iter(opts.configs.values()))

@@ -47,8 +47,8 @@ def cmd_phenology(args: argparse.Namespace) -> int:
     """``s1ndvi phenology``."""
     import numpy as np
 
-    from udf.cli import say
-    from udf.cube_io import read_cube, write_cube
+    from udf.cli.output import say
+    from udf.ingest.cube_io import read_cube, write_cube
     from udf.phenology import PhenologyConfig, phenology_cube
 
     config = PhenologyConfig(year_start=args.year_start, max_seasons=args.max_seasons,
@@ -69,7 +69,7 @@ def cmd_phenology(args: argparse.Namespace) -> int:
         f"(SOS/POS/EOS/LOS/PEAK/AMP × {config.max_seasons} seasons, N_SEASONS{extra}) for {pheno.sizes['y']} × "
         f"{pheno.sizes['x']} pixels; {counted} pixel-years with a season count")
     if args.png:
-        from udf.phenology_plot import phenology_figure
+        from udf.cli.phenology_plot import phenology_figure
 
         say(f"Wrote figure {phenology_figure(cube, pheno, args.png, config)}")
     return 0

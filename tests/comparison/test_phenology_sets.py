@@ -2,9 +2,9 @@
 
 import numpy as np
 
-from comparison.phenology_eval import match_seasons
+from comparison.phenology.evaluate import match_seasons
 from comparison.phenology_sets import EvalOptions, dense_sets, evaluate_site, summarise, table_markdown
-from udf.corpus.series import SeriesSet
+from udf.training.corpus.series import SeriesSet
 from udf.phenology import PhenologyConfig
 from udf.seasons import Seasons
 

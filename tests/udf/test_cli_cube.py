@@ -10,8 +10,9 @@ from tests.udf.gee_files import Series, s1_id, s2_id, tobands_s1, tobands_s2
 from udf.cli import main
 from udf.errors import CloudMaskMissing
 from udf.ingest.cube_io import read_cube
+from udf.ingest.options import IngestOptions
 from udf.ingest.sample import CROSS_SITE_FILE, sample_files
-from udf.ingest.sources import IngestOptions, make_cube
+from udf.ingest.sources import make_cube
 
 TOGO = DATA / "gee" / "98-togo_2019-02-06_2020-02-01.tif"
 

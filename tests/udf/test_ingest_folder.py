@@ -8,7 +8,8 @@ import rasterio
 
 from tests.udf.gee_files import CRS, TRANSFORM, Series, write_tif
 from udf.errors import UnsupportedLayout
-from udf.ingest.sources import IngestOptions, make_cube
+from udf.ingest.options import IngestOptions
+from udf.ingest.sources import make_cube
 
 
 def _s1_scene(root, stamp, vv, vh, state, rel, collection="sentinel-1-rtc", item=True):

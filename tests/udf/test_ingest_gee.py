@@ -12,7 +12,8 @@ from tests.conftest import DATA
 from tests.udf.gee_files import Series, s1_id, s2_id, tobands_s1, tobands_s2, write_tif
 from udf.errors import CloudMaskMissing, DatesNotFound, GridMismatch, S1UnitsError, UnsupportedLayout
 from udf.ingest.base import build_cube
-from udf.ingest.sources import IngestOptions, make_cube
+from udf.ingest.options import IngestOptions
+from udf.ingest.sources import make_cube
 
 TOGO = DATA / "gee" / "98-togo_2019-02-06_2020-02-01.tif"
 

@@ -115,7 +115,8 @@ def _register_cube(sub: argparse._SubParsersAction) -> None:
 
 def cmd_cube(args: argparse.Namespace) -> int:
     """``s1ndvi cube``."""
-    from udf.ingest.sources import IngestOptions, make_cube, write_cube_lazily
+    from udf.ingest.options import IngestOptions
+    from udf.ingest.sources import make_cube, write_cube_lazily
 
     opts = IngestOptions(
         layout=args.layout, dates=Path(args.dates) if args.dates else None, s1_units=args.s1_units,

@@ -19,7 +19,7 @@ from udf.ingest.lazy import composite_cube, cube_edges, normalise_orbits
 from udf.ingest.names import orbit_from_text
 
 if TYPE_CHECKING:
-    from udf.ingest.sources import IngestOptions
+    from udf.ingest.options import IngestOptions
 
 __all__ = ["netcdf_cube"]
 

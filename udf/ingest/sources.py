@@ -8,13 +8,13 @@ the cube's attributes (``source_*``, ``s1_*``, ``s2_level``, ``ndvi_cloud_mask``
 
 Example::
 
-    from udf.ingest.sources import IngestOptions, make_cube, write_cube_lazily
+    from udf.ingest.options import IngestOptions
+    from udf.ingest.sources import make_cube, write_cube_lazily
     cube = make_cube(["s1.tif"], ["s2.tif"], IngestOptions(dates=Path("dates.csv"), period="12D"))
     write_cube_lazily(cube, "cube.nc")
 """
 
 import logging
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
@@ -34,52 +34,14 @@ from udf.ingest.lazy import (
     per_scene_sum,
     s1_linear_lazy,
 )
+from udf.ingest.options import LAYOUTS, IngestOptions
 from udf.ingest.write import write_cube_lazily
 
-__all__ = ["LAYOUTS", "IngestOptions", "cube_from_exports", "make_cube", "open_stack", "write_cube_lazily"]
+__all__ = ["cube_from_exports", "make_cube", "open_stack", "write_cube_lazily"]
 
 _log = logging.getLogger(__name__)
 
-LAYOUTS = ("auto", "netcdf", "tobands", "per-period", "cropharvest", "stac-folders")
 _TIF_SUFFIXES = (".tif", ".tiff")
-
-
-@dataclass(frozen=True)
-class IngestOptions:
-    """How to read the inputs and build the cube (the ``s1ndvi cube`` options)."""
-
-    layout: str = "auto"
-    """One of :data:`LAYOUTS`; ``auto`` decides from the paths (``.nc``, ``.tif``, a folder) and the band names."""
-    dates: Path | None = None
-    """Sidecar CSV/JSON with the images' dates (GEE stacks)."""
-    s1_units: str = "auto"
-    """``auto``, ``db``, ``linear`` or ``uint16_db`` (the stored values)."""
-    s1_backscatter: str = "auto"
-    """``auto`` (from the layout), ``sigma0`` or ``gamma0``: recorded in the cube, not converted."""
-    orbit_normalisation: str = "per-orbit"
-    """``per-orbit`` (see :mod:`udf.ingest.orbits`) or ``none``."""
-    orbit_pair_days: float = 3.0
-    s2_mask: str = "auto"
-    """``auto``, ``scl``, ``qa60`` or ``probability``."""
-    cloud_probability: float = 40.0
-    """Cloud probability (percent) above which a pixel is cloudy (``probability``/``MSK_CLDPRB`` masks)."""
-    no_cloud_mask: bool = False
-    """Accept S2 without any cloud mask; the cube then says its NDVI may be cloud-contaminated."""
-    cloud_dilation: int = 0
-    s2_level: str = "auto"
-    """``auto``, ``l2a`` or ``l1c``: recorded in the cube."""
-    scl: Path | None = None
-    """Separate SCL netCDF (WorldCereal layout only)."""
-    period: str | None = "10D"
-    """Composite period (``12D``) or None for every acquisition date."""
-    start: str | None = None
-    end: str | None = None
-    chunk: int = 128
-    """Spatial block edge in pixels: memory per block grows with its area x time steps (README, "Bring your own
-    region"); a divisor of the files' tile size (256 for Earth Engine) keeps reads aligned."""
-    workers: int | None = None
-    """Blocks computed at the same time (threads); default ``min(4, cores)``."""
-    extra_attrs: dict = field(default_factory=dict)
 
 
 def _kind(paths: Sequence[Path], layout: str) -> str:
@@ -261,7 +223,7 @@ def cube_from_exports(s1: str | Path | list, s2: str | Path | list | None = None
     """Model cube of any supported export: Earth Engine GeoTIFFs, Planetary Computer/STAC COG folders, netCDF.
 
     The Python face of ``s1ndvi cube`` (lazy for GeoTIFFs and folders; write it with
-    :func:`udf.ingest.write.write_cube_lazily`). ``options`` are fields of :class:`udf.ingest.sources.IngestOptions`
+    :func:`udf.ingest.write.write_cube_lazily`). ``options`` are fields of :class:`udf.ingest.options.IngestOptions`
     (``dates``, ``layout``, ``period``, ``no_cloud_mask``, ...); see ``docs/recipes/``.
     """
     def paths(p: str | Path | list) -> list:

@@ -7,9 +7,9 @@ from udf.errors import NotEnoughNDVI
 from udf.export import export_udf
 from udf.ingest.base import load_sample_cube
 from udf.s1_ndvi_udf import apply_datacube
+from udf.training import loop as training
 from udf.training.adapt import AdaptOptions, adapt, adapt_split, format_trust_report
 from udf.training.fit import eval_cube
-from udf.training.loop import loop as training
 from udf.weights import load_checkpoint, save_checkpoint
 
 SENTINEL = 0.123456

@@ -127,6 +127,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     return int(result or 0)
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,4 +1,4 @@
-"""The seed's pixel MLP, reproduced faithfully as a baseline (DESIGN §4), flaws included and documented.
+"""The seed's pixel MLP, reproduced faithfully as a baseline (docs/DESIGN.md §4), flaws included and documented.
 
 Ten hand-made features per pixel-step from S1 in **dB**: VV, VH, RVI, VV(t−1), VH(t−1), ΔVV, ΔVH, VV/VH, VH/VV,
 VV·VH; a 256-128-64-32-16 MLP with BatchNorm and dropout regresses NDVI. Flaws kept on purpose, because they are

@@ -1,4 +1,4 @@
-"""Outputs of ``s1ndvi loso``: ``loso.json``, a Markdown table (the README's) and a bar figure per protocol."""
+"""Outputs of ``s1ndvi loso``: ``loso.json``, a Markdown table (docs/results.md's) and a bar figure per protocol."""
 
 from __future__ import annotations
 

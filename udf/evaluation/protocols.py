@@ -1,4 +1,4 @@
-"""Evaluation protocols (DESIGN §4): what is hidden, and which pixels train and which score.
+"""Evaluation protocols (docs/DESIGN.md §4): what is hidden, and which pixels train and which score.
 
 - **P1** random: hide 20 % of each pixel's valid NDVI observations.
 - **P2** long gap: hide every observation inside one contiguous 60-day (``P2_60``) or 90-day (``P2_90``) window.

@@ -39,7 +39,7 @@ class IngestOptions:
     start: str | None = None
     end: str | None = None
     chunk: int = 128
-    """Spatial block edge in pixels: memory per block grows with its area x time steps (README, "Bring your own
+    """Spatial block edge in pixels: memory per block grows with its area x time steps (docs/data.md, "Bring your own
     region"); a divisor of the files' tile size (256 for Earth Engine) keeps reads aligned."""
     workers: int | None = None
     """Blocks computed at the same time (threads); default ``min(4, cores)``."""

@@ -4,7 +4,7 @@ Different relative orbits see a pixel under other incidence and azimuth angles, 
 backscatter level in each; mixing orbits in one series adds a step whenever the orbit changes. On the embedded
 WorldCereal series (two ascending relative orbits, 17:32 and 17:40 UTC) the per-pixel VV offset between them spans
 −3.1 … +4.2 dB (5th–95th percentile) while its median over pixels is +0.1 dB: the offset belongs to the field, not to
-the orbit, so it is estimated per pixel. ``benchmarks/bench_orbit_normalisation.py`` measures the effect (README,
+the orbit, so it is estimated per pixel. ``benchmarks/bench_orbit_normalisation.py`` measures the effect (docs/data.md,
 "Bring your own region").
 
 Rule: the orbit with the most acquisitions is the reference. For every other orbit, each of its acquisitions is

@@ -144,11 +144,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_loso(args: argparse.Namespace) -> int:
     """``s1ndvi loso``."""
-    from comparison.loso.run import LosoOptions, run_loso
     from comparison.loso.report import write_loso
+    from comparison.loso.run import LosoOptions, run_loso
+    from udf.errors import CorpusError
     from udf.training.corpus import load_corpus
     from udf.training.corpus.reserved import describe_reserved, reserved_grids
-    from udf.errors import CorpusError
     from udf.training.loop import pretrain_config
 
     cfg = pretrain_config(args.seed, args.epochs, args.steps)

@@ -88,7 +88,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--save-models", action="store_true", help="also save each fold's model as OUT/without_<site>.npz")
     p.set_defaults(func=cmd_loso)
 
-    from comparison.phenology_eval_cli import register_phenology_eval
+    from comparison.phenology.eval_cli import register_phenology_eval
 
     register_phenology_eval(sub)
 

@@ -3,10 +3,10 @@
 import numpy as np
 
 from comparison.phenology.evaluate import match_seasons
-from comparison.phenology_sets import EvalOptions, dense_sets, evaluate_site, summarise, table_markdown
-from udf.training.corpus.series import SeriesSet
+from comparison.phenology.sets import EvalOptions, dense_sets, evaluate_site, summarise, table_markdown
 from udf.phenology import PhenologyConfig
 from udf.seasons import Seasons
+from udf.training.corpus.series import SeriesSet
 
 
 def day(text: str) -> float:
@@ -79,7 +79,7 @@ def test_sparse_sets_are_not_dense():
 
 
 def test_leave_one_site_out_choice_uses_the_other_sites_only():
-    from comparison.phenology_sets import choose_leave_one_site_out
+    from comparison.phenology.sets import choose_leave_one_site_out
 
     def row(site: str, config: str, agree: float) -> dict:
         return {"site": site, "gap": 60, "method": "DL", "config": config, "count_agreement": agree,

@@ -30,10 +30,10 @@ import numpy as np
 
 from comparison.loso.run import choose_lambda, evaluation_sets, linear_rows, whittaker_rows
 from comparison.phenology.evaluate import PEAK_DAYS, match_seasons, touched_seasons
-from udf.training.corpus.series import SeriesSet
 from udf.masking import hide_window
 from udf.phenology import PhenologyConfig, farming_years, pixel_seasons, year_counts
 from udf.seasons import Seasons
+from udf.training.corpus.series import SeriesSet
 
 _log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ __all__ = ["cmd_phenology_eval", "register_phenology_eval"]
 
 def register_phenology_eval(sub: argparse._SubParsersAction) -> None:
     """Add ``phenology-eval`` to the ``s1ndvi`` parser."""
-    from comparison.phenology_sets import DENSE_SITES, GAPS
+    from comparison.phenology.sets import DENSE_SITES, GAPS
 
     p = sub.add_parser("phenology-eval", help="seasons of gapped / filled / fused series vs the full S2 series on "
                                               "dense corpus sites (matched seasons, 30/60/90-day gaps)")
@@ -44,7 +44,7 @@ def cmd_phenology_eval(args: argparse.Namespace) -> int:
     """``s1ndvi phenology-eval``."""
     import json
 
-    from comparison.phenology_sets import (
+    from comparison.phenology.sets import (
         EvalOptions,
         choose_leave_one_site_out,
         config_grid,
@@ -55,9 +55,9 @@ def cmd_phenology_eval(args: argparse.Namespace) -> int:
         table_markdown,
     )
     from udf.cli.output import say
-    from udf.training.corpus.sites import load_site
     from udf.errors import CorpusError
     from udf.phenology import PhenologyConfig
+    from udf.training.corpus.sites import load_site
     from udf.weights import load_checkpoint
 
     try:

@@ -11,7 +11,7 @@ from typing import Callable, Iterator
 from tqdm import tqdm
 
 from comparison.errors import USER_ERRORS
-from udf.cli import say
+from udf.cli.output import say
 
 _log = logging.getLogger(__name__)
 
@@ -30,8 +30,8 @@ def _mogpr_choice(value: str) -> str:
 
 
 def _protocol_list(value: str) -> str:
-    """``--protocol``: checked with :func:`comparison.compare.parse_protocols`, passed on as given."""
-    from comparison.compare import parse_protocols
+    """``--protocol``: checked with :func:`comparison.compare.core.parse_protocols`, passed on as given."""
+    from comparison.compare.core import parse_protocols
 
     try:
         parse_protocols(value)
@@ -88,6 +88,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--save-models", action="store_true", help="also save each fold's model as OUT/without_<site>.npz")
     p.set_defaults(func=cmd_loso)
 
+    from comparison.phenology.eval_cli import register_phenology_eval
+
+    register_phenology_eval(sub)
+
     p = sub.add_parser("demo", help="main job on the embedded sample: zero-shot and adapted model vs MOGPR and "
                                     "baselines on held-out pixels, phenology, report")
     p.add_argument("--out", default="out/demo", help="output folder")
@@ -124,7 +128,7 @@ def _bars() -> Iterator[tuple[Callable[[str], None], Callable[[int, int], None]]
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """``s1ndvi compare``."""
-    from comparison.run_compare import compare_file
+    from comparison.compare.run import compare_file
 
     with _bars() as (step, pixel):
         report = compare_file(
@@ -140,12 +144,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_loso(args: argparse.Namespace) -> int:
     """``s1ndvi loso``."""
-    from comparison.loso import LosoOptions, run_loso
-    from comparison.loso_report import write_loso
-    from udf.corpus import load_corpus
-    from udf.corpus.reserved import describe_reserved, reserved_grids
+    from comparison.loso.report import write_loso
+    from comparison.loso.run import LosoOptions, run_loso
     from udf.errors import CorpusError
-    from udf.training import pretrain_config
+    from udf.training.corpus import load_corpus
+    from udf.training.corpus.reserved import describe_reserved, reserved_grids
+    from udf.training.loop import pretrain_config
 
     cfg = pretrain_config(args.seed, args.epochs, args.steps)
     corpus = load_corpus(args.data)

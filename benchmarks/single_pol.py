@@ -16,6 +16,7 @@ import logging
 import time
 
 import numpy as np
+
 from udf.evaluation.baselines import linear_interpolation
 from udf.evaluation.metrics import score
 from udf.evaluation.validation import aggregate, mask_sets, score_masked
@@ -23,7 +24,6 @@ from udf.ingest.base import build_cube, load_s1, load_s2_ndvi
 from udf.ingest.sample import sample_files
 from udf.training.adapt import adapt_split
 from udf.training.fit import split_series
-
 from udf.weights import load_checkpoint
 
 PROTOCOLS = ("P1", "P2_60", "P3")

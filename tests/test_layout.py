@@ -61,7 +61,7 @@ def test_udf_top_level_is_exactly_the_runtime_and_export() -> None:
     top = {p.stem for p in UDF_DIR.glob("*.py")}
     assert top == set(RUNTIME_MODULES) | set(PHENOLOGY_MODULES) | set(ENTRIES) | {"__init__", "export"}
     packages = {p.name for p in UDF_DIR.iterdir() if (p / "__init__.py").exists()}
-    assert packages == {"cli", "evaluation", "ingest", "training"}
+    assert packages == {"cli", "evaluation", "ingest", "products", "training"}
 
 
 def test_manifest_is_the_import_closure_of_each_entry_in_dependency_order() -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import xarray as xr
+
 from udf.ingest.base import load_s1, load_s2_ndvi
 from udf.ingest.compositing import regular_grid
 from udf.ingest.sample import sample_files

@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
-from udf.ingest.options import IngestOptions
-from udf.ingest.sources import make_cube
 
 from tests.udf.export_fixtures import START, Composites, sample_composites, write_period_folder, write_timeseries_nc
 from udf.errors import BandNotAvailable, CubeError, DatesNotFound, NotEnoughNDVI, UnsupportedLayout
+from udf.ingest.options import IngestOptions
+from udf.ingest.sources import make_cube
 
 
 @pytest.fixture(scope="module")
@@ -203,6 +203,7 @@ def test_cli_cube_on_timeseries_nc(nc: Path, comp: Composites, tmp_path: Path, c
 
 def test_netcdf_extra_variable_is_named(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     import xarray as xr
+
     from udf.ingest.sample import sample_files
 
     with xr.open_dataset(sample_files()["s1"], decode_cf=False, decode_times=False) as ds:

@@ -83,7 +83,7 @@ def netcdf_cube(s1_paths: list[Path], s2_paths: list[Path] | None, opts: "Ingest
     if s2_paths:
         if len(s2_paths) != 1:
             raise UnsupportedLayout(f"One S2 netCDF file is expected, got {[str(p) for p in s2_paths]}.")
-        from udf.ingest_composited import is_composited
+        from udf.ingest.composited import is_composited
 
         if is_composited(s2_paths):
             raise UnsupportedLayout(f"S2 input '{s2_paths[0]}' holds a precomputed NDVI variable (a composited "
@@ -104,7 +104,7 @@ def netcdf_cube(s1_paths: list[Path], s2_paths: list[Path] | None, opts: "Ingest
                        opts.end)
     cube = composite_cube(linear, s1["t"].values, ndvi, s2_times, edges, {"y": s1["y"].values, "x": s1["x"].values},
                           workers=opts.workers)
-    from udf.ingest_stats import netcdf_leftovers
+    from udf.ingest.stats import netcdf_leftovers
 
     used = ("VV", "VH") + (("B04", "B08") + (() if opts.no_cloud_mask else ("SCL",)) if s2_paths else ())
     attrs.update(netcdf_leftovers(list(s1_paths) + list(s2_paths or []) + ([opts.scl] if s2_paths and opts.scl

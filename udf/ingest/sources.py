@@ -97,7 +97,7 @@ def make_cube(s1: Sequence[str | Path], s2: Sequence[str | Path] | None, opts: I
     """
     s1p = [Path(p) for p in s1]
     if opts.layout in ("auto", "per-period", "netcdf") and _composited(s1p, s2, opts.bands):
-        from udf.ingest_composited import CompositedOptions, composited_cube
+        from udf.ingest.composited import CompositedOptions, composited_cube
 
         period = None if opts.period in ("auto", None) else opts.period
         cube = composited_cube(s1p, CompositedOptions(start=opts.start, period=period, bands=opts.bands,
@@ -118,7 +118,7 @@ def make_cube(s1: Sequence[str | Path], s2: Sequence[str | Path] | None, opts: I
 
 def _composited(s1p: list[Path], s2: Sequence[str | Path] | None, bands: tuple[str, ...] | None) -> bool:
     """Composited exports (period folders, netCDF with an NDVI variable) carry their own NDVI: no separate S2."""
-    from udf.ingest_composited import is_composited
+    from udf.ingest.composited import is_composited
 
     if not is_composited(s1p, bands):
         return False

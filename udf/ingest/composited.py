@@ -19,7 +19,7 @@ Layouts (``docs/run.md``):
 The steps of the input are the cube's steps (no re-compositing). The NDVI variable is used as NDVI "masked upstream"
 (its masked pixels are NaN; no cloud mask is asked for). No-data (NaN, ±inf, the file's no-data value, 0 for S1) is
 missing. Every input variable is either used or named in a warning saying why it was not; all of it is recorded in
-the cube's attributes (:mod:`udf.ingest_stats`).
+the cube's attributes (:mod:`udf.ingest.stats`).
 """
 
 import logging
@@ -32,7 +32,7 @@ import numpy as np
 import xarray as xr
 
 from udf.errors import BandNotAvailable, CubeError, DatesNotFound, DimensionNotAvailable, UnsupportedLayout
-from udf.ingest_stats import IngestRecord, check_ndvi_not_empty
+from udf.ingest.stats import IngestRecord, check_ndvi_not_empty
 from udf.preprocess import check_s1_units, detect_s1_units, s1_to_linear
 
 __all__ = ["NDVI_NAMES", "PERIOD_FILE", "SINGLE_POL_MESSAGE", "VV_FROM_VH_DB", "CompositedOptions", "composited_cube",

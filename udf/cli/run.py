@@ -1,6 +1,6 @@
 """``s1ndvi run``: the whole job in one command, from the user's own export to maps.
 
-Stages (each reused on a rerun when finished, see :mod:`udf.run_stages`):
+Stages (each reused on a rerun when finished, see :mod:`udf.cli.run_stages`):
 
 1. ``cube``: read the export (period folder, ``timeseries.nc``, or any input ``s1ndvi cube`` reads) →
    ``cube.nc``;
@@ -106,8 +106,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def run_pipeline(opts: RunOptions, say=_log.info) -> Path:  # type: ignore[no-untyped-def]
     """Run (or resume) every stage; return the report's path."""
+    from udf.cli.run_stages import StageRunner
     from udf.phenology import PhenologyConfig
-    from udf.run_stages import StageRunner
 
     PhenologyConfig(year_start=opts.year_start, max_seasons=opts.max_seasons)  # bad options fail before any work
     from udf.errors import InvalidContext
@@ -175,9 +175,9 @@ def _stage_cube(opts: RunOptions, path: Path) -> dict:
 def _stage_adapt(opts: RunOptions, paths: dict[str, Path]) -> dict:
     from tqdm import tqdm
 
+    from udf.cli.run_stages import on_terminal
     from udf.errors import CubeTooSmall, NotEnoughNDVI
     from udf.ingest.cube_io import read_cube
-    from udf.run_stages import on_terminal
     from udf.training.adapt import AdaptOptions, adapt, format_trust_report
     from udf.weights import load_checkpoint, save_checkpoint
 

@@ -24,14 +24,16 @@ def _describe(cube: xr.DataArray) -> str:
     return f"bands {', '.join(str(b) for b in cube['bands'].values)}; {dims}{span}"
 
 
-def _period(value: str) -> str:
+def parse_period(value: str) -> str:
+    """The ``--period`` argument: ``acquisition`` or ``<N>D``."""
     if value == "acquisition" or re.fullmatch(r"[1-9][0-9]*D", value.strip().upper()):
         return value
     raise argparse.ArgumentTypeError(f"{value!r} is not a composite period; expected a number of days such as 5D, "
                                      "10D or 12D, or 'acquisition'")
 
 
-def _bands(value: str) -> tuple[str, ...]:
+def parse_bands(value: str) -> tuple[str, ...]:
+    """The ``--bands`` argument: comma-separated band names in file order."""
     names = tuple(v.strip() for v in value.split(",") if v.strip())
     if not names:
         raise argparse.ArgumentTypeError(f"{value!r} lists no band; expected names in file order, e.g. VV,VH,S2ndvi")
@@ -45,7 +47,8 @@ def _period_option(value: str | None) -> str | None:
     return None if value == "acquisition" else value
 
 
-def _day(value: str) -> str:
+def parse_day(value: str) -> str:
+    """A ``YYYY-MM-DD`` argument (``--start``, ``--end``)."""
     try:
         np.datetime64(value, "D")
     except ValueError:
@@ -116,14 +119,14 @@ def _register_cube(sub: argparse._SubParsersAction) -> None:
                    help="accept S2 without a cloud mask (the cube records that NDVI may be cloud-contaminated)")
     p.add_argument("--s2-level", default="auto", choices=["auto", "l2a", "l1c"],
                    help="S2 processing level, recorded in the cube (default auto: from the input)")
-    p.add_argument("--period", default=None, type=_period,
+    p.add_argument("--period", default=None, type=parse_period,
                    help="composite period, e.g. 5D/10D/12D, or 'acquisition' (default 10D; composited inputs such as "
                         "period folders keep their own steps, and --period gives their length)")
-    p.add_argument("--bands", type=_bands, default=None,
+    p.add_argument("--bands", type=parse_bands, default=None,
                    help="band names in file order for period GeoTIFFs without band descriptions, e.g. VV,VH,S2ndvi; "
                         "one name (VH) for a stack with one band per period")
-    p.add_argument("--start", type=_day, help="first day of the grid (YYYY-MM-DD)")
-    p.add_argument("--end", type=_day, help="last day of the grid (YYYY-MM-DD)")
+    p.add_argument("--start", type=parse_day, help="first day of the grid (YYYY-MM-DD)")
+    p.add_argument("--end", type=parse_day, help="last day of the grid (YYYY-MM-DD)")
     p.add_argument("--cloud-dilation", type=int, default=0, help="grow clouds/shadows by N pixels")
     p.add_argument("--chunk", type=int, default=128, help="spatial block edge (pixels) for lazy reading")
     p.add_argument("--workers", type=int, default=None, help="threads computing blocks (default: min(4, cores))")

@@ -54,7 +54,7 @@ class RunOptions:
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``run`` to the ``s1ndvi`` parser."""
-    from udf.cli.commands import _bands, _day, _period
+    from udf.cli.commands import parse_bands, parse_day, parse_period
 
     p = sub.add_parser(
         "run", help="the whole job: export → cube → adapt → fused NDVI + NDVI_STD → phenology → COGs, maps, report",
@@ -64,10 +64,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "stages that finished (markers in OUT/.stages). Recipes: docs/run.md.")
     p.add_argument("--input", required=True, nargs="+", help="period folder / period files, timeseries.nc, ...")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--start", type=_day, help="first day of period 1 (period folders hold no dates), YYYY-MM-DD")
-    p.add_argument("--period", type=_period, default=None,
+    p.add_argument("--start", type=parse_day, help="first day of period 1 (period folders hold no dates), YYYY-MM-DD")
+    p.add_argument("--period", type=parse_period, default=None,
                    help="length of a period (e.g. 12D): dates of a period folder; composited inputs keep their steps")
-    p.add_argument("--bands", type=_bands, default=None,
+    p.add_argument("--bands", type=parse_bands, default=None,
                    help="band names in file order when the GeoTIFFs have no band descriptions, e.g. VV,VH,S2ndvi; "
                         "one name (VH) for a stack with one band per period")
     p.add_argument("--s1-units", default="auto", choices=["auto", "db", "linear", "uint16_db"],

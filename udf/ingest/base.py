@@ -33,7 +33,8 @@ def _time_dim(ds: xr.Dataset, path: Path) -> str:
     raise DimensionNotAvailable(f"No time dimension {_TIME_NAMES} in '{path}'; dims are {dict(ds.sizes)}.")
 
 
-def _decode_time(ds: xr.Dataset, name: str) -> np.ndarray:
+def decode_time(ds: xr.Dataset, name: str) -> np.ndarray:
+    """The time labels of a netCDF variable, decoded to ``datetime64``."""
     var = ds[name]
     if np.issubdtype(var.dtype, np.datetime64):
         return var.values.astype("datetime64[ns]")
@@ -41,7 +42,7 @@ def _decode_time(ds: xr.Dataset, name: str) -> np.ndarray:
     return np.asarray(decoded[name].values).astype("datetime64[ns]")
 
 
-def _decode_var(var: xr.DataArray) -> tuple[np.ndarray, np.dtype]:
+def decode_var(var: xr.DataArray) -> tuple[np.ndarray, np.dtype]:
     """Apply ``_Unsigned``, ``_FillValue``/``missing_value`` (→ NaN), scale and offset; return values and raw dtype.
 
     The largest value of an unsigned integer type (65535 for uint16, 255 for uint8) is no-data, as in openEO exports.
@@ -73,7 +74,8 @@ def find_band(ds: xr.Dataset, band: str, path: Path) -> str:
     return hits[0]
 
 
-def _crs_wkt(ds: xr.Dataset) -> str | None:
+def crs_wkt(ds: xr.Dataset) -> str | None:
+    """The WKT of a dataset's CRS, from its grid-mapping variable or attributes."""
     for name in ("crs", "spatial_ref"):
         if name in ds.variables:
             attrs = ds[name].attrs
@@ -93,18 +95,18 @@ def open_bands(path: str | Path, bands: tuple[str, ...]) -> tuple[xr.Dataset, np
     path = Path(path)
     ds = open_netcdf(path, "Input file", decode_cf=False, decode_times=False)
     tdim = _time_dim(ds, path)
-    times = _decode_time(ds, tdim)
+    times = decode_time(ds, tdim)
     out, dtypes = {}, []
     for band in bands:
         var = ds[find_band(ds, band, path)]
         if set(var.dims) != {tdim, "y", "x"}:
             raise DimensionNotAvailable(f"Band {band!r} in '{path}' has dims {var.dims}; expected ({tdim}, y, x).")
-        values, dtype = _decode_var(var.transpose(tdim, "y", "x"))
+        values, dtype = decode_var(var.transpose(tdim, "y", "x"))
         out[band] = (("t", "y", "x"), values)
         dtypes.append(dtype)
     coords = {"t": times, "y": ds["y"].values.astype(np.float64), "x": ds["x"].values.astype(np.float64)}
     decoded = xr.Dataset(out, coords=coords).sortby("t")
-    return decoded, np.array(dtypes, dtype=object), _crs_wkt(ds)
+    return decoded, np.array(dtypes, dtype=object), crs_wkt(ds)
 
 
 def load_s1(path: str | Path, s1_units: str = "auto") -> xr.DataArray:

@@ -340,7 +340,7 @@ def _dim(ds: xr.Dataset, names: tuple[str, ...], what: str, path: Path) -> str:
 
 
 def _netcdf(path: Path, opts: CompositedOptions) -> xr.DataArray:
-    from udf.ingest.base import _crs_wkt, _decode_time, _decode_var
+    from udf.ingest.base import crs_wkt, decode_time, decode_var
     from udf.ingest.cube_io import open_netcdf
 
     ds = open_netcdf(path, "Input file", decode_cf=False, decode_times=False)
@@ -359,11 +359,11 @@ def _netcdf(path: Path, opts: CompositedOptions) -> xr.DataArray:
     roles, ignored = _roles(usable, f"'{path}'")
     for name, reason in ignored.items():
         record.ignore(name, reason)
-    times = _decode_time(ds, tdim)
+    times = decode_time(ds, tdim)
     order = np.argsort(times, kind="stable")
     decoded = {}
     for key, pos in roles.items():
-        values, _ = _decode_var(ds[usable[pos]].transpose(tdim, ydim, xdim))
+        values, _ = decode_var(ds[usable[pos]].transpose(tdim, ydim, xdim))
         values = values[order].astype(np.float32)
         values[~np.isfinite(values)] = np.nan
         if key in _S1:
@@ -371,7 +371,7 @@ def _netcdf(path: Path, opts: CompositedOptions) -> xr.DataArray:
         decoded[key] = values
     times = times[order]
     y, x = ds[ydim].values.astype(np.float64), ds[xdim].values.astype(np.float64)
-    crs = _crs_wkt(ds) or ("EPSG:4326" if ydim in ("lat", "latitude") else None)
+    crs = crs_wkt(ds) or ("EPSG:4326" if ydim in ("lat", "latitude") else None)
     resample = _check_cadence(times, opts.period, path, record)
     backscatter = (f"{opts.s1_backscatter} (stated with --s1-backscatter)" if opts.s1_backscatter != "auto" else
                    str(ds.attrs.get("s1_backscatter", "unknown (not recorded in the input; state it with "

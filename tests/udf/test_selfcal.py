@@ -165,3 +165,35 @@ def test_gap_map_matches_a_float64_reference():
     ref = np.where(has & in_bins & (dist > 0.5), base + terms @ coef, blended)
     np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5)
     assert np.array_equal(out[dist == 0], blended[dist == 0])  # a kept observation is never moved by the map
+
+
+class _Oracle(torch.nn.Module):
+    """A stand-in network whose correction to the interpolation is ``gain`` times the exact one of :func:`_pixels`.
+
+    gain 1 predicts the hidden NDVI exactly (trust it fully), gain 2 overshoots by the same amount it corrects
+    (the best blend is half-way), gain 0 plus ±``noise`` of random sign is worse than the interpolation (ignore it).
+    """
+
+    def __init__(self, gain: float, noise: float = 0.0) -> None:
+        super().__init__()
+        self.gain, self.noise = gain, noise
+        self.config = type("Config", (), {"calendar": False})()
+
+    def forward(self, x: torch.Tensor, base: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        truth = (0.45 + 0.08 * (x[..., FEATURES.index("vh_db")] + 17.0)).clamp(-1, 1)
+        sign = torch.sign(torch.sin(1e4 * x[..., FEATURES.index("vv_db")]))  # independent of the error, median 0
+        mean = base + self.gain * (truth - base) + self.noise * sign
+        return mean, torch.full_like(mean, -3.0)
+
+
+@pytest.mark.parametrize("gain,noise,expected", [(1.0, 0.0, 1.0), (2.0, 0.0, 0.5), (0.0, 0.3, 0.0)])
+def test_trust_weights_follow_how_good_the_network_is_on_the_pseudo_hold_out(gain, noise, expected):
+    """Each distance bin's weight is the blend that best predicts the cube's own hidden NDVI, not a fixed number."""
+    vv, vh, ndvi, days = _pixels(300, 30, seed=0)
+    cloudy = np.random.default_rng(1).random(ndvi.shape) < 0.5
+    kept = np.where(cloudy, np.float32(np.nan), ndvi)
+    t = torch.from_numpy
+    cal = self_calibrate(_Oracle(gain, noise), t(vv), t(vh), t(kept), t(days))
+    enough = [n >= 30 for n in cal.counts]
+    assert sum(enough) >= 2, cal.counts  # at least two bins fitted on their own observations
+    assert cal.weights == pytest.approx([expected] * len(cal.weights), abs=0.1), (cal.weights, cal.counts)

@@ -130,7 +130,8 @@ def _verdict(report: dict) -> str:
     better = all(mae("adapted", p) <= min(mae("linear", p), mae("whittaker", p)) for p in gap)
     p3 = m.get("adapted", {}).get("P3", {}).get("r2", math.nan)
     cov = report.get("adapted_coverage", {}).get("within_1std", math.nan)
-    parts = [("gap filling beats interpolation on held-out blocks" if better else
+    parts = [("gap filling not scored (no P2_60/P2_90 window fits the test blocks' series)" if not gap else
+              "gap filling beats interpolation on held-out blocks" if better else
               "gap filling does NOT beat interpolation on held-out blocks: prefer the interpolation there"),
              (f"S1-only R² {p3:.2f}: " + ("usable without any S2" if p3 >= 0.5 else "weak without any S2")),
              f"±1σ covers {100 * cov:.0f} % of held-out errors (68 % expected)"]

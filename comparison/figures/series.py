@@ -14,12 +14,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (backend must be chosen first)
 import numpy as np  # noqa: E402
 
-from comparison.figures.style import colour, line_style, mark_outside, outside_text, save  # noqa: E402
+from comparison.figures.style import colour, has_band, line_style, mark_outside, outside_text, save  # noqa: E402
 
 __all__ = ["SERIES_LIMITS", "draw_series", "hidden_windows", "pick_pixels", "series_figure"]
 
-_BANDED = ("DL", "MOGPR", "MOGPR-GPy", "MOGPR-file")
-"""Methods drawn with a ±1σ band when they have a std."""
 SERIES_LIMITS = (-0.1, 1.05)
 """NDVI axis of the panels."""
 _PAD_DAYS = 3.0
@@ -87,8 +85,8 @@ def _panel(ax: plt.Axes, times: np.ndarray, truth: np.ndarray, hidden: np.ndarra
         keep = slice(None) if dates is None else dates
         t, s = times[keep], pred.mean[keep, iy, ix]
         note = getattr(pred, "note", "")
-        ax.plot(t, s, **line_style(name, note, width=1.5 if name in _BANDED else 0.9))
-        if pred.std is not None and name in _BANDED:
+        ax.plot(t, s, **line_style(name, note, width=1.5 if has_band(name) else 0.9))
+        if pred.std is not None and has_band(name):
             sd = pred.std[keep, iy, ix]
             ax.fill_between(t, s - sd, s + sd, color=colour(name), alpha=0.15, lw=0, label=f"{name} ±1σ")
         ok = np.isfinite(s)

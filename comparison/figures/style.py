@@ -1,14 +1,18 @@
 """The common look of the evaluation figures: method colours, in-sample methods drawn apart, values beyond the axis.
 
-- Each method has a fixed colour. A method whose note says it saw the hidden values (:mod:`comparison.caveats`) is
-  labelled ``"<name> (in-sample)"`` and drawn dashed (lines) or hatched (bars), so it is not read as a winner.
+- Each method has a fixed colour, never black (the observations' colour); variants of a method family (``DL
+  zero-shot``, ``DL adapted``) have colours of their own, and the DL and MOGPR families their ±1σ band.
+- A method whose note says it saw the hidden values (:mod:`comparison.caveats`) is labelled ``"<name> (in-sample)"``
+  and drawn dashed (lines) or hatched (bars), so it is not read as a winner.
 - A value beyond an axis limit is never dropped silently: it is drawn as a marker on the edge and counted in the
   panel's title (:func:`mark_outside`, :func:`outside_text`).
 """
 
 from __future__ import annotations
 
+import colorsys
 import logging
+import zlib
 from pathlib import Path
 
 import matplotlib
@@ -16,24 +20,54 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (backend must be chosen first)
 import numpy as np  # noqa: E402
+from matplotlib.colors import to_hex, to_rgb  # noqa: E402
 
 from comparison.caveats import in_sample_tag  # noqa: E402
 
 _log = logging.getLogger(__name__)
 
-__all__ = ["NDVI_LIMITS", "bar_style", "colour", "label", "legend_right", "line_style", "mark_outside", "outside_text",
-           "save"]
+__all__ = ["FAMILIES", "NDVI_LIMITS", "bar_style", "colour", "family", "has_band", "label", "legend_right",
+           "line_style", "mark_outside", "outside_text", "save"]
 
 NDVI_LIMITS = (-0.1, 1.0)
 """Axis range of NDVI in the figures (values beyond are drawn on the edge and counted)."""
 
-_COLOURS = {"DL": "tab:red", "MOGPR": "tab:blue", "Whittaker": "tab:green", "Linear": "tab:gray",
-            "SeedMLP": "tab:purple", "CropSAR": "tab:orange", "MOGPR-GPy": "tab:cyan", "MOGPR-file": "navy"}
+_COLOURS = {"DL": "tab:red", "DL adapted": "tab:red", "DL zero-shot": "tab:pink", "MOGPR": "tab:blue",
+            "Whittaker": "tab:green", "Linear": "tab:gray", "SeedMLP": "tab:purple", "seed MLP": "tab:purple",
+            "CropSAR": "tab:orange", "MOGPR-GPy": "tab:cyan", "MOGPR-file": "navy"}
+"""Colour of each method by its exact name; variants of a family (``"DL zero-shot"``, ``"DL adapted"``) each have
+their own."""
+FAMILIES = ("DL", "MOGPR", "Whittaker", "Linear", "SeedMLP", "CropSAR")
+"""Method families: a name is in a family when it is the family's name or starts with it and a space or hyphen."""
+_SHADES = (0.55, 0.75, 1.3, 1.5)
+"""Lightness factors of the family colour for family members without a colour of their own."""
+_OTHERS = ("tab:olive", "tab:brown", "darkgoldenrod", "teal", "slateblue")
+"""Colours of names in no family (never black: black is the observations' colour in every figure)."""
+
+
+def family(name: str) -> str | None:
+    """The method family of ``name`` (``"DL zero-shot"`` → ``"DL"``), or None."""
+    for fam in FAMILIES:
+        if name == fam or name.startswith((fam + " ", fam + "-")):
+            return fam
+    return None
 
 
 def colour(name: str) -> str:
-    """Fixed colour of a method (black for unknown names)."""
-    return _COLOURS.get(name, "black")
+    """Fixed colour of a method: its own, else a shade of its family's, else one of a few others (stable per name)."""
+    if name in _COLOURS:
+        return _COLOURS[name]
+    key = zlib.crc32(name.encode())
+    fam = family(name)
+    if fam is None:
+        return _OTHERS[key % len(_OTHERS)]
+    h, lum, sat = colorsys.rgb_to_hls(*to_rgb(_COLOURS[fam]))
+    return to_hex(colorsys.hls_to_rgb(h, min(0.85, lum * _SHADES[key % len(_SHADES)]), sat))
+
+
+def has_band(name: str) -> bool:
+    """Whether a method's series is drawn with its ±1σ band (the DL and MOGPR families predict a std)."""
+    return family(name) in ("DL", "MOGPR")
 
 
 def label(name: str, note: str | None = None) -> str:

@@ -17,7 +17,7 @@ from comparison.figures.plots import colour  # noqa: E402
 from comparison.figures.style import legend_right, save  # noqa: E402
 from udf.evaluation.protocols import Protocol  # noqa: E402
 
-__all__ = ["phenology_markdown", "scores_figure", "seasons_figure", "target_sentence"]
+__all__ = ["draw_scores", "phenology_markdown", "scores_figure", "seasons_figure", "target_sentence"]
 
 DATES = ("SOS", "POS", "EOS")
 
@@ -95,7 +95,16 @@ def phenology_markdown(payload: dict) -> str:
 
 
 def scores_figure(payload: dict, out: Path) -> Path:
-    """Median |Δ| (bars) and 90th percentile (ticks) of SOS/POS/EOS on touched seasons, and count agreement."""
+    """Write :func:`draw_scores` to ``out``."""
+    return save(draw_scores(payload), out, dpi=100)
+
+
+def draw_scores(payload: dict) -> plt.Figure:
+    """Median |Δ| (bars) and 90th percentile (ticks) of SOS/POS/EOS on touched seasons, and count agreement.
+
+    Each method has its own colour (:func:`comparison.figures.style.colour`, never black); the date is told by the
+    black hatching drawn over it.
+    """
     prots = list(payload["protocols"])
     fig, axes = plt.subplots(2, max(len(prots), 1), figsize=(4.6 * max(len(prots), 1) + 1.8, 7.2), squeeze=False)
     hatches = {"SOS": "", "POS": "..", "EOS": "//"}
@@ -132,7 +141,7 @@ def scores_figure(payload: dict, out: Path) -> Path:
         axes[0, -1].legend(handles=keys, loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8)
         axes[1, -1].legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8)
     fig.tight_layout()
-    return save(fig, out, dpi=100)
+    return fig
 
 
 def _gantt(ax, seasons, i: int, level: float, color: str, label: str | None) -> None:  # type: ignore[no-untyped-def]

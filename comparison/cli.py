@@ -8,10 +8,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
-from tqdm import tqdm
-
 from comparison.errors import USER_ERRORS
 from udf.cli.output import say
+from udf.cli.progress import progress_bar
 
 _log = logging.getLogger(__name__)
 
@@ -109,7 +108,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 @contextmanager
 def _bars() -> Iterator[tuple[Callable[[str], None], Callable[[int, int], None]]]:
     """One progress bar: a step per finished stage (``label``), long fits' pixels (``done, total``) in its text."""
-    steps = tqdm(desc="steps", unit="step", dynamic_ncols=True)
+    steps = progress_bar(desc="steps", unit="step", dynamic_ncols=True)
     state = {"label": ""}
 
     def step(label: str) -> None:
@@ -159,7 +158,7 @@ def cmd_loso(args: argparse.Namespace) -> int:
         raise CorpusError(f"Unknown or unavailable site(s) {unknown}; the corpus under {args.data} has {sorted(corpus)}.")
     opts = LosoOptions(train=cfg, mogpr=not args.no_mogpr, max_sequences=args.max_sequences, seed=args.seed,
                        models_dir=args.out if args.save_models else None)
-    with tqdm(total=len(sites or corpus), desc="folds", unit="site") as bar:
+    with progress_bar(total=len(sites or corpus), desc="folds", unit="site") as bar:
         def step(label: str) -> None:
             bar.update(1)
             bar.set_postfix_str(label)

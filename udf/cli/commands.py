@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import xarray as xr
-from tqdm import tqdm
 
 from udf.cli.output import say
 from udf.cli.phenology_cli import register_phenology
+from udf.cli.progress import progress_bar
 
 _log = logging.getLogger(__name__)
 
@@ -171,7 +171,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     check_training_ndvi(cube_acquisitions(cube)[1], split.train, split.val)  # before any progress bar
     cfg = in_site_config(model=ModelConfig.with_calendar(arch=args.arch, hidden=args.hidden), epochs=args.epochs,
                       max_minutes=args.minutes, seed=args.seed)
-    with tqdm(total=cfg.epochs, desc="train", unit="epoch") as bar:
+    with progress_bar(total=cfg.epochs, desc="train", unit="epoch") as bar:
         def progress(epoch: int, record: dict) -> None:
             bar.update(1)
             bar.set_postfix(loss=f"{record['train_loss']:.3f}", val_mae=f"{record['val_score']:.4f}")

@@ -5,7 +5,7 @@ import json
 import logging
 from pathlib import Path
 
-from tqdm import tqdm
+from udf.cli.progress import progress_bar
 
 _log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _bar(total: int, desc: str):  # type: ignore[no-untyped-def]
-    bar = tqdm(total=total, desc=desc, unit="epoch")
+    bar = progress_bar(total=total, desc=desc, unit="epoch")
 
     def progress(epoch: int, record: dict) -> None:
         bar.update(1)
@@ -57,7 +57,7 @@ def _bar(total: int, desc: str):  # type: ignore[no-untyped-def]
 def _time_bar(minutes: float, desc: str):  # type: ignore[no-untyped-def]
     """A progress bar over a training time budget (seconds), with the epoch and validation MAE."""
     total = max(1, round(60 * minutes))
-    bar = tqdm(total=total, desc=desc, unit="s", bar_format="{l_bar}{bar}| {n}/{total} s{postfix}")
+    bar = progress_bar(total=total, desc=desc, unit="s", bar_format="{l_bar}{bar}| {n}/{total} s{postfix}")
     best = [float("inf")]
 
     def progress(epoch: int, record: dict) -> None:

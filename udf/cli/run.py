@@ -173,9 +173,7 @@ def _stage_cube(opts: RunOptions, path: Path) -> dict:
 
 
 def _stage_adapt(opts: RunOptions, paths: dict[str, Path]) -> dict:
-    from tqdm import tqdm
-
-    from udf.cli.run_stages import on_terminal
+    from udf.cli.progress import progress_bar
     from udf.errors import CubeTooSmall, NotEnoughNDVI
     from udf.ingest.cube_io import read_cube
     from udf.training.adapt import AdaptOptions, adapt, format_trust_report
@@ -188,7 +186,7 @@ def _stage_adapt(opts: RunOptions, paths: dict[str, Path]) -> dict:
     aopts = AdaptOptions(minutes=opts.adapt_minutes, block=opts.block, seed=opts.seed, device=opts.device,
                          steps_per_epoch=opts.adapt_epoch_steps)
     total = max(1, round(60 * aopts.minutes))
-    with tqdm(total=total, desc="adapt", unit="s", disable=not on_terminal()) as bar:
+    with progress_bar(total=total, desc="adapt", unit="s") as bar:
         def progress(epoch: int, record: dict) -> None:
             bar.n = min(total, round(60 * record["minutes"]))
             bar.refresh()

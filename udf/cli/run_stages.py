@@ -8,7 +8,6 @@ again, and so does every stage after it (their keys include its key).
 import hashlib
 import json
 import logging
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,5 +73,7 @@ class StageRunner:
 
 
 def on_terminal() -> bool:
-    """True when progress bars make sense (standard error is a terminal)."""
-    return sys.stderr.isatty()
+    """True when progress bars make sense (standard error is a terminal); see :mod:`udf.cli.progress`."""
+    from udf.cli.progress import on_terminal as terminal
+
+    return terminal()

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 import xarray as xr
 
+from udf.band_info import band_attrs
 from udf.errors import DeviceNotAvailable
 from udf.features import FEATURES, series_features
 from udf.model import FusionNet
@@ -182,6 +183,7 @@ def predict_cube(cube: xr.DataArray, model: FusionNet, meta: dict, s1_units: str
                 progress(r1 * nx, ny * nx)
     attrs = {k: v for k, v in cube.attrs.items() if k in ("crs", "ndvi_warning")}
     attrs["s1ndvi_self_calibration"] = json.dumps(cal.describe())
+    attrs.update(band_attrs(list(out_bands)))
     return xr.DataArray(out, dims=("t", "bands", "y", "x"), attrs=attrs,
                         coords={"t": cube["t"].values, "bands": out_bands, "y": cube["y"].values,
                                 "x": cube["x"].values})

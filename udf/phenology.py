@@ -50,6 +50,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 import xarray
 
+from udf.band_info import band_attrs
 from udf.errors import BandNotAvailable, DimensionNotAvailable, InvalidContext, InvalidValues, TooFewTimeSteps
 from udf.flooding import flood_sos
 from udf.preprocess import times_to_days
@@ -416,7 +417,8 @@ def phenology_cube(cube: xarray.DataArray, config: PhenologyConfig = PhenologyCo
               str(np.datetime64(int(starts[0]), "D")) if len(starts) else "-")
     labels = (starts.astype(np.int64).astype("datetime64[D]")).astype("datetime64[ns]")
     attrs = {k: v for k, v in cube.attrs.items() if k == "crs"}
-    attrs.update(phenology_dates="days since 1970-01-01", phenology_year_start=config.year_start)
+    attrs.update(phenology_dates="days since 1970-01-01", phenology_year_start=config.year_start,
+                 **band_attrs(config_bands(config)))
     return xarray.DataArray(values.reshape(len(starts), -1, ny, nx), dims=("t", "bands", "y", "x"),
                             coords={"t": labels, "bands": config_bands(config),
                                     "y": cube["y"].values,

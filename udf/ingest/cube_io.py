@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from udf.band_info import band_info
 from udf.errors import DimensionNotAvailable, UnreadableFile
 
 _log = logging.getLogger(__name__)
@@ -46,16 +47,42 @@ def open_netcdf(path: str | Path, what: str = "File", **kwargs: object) -> xr.Da
                              "truncated or corrupt.") from exc
 
 
+_PER_BAND = ("band_units", "band_long_names", "units", "long_name")
+"""Cube attributes that describe its bands: written on each band's variable, not as global attributes."""
+
+
+def _band_attrs(cube: xr.DataArray) -> dict[str, dict[str, str]]:
+    """Each band's ``units`` / ``long_name``.
+
+    The cube's own lists (:func:`udf.band_info.band_attrs`), else the project's definitions
+    (:func:`udf.band_info.band_info`, S1 units from ``attrs['s1_units']``), else the band's name as its long name.
+    """
+    bands = [str(b) for b in cube["bands"].values]
+    listed = {key: str(cube.attrs.get(f"band_{key}", "")).split(";") for key in ("units", "long_names")}
+    out = {}
+    for i, band in enumerate(bands):
+        info = dict(band_info(band, cube.attrs.get("s1_units")) or {"long_name": band})
+        for key, attr in (("units", "units"), ("long_names", "long_name")):
+            if len(listed[key]) == len(bands) and listed[key][i]:
+                info[attr] = listed[key][i]
+        out[band] = info
+    return out
+
+
 def cube_to_dataset(cube: xr.DataArray) -> xr.Dataset:
-    """Convert a ``(t, bands, y, x)`` cube to the openEO netCDF dataset (bands as variables, ``crs`` variable)."""
+    """Convert a ``(t, bands, y, x)`` cube to the openEO netCDF dataset (bands as variables, ``crs`` variable).
+
+    Each band's variable carries CF ``units`` (where defined) and ``long_name`` (:func:`_band_attrs`).
+    """
     missing = [d for d in ("bands", "y", "x") if d not in cube.dims]
     if missing:
         raise DimensionNotAvailable(f"Cube dims {cube.dims} lack {missing}; cannot write the openEO layout.")
     data_dims = [d for d in ("t", "y", "x") if d in cube.dims]
     ds = xr.Dataset()
+    meta = _band_attrs(cube)
     for band in cube["bands"].values:
         var = cube.sel(bands=band).drop_vars("bands").transpose(*data_dims).astype(np.float32)
-        var.attrs = {"long_name": str(band), "grid_mapping": "crs"}
+        var.attrs = {**meta[str(band)], "grid_mapping": "crs"}
         ds[str(band)] = var
     crs = cube.attrs.get("crs")
     crs_attrs = {"crs_wkt": crs, "spatial_ref": crs} if crs else {}
@@ -64,7 +91,7 @@ def cube_to_dataset(cube: xr.DataArray) -> xr.Dataset:
     ds["y"].attrs = {"standard_name": "projection_y_coordinate", "units": "m"}
     ds.attrs = {"Conventions": "CF-1.9", "institution": "s1ndvi"}
     for key, value in cube.attrs.items():
-        if key != "crs" and isinstance(value, (str, int, float)):
+        if key != "crs" and key not in _PER_BAND and isinstance(value, (str, int, float)):
             ds.attrs[key] = value
     return ds
 

@@ -48,10 +48,10 @@ def band_info(band: str, s1_units: str | None = None) -> dict[str, str] | None:
         units, name = BAND_INFO[band]
         return {"units": units, "long_name": name}
     if band in ("VV", "VH"):
-        units = _S1_UNITS.get(str(s1_units).lower())
-        scale = {"1": "linear power", "dB": "dB"}.get(units or "", "units as read")
+        s1 = _S1_UNITS.get(str(s1_units).lower())
+        scale = {"1": "linear power", "dB": "dB"}.get(s1 or "", "units as read")
         info = {"long_name": f"Sentinel-1 {band} backscatter ({scale})"}
-        return {**info, "units": units} if units else info
+        return {**info, "units": s1} if s1 else info
     match = _SEASON_BAND.match(band)
     if match and match.group("stem") in PER_SEASON:
         units, name = PER_SEASON[match.group("stem")]

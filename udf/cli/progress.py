@@ -54,7 +54,8 @@ class LogProgress:
 
     def __init__(self, total: float | None = None, desc: str = "", unit: str = "it",
                  clock: Any = time.monotonic) -> None:
-        self.total, self.desc, self.unit, self.n = total, desc, unit, 0
+        self.total, self.desc, self.unit = total, desc, unit
+        self.n: float = 0
         self._clock = clock
         self._postfix = ""
         self._next_quarter = 1
@@ -127,5 +128,6 @@ def progress_bar(total: float | None = None, desc: str = "", unit: str = "it", *
     if on_terminal():
         from tqdm import tqdm
 
-        return tqdm(total=total, desc=desc, unit=unit, **tqdm_kwargs)  # type: ignore[no-any-return]
+        bar: Progress = tqdm(total=total, desc=desc, unit=unit, **tqdm_kwargs)
+        return bar
     return LogProgress(total=total, desc=desc, unit=unit)

@@ -1,5 +1,5 @@
 """The README's main job from a shell: `s1ndvi demo` end to end, and its headline numbers against docs/results.md
-(slow: one demo run, about N minutes; `.ci/run` runs this file)."""
+(slow: one demo run, 3 min 55 s on 2 busy cores, Dec 2026; `.ci/run` runs this file)."""
 
 import json
 import re
@@ -12,10 +12,11 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 ADAPT_MINUTES = 0.3
 """Short adaptation: the adapted row is a time budget's result (machine-dependent), so only bounded, not pinned."""
-TOLERANCE = {"DL zero-shot": 0.006, "Linear": 0.001, "Whittaker": 0.002, "MOGPR": 0.012}
-"""MAE tolerance per row. Linear and Whittaker are deterministic (rounding only); the zero-shot model is deterministic
-up to float summation order across torch builds and threads; MOGPR's optimiser restarts are seeded but its fits are
-sensitive to float noise on a few pixels."""
+TOLERANCE = {"DL zero-shot": 0.003, "Linear": 0.001, "Whittaker": 0.001, "MOGPR": 0.005, "SeedMLP": 0.003}
+"""MAE tolerance per row (the docs round to 0.001). Linear and Whittaker are deterministic; the zero-shot model is
+deterministic up to float summation order across torch builds and threads; MOGPR's and the seed MLP's fits are
+seeded but sensitive to float noise on a few pixels. Measured (Dec 2026, 2 busy cores): every row within 0.0005 of
+the docs (zero-shot 0.0769 / 0.1048 / 0.1384 / 0.1436 for P1 / P2_60 / P2_90 / P3)."""
 _DOC_COLUMNS = ("DL zero-shot", "DL adapted", "MOGPR", "Linear", "Whittaker", "SeedMLP")
 _DOC_ROWS = {"P1": "P1", "P2: 60-day gap": "P2_60", "P2: 90-day gap": "P2_90", "P3: S1 only": "P3"}
 
@@ -83,4 +84,4 @@ def test_demo_headline_numbers_match_docs_results(demo) -> None:
     assert not off, "demo numbers moved from docs/results.md: " + "; ".join(off)
     for protocol in ("P2_60", "P2_90"):
         adapted, zero = got[protocol]["DL adapted"]["mae"], got[protocol]["DL zero-shot"]["mae"]
-        assert adapted <= zero + 0.005, (protocol, adapted, zero)
+        assert adapted <= zero + 0.01, (protocol, adapted, zero)  # 0.3 min: P2_60 0.106 vs 0.105 measured

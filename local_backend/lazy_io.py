@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from local_backend.tile_timing import stage
+
 _log = logging.getLogger(__name__)
 
 __all__ = ["NETCDF_LOCK", "BandEncoding", "CubeReader", "CubeSource", "SourceInfo", "apply_index", "index_ranges",
@@ -224,7 +226,10 @@ class CubeReader:
         if block.size:
             for k, position in enumerate(range(band_range.start, band_range.stop)):
                 band = self.bands[position]
-                values = self.source.encodings[band].decode(read_window(self.source, band, by_name))
+                with stage("read"):
+                    raw = read_window(self.source, band, by_name)
+                with stage("decode"):
+                    values = self.source.encodings[band].decode(raw)
                 block[(slice(None),) * band_axis + (k,)] = values
         return apply_index(block, inner)
 

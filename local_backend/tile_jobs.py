@@ -41,6 +41,7 @@ from local_backend.processes._tiles import CUBE_ORDER, Window, run_udf_on_array,
 from local_backend.processes.save import cube_crs
 from local_backend.supervision import collect, wait_for_workers
 from local_backend.tile_store import TileStore
+from local_backend.tile_timing import stage, summarise, timed_tile
 
 _log = logging.getLogger(__name__)
 
@@ -99,9 +100,11 @@ def run_tile(task: TileTask, code: str, context: dict | None) -> dict[str, Any]:
         UdfRuntimeError: whatever the UDF raised, as text.
     """
     start = time.perf_counter()
-    tile = task.window.compute(scheduler="synchronous")
-    out = _core(run_udf_on_array(tile, code, context), tile, task)
-    meta = TileStore.write(out, Path(task.stem), time.perf_counter() - start)
+    with timed_tile() as timer:
+        tile = task.window.compute(scheduler="synchronous")  # read and decode: timed by the collection reader
+        with stage("udf"):
+            out = _core(run_udf_on_array(tile, code, context), tile, task)
+        meta = TileStore.write(out, Path(task.stem), time.perf_counter() - start, timer)
     return {**meta, "index": list(task.index)}
 
 
@@ -122,6 +125,8 @@ class _Progress:
 
     def __init__(self, execution: Execution, total: int, done: int, many: bool) -> None:
         self.execution, self.total, self.done, self.many = execution, total, done, many
+        self.timings: list[dict[str, Any]] = []
+        """Stage times of the tiles computed by this run (:meth:`~local_backend.tile_timing.TileTimer.describe`)."""
         self._report()
 
     def _report(self) -> None:
@@ -134,11 +139,21 @@ class _Progress:
             raise UdfError(f"the UDF removed a spatial dimension (output dims {tuple(meta['dims'])}); "
                            f"it cannot be tiled")
         self.done += 1
+        if "timing" in meta:
+            self.timings.append(meta["timing"])
         if self.done == self.total or self.done % progress_step(self.total) == 0:
             i, j = meta["index"]
             job_log(self.execution.job_id, f"UDF tile {self.done}/{self.total} done: row {i}, column {j}, "
                                            f"{meta['seconds']:.1f} s (pid {meta['pid']} on {meta['host']})")
         self._report()
+
+    def log_stages(self) -> None:
+        """One job-log line with the seconds per stage of the tiles computed by this run."""
+        if self.timings:
+            summary = summarise(self.timings)
+            busy = ", ".join(f"{k} {v:.1f} s" for k, v in summary["busy_s"].items())
+            job_log(self.execution.job_id, f"tile stages of {summary['tiles']} tile(s): {busy}; tiles "
+                                           f"{summary['tile_s']:.1f} s in {summary['span_s']:.1f} s wall")
 
 
 def _in_this_thread(execution: Execution, tasks: Iterator[tuple[int, TileTask]], code: str, context: dict | None,
@@ -214,6 +229,7 @@ def run_tiles(data: xr.DataArray, code: str, context: dict | None, size: dict[st
             _on_workers(execution, tasks, len(grid), code, context, progress.tile)
     except UdfRuntimeError as exc:
         raise UdfError(str(exc)) from None
+    progress.log_stages()
     cores = [[(w.read.start + w.core_offset, w.core_size) for w in axis] for axis in (rows, cols)]
     crs = cube_crs(data)
     out = store.mosaic(cores[0], cores[1], data["y"].values, data["x"].values, {"crs": crs} if crs else {}, key)

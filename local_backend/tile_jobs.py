@@ -153,7 +153,8 @@ class _Progress:
             summary = summarise(self.timings)
             busy = ", ".join(f"{k} {v:.1f} s" for k, v in summary["busy_s"].items())
             job_log(self.execution.job_id, f"tile stages of {summary['tiles']} tile(s): {busy}; tiles "
-                                           f"{summary['tile_s']:.1f} s in {summary['span_s']:.1f} s wall")
+                                           f"{summary['tile_s']:.1f} s (CPU {summary['cpu_s']:.1f} s) in "
+                                           f"{summary['span_s']:.1f} s wall")
 
 
 def _in_this_thread(execution: Execution, tasks: Iterator[tuple[int, TileTask]], code: str, context: dict | None,

@@ -11,7 +11,7 @@ same collection, in a subprocess with a given number of torch threads: the speed
 
 Usage (the bare UDF alone)::
 
-    python benchmarks/area_stages.py PATH.zarr N TILE [--tiles 4] [--threads 2]
+    python benchmarks/area_stages.py PATH.zarr N TILE [--tiles 4] [--threads 2] [--device cpu]
 """
 
 import argparse
@@ -82,17 +82,19 @@ def speed_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def bare_udf(zarr: Path, n: int, tile: int, tiles: int = 4, threads: int = 2, timeout: float = 3600) -> dict[str, Any]:
+def bare_udf(zarr: Path, n: int, tile: int, tiles: int = 4, threads: int = 2, timeout: float = 3600,
+             device: str = "cpu") -> dict[str, Any]:
     """The exported UDF called directly on ``tiles`` of the job's tile windows, in a subprocess with ``threads``."""
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": str(threads)}
     done = subprocess.run([sys.executable, __file__, str(zarr), str(n), str(tile), "--tiles", str(tiles),
-                           "--threads", str(threads)], env=env, capture_output=True, text=True, timeout=timeout)
+                           "--threads", str(threads), "--device", device], env=env, capture_output=True, text=True,
+                          timeout=timeout)
     if done.returncode:
         raise RuntimeError(f"bare UDF run failed ({done.returncode}): {done.stderr[-2000:]}")
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
-def _measure(zarr: Path, n: int, tile: int, tiles: int, threads: int) -> dict[str, Any]:
+def _measure(zarr: Path, n: int, tile: int, tiles: int, threads: int, device: str = "cpu") -> dict[str, Any]:
     """In this process: read ``tiles`` tile windows (core + 8 px overlap, along the diagonal), time the UDF on each.
 
     Pixel-steps count the window the UDF computes (core and overlap): the UDF's own speed.
@@ -109,7 +111,7 @@ def _measure(zarr: Path, n: int, tile: int, tiles: int, threads: int) -> dict[st
     cube = lazy_cube(describe_source(zarr))
     grid = windows(n, tile, 8)
     picks = sorted({round(k * (len(grid) - 1) / max(tiles - 1, 1)) for k in range(tiles)})
-    context = {"device": "cpu"}
+    context = {"device": device}
     load = [os.getloadavg()[0]]
     apply_datacube(cube.isel(y=slice(0, 8), x=slice(0, 8)).compute(), context)  # warm-up, weights
     seconds = cpu = 0.0
@@ -118,12 +120,15 @@ def _measure(zarr: Path, n: int, tile: int, tiles: int, threads: int) -> dict[st
         window = cube.isel(y=grid[k].read, x=grid[len(grid) - 1 - k].read).compute()
         start, start_cpu = time.perf_counter(), time.process_time()
         apply_datacube(window, context)
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
         seconds += time.perf_counter() - start
         cpu += time.process_time() - start_cpu
         px_steps += window.sizes["t"] * window.sizes["y"] * window.sizes["x"]
     load.append(os.getloadavg()[0])
-    return {"threads": threads, "tiles": len(picks), "seconds": seconds, "cpu_s": cpu, "px_steps": px_steps,
-            "px_steps_per_s": px_steps / seconds, "px_steps_per_cpu_s": px_steps / cpu, "load_1min": load}
+    return {"threads": threads, "device": device, "tiles": len(picks), "seconds": seconds, "cpu_s": cpu,
+            "px_steps": px_steps, "px_steps_per_s": px_steps / seconds, "px_steps_per_cpu_s": px_steps / cpu,
+            "load_1min": load}
 
 
 def main() -> None:
@@ -133,8 +138,9 @@ def main() -> None:
     parser.add_argument("tile", type=int)
     parser.add_argument("--tiles", type=int, default=4)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
-    print(json.dumps(_measure(args.zarr, args.n, args.tile, args.tiles, args.threads)))  # noqa: T201
+    print(json.dumps(_measure(args.zarr, args.n, args.tile, args.tiles, args.threads, args.device)))  # noqa: T201
 
 
 if __name__ == "__main__":

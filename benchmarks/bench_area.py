@@ -49,7 +49,7 @@ REPO = Path(__file__).resolve().parents[1]
 USER, PASSWORD = "bench", "bench-password"
 
 
-def create_job(url: str, collection: str, tile: int) -> Any:
+def create_job(url: str, collection: str, tile: int, device: str = "cpu") -> Any:
     """The batch job: the fusion UDF over the whole collection, tiles of ``tile`` px with 8 px overlap."""
     import openeo
 
@@ -58,7 +58,7 @@ def create_job(url: str, collection: str, tile: int) -> Any:
     conn = openeo.connect(url).authenticate_basic(USER, PASSWORD)
     size = [{"dimension": d, "value": tile, "unit": "px"} for d in ("x", "y")]
     overlap = [{"dimension": d, "value": 8, "unit": "px"} for d in ("x", "y")]
-    udf = openeo.UDF.from_file(UDF_PATH, context={"device": "cpu"})
+    udf = openeo.UDF.from_file(UDF_PATH, context={"device": device})
     cube = conn.load_collection(collection).apply_neighborhood(process=udf, size=size, overlap=overlap)
     return cube.create_job(title=f"bench_area {collection}", out_format="netCDF")
 
@@ -131,7 +131,7 @@ def bench_size(n: int, args: argparse.Namespace, root: Path, kill: bool) -> dict
     memory.watch(server.process.pid)
     load = [os.getloadavg()[0]]
     try:
-        job = create_job(server.url, collection, args.tile)
+        job = create_job(server.url, collection, args.tile, args.device)
         start = time.time()
         job.start()
         row: dict[str, Any] = {}
@@ -151,7 +151,8 @@ def bench_size(n: int, args: argparse.Namespace, root: Path, kill: bool) -> dict
         server.stop()
         peaks = memory.stop()
     steps = n * n * STEPS
-    bare = bare_udf(paths["data"] / f"{collection}.zarr", n, args.tile, args.bare_tiles, args.bare_threads)
+    bare = bare_udf(paths["data"] / f"{collection}.zarr", n, args.tile, args.bare_tiles, args.bare_threads,
+                    device=args.device)
     return {"n": n, "steps": STEPS, "wall_s": wall, "pixel_steps_per_s": steps / wall, "load_1min": load, **peaks,
             **row, "kill_restart": kill, "bare": bare}
 
@@ -172,7 +173,7 @@ def probe_size(n: int, args: argparse.Namespace, root: Path) -> dict[str, Any]:
     server = Server(paths["data"], paths["state"], paths["users"], args.workers)
     memory.watch(server.process.pid)
     try:
-        job = create_job(server.url, collection, args.tile)
+        job = create_job(server.url, collection, args.tile, args.device)
         start = time.time()
         job.start()
         while time.time() < start + args.probe_seconds and job.describe()["status"] in ("queued", "running"):
@@ -234,7 +235,7 @@ def print_table(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
     """Markdown table, ratios against the first row (same run)."""
     base = rows[0]
     lines = [f"UDF {UDF_COMMIT} (git log -1 -- udf/), {args.workers} worker(s), tile {args.tile} px + 8 px overlap, "
-             f"{os.cpu_count()} CPUs",
+             f"{os.cpu_count()} CPUs, UDF device {args.device}",
              "| N x N x 36 | tiles | wall s | pixel-steps/s | x base | server peak MiB | worker peak MiB (each, max) "
              "| server + workers MiB | result write s | load avg (start, end) | kill/restart |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"]
@@ -278,6 +279,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--probe-seconds", type=float, default=600, help="tile phase of a probe (default 600 s)")
     parser.add_argument("--bare-tiles", type=int, default=4, help="tiles the bare UDF is timed on (default 4)")
     parser.add_argument("--bare-threads", type=int, default=2, help="torch threads of the bare UDF (default 2)")
+    parser.add_argument("--device", default="cpu", help="the UDF's device in the job and the bare run (cpu, cuda)")
+    parser.add_argument("--json", type=Path, default=None, help="also write the rows to this JSON file")
     parser.add_argument("--work", type=Path, default=None, help="folder for data and state (default: temporary)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     args = parser.parse_args(argv)
@@ -311,6 +314,9 @@ def main(argv: list[str] | None = None) -> int:
     if probes:
         print_probes(probes, args)
     print(json.dumps(rows + probes, indent=1))  # noqa: T201
+    if args.json:
+        args.json.write_text(json.dumps({"rows": rows, "probes": probes, "device": args.device,
+                                         "workers": args.workers, "tile": args.tile}, indent=1))
     return 0
 
 

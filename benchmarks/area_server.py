@@ -87,7 +87,7 @@ class PeakMemory:
 
 
 class Server:
-    """``s1ndvi serve`` in its own process group."""
+    """``s1ndvi serve`` in its own process group (tile time limit 2 h: a loaded machine must not fail the job)."""
 
     def __init__(self, data: Path, state: Path, users: Path, workers: int) -> None:
         from local_backend.server import free_port
@@ -95,7 +95,7 @@ class Server:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         cmd = [sys.executable, "-m", "udf.cli", "-v", "serve", "--port", str(self.port), "--data", str(data),
-               "--state", str(state), "--users", str(users), "--workers", str(workers)]
+               "--state", str(state), "--users", str(users), "--workers", str(workers), "--tile-timeout", "7200"]
         log = (state.parent / f"server-{self.port}.log").open("w")
         env = {**os.environ, "PYTHONPATH": str(REPO)}
         self.process = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,

@@ -49,6 +49,12 @@ arrays per tile it made glibc trim and re-fault them on every call: the UDF took
 (docs/speed.md). Peak memory stays bounded by the tile (the per-worker ``memory_limit`` still applies)."""
 
 
+SYSTEM_MONITOR_INTERVAL = "5s"
+"""``distributed.admin.system-monitor.interval`` (dask: 500 ms): how often the scheduler, nannies and workers read
+their process statistics from ``/proc`` (psutil). Nothing here uses them (no dashboard), and at 500 ms they were
+the server's largest CPU cost while its workers computed (py-spy, docs/speed.md)."""
+
+
 def default_worker_memory(workers: int, total_bytes: int | None = None) -> int:
     """Memory limit (bytes) of each of ``workers`` local workers: :data:`RAM_FRACTION` of RAM shared equally."""
     if total_bytes is None:
@@ -98,7 +104,8 @@ def start_local_cluster(workers: int, memory_limit: int | None = None) -> DaskCl
     security = Security.temporary()
     # read later, when a worker is lost or a replacement worker starts: set for the process, not just this block
     dask.config.set({"distributed.deploy.lost-worker-timeout": LOST_WORKER_TIMEOUT, "distributed.worker.http.routes": [],
-                     "distributed.nanny.pre-spawn-environ": dict(WORKER_ENVIRON)})
+                     "distributed.nanny.pre-spawn-environ": dict(WORKER_ENVIRON),
+                     "distributed.admin.system-monitor.interval": SYSTEM_MONITOR_INTERVAL})
     with dask.config.set(DASK_SETTINGS):
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
                                dashboard_address=None, protocol="tls://", security=security, memory_limit=limit)

@@ -73,6 +73,9 @@ def speed_table(rows: list[dict[str, Any]]) -> str:
              "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in rows:
         bare = r["bare"]
+        if "error" in bare:
+            lines.append(f"| {r['n']} | {r['pixel_steps_per_s']:,.0f} | failed: {bare['error'][:60]} | | | | | | |")
+            continue
         job_cpu = r["n"] ** 2 * r["steps"] / r["cpu_s"] if r.get("cpu_s") else float("nan")
         lines.append(f"| {r['n']} | {r['pixel_steps_per_s']:,.0f} | {bare['px_steps_per_s']:,.0f} ({bare['threads']}) | "
                      f"{r['pixel_steps_per_s'] / bare['px_steps_per_s']:.2f} | {job_cpu:,.0f} | "

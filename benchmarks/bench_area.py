@@ -151,8 +151,13 @@ def bench_size(n: int, args: argparse.Namespace, root: Path, kill: bool) -> dict
         server.stop()
         peaks = memory.stop()
     steps = n * n * STEPS
-    bare = bare_udf(paths["data"] / f"{collection}.zarr", n, args.tile, args.bare_tiles, args.bare_threads,
-                    device=args.device)
+    _log.info("job done: %s", json.dumps({"n": n, "wall_s": wall, **peaks, **row}))
+    try:
+        bare = bare_udf(paths["data"] / f"{collection}.zarr", n, args.tile, args.bare_tiles, args.bare_threads,
+                        device=args.device)
+    except (RuntimeError, subprocess.TimeoutExpired) as exc:  # the job's row is still worth printing
+        _log.error("bare UDF: %s", exc)
+        bare = {"error": str(exc)[:300]}
     return {"n": n, "steps": STEPS, "wall_s": wall, "pixel_steps_per_s": steps / wall, "load_1min": load, **peaks,
             **row, "kill_restart": kill, "bare": bare}
 
@@ -278,7 +283,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="sizes run time-boxed only (--probe-seconds of tiles, then a write-only job)")
     parser.add_argument("--probe-seconds", type=float, default=600, help="tile phase of a probe (default 600 s)")
     parser.add_argument("--bare-tiles", type=int, default=4, help="tiles the bare UDF is timed on (default 4)")
-    parser.add_argument("--bare-threads", type=int, default=2, help="torch threads of the bare UDF (default 2)")
+    parser.add_argument("--bare-threads", type=int, default=2,
+                        help="torch threads of the bare UDF (default 2; on a loaded machine use 1: torch's idle "
+                             "threads spin and inflate both its wall and CPU seconds)")
     parser.add_argument("--device", default="cpu", help="the UDF's device in the job and the bare run (cpu, cuda)")
     parser.add_argument("--json", type=Path, default=None, help="also write the rows to this JSON file")
     parser.add_argument("--work", type=Path, default=None, help="folder for data and state (default: temporary)")

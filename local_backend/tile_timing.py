@@ -51,7 +51,7 @@ class TileTimer:
         """The stages (rounded), the start and end (``time.time``) and the process's CPU seconds since the start."""
         return {"started": round(self.started, 3), "ended": round(time.time(), 3),
                 "cpu_s": round(time.process_time() - self.cpu_started, 3),
-                "stages": {k: round(v, 4) for k, v in self.seconds.items()}}
+                "stages": {k: round(v, 6) for k, v in self.seconds.items()}}
 
 
 def current() -> TileTimer | None:

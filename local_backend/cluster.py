@@ -105,7 +105,8 @@ def start_local_cluster(workers: int, memory_limit: int | None = None) -> DaskCl
     # read later, when a worker is lost or a replacement worker starts: set for the process, not just this block
     dask.config.set({"distributed.deploy.lost-worker-timeout": LOST_WORKER_TIMEOUT, "distributed.worker.http.routes": [],
                      "distributed.nanny.pre-spawn-environ": dict(WORKER_ENVIRON),
-                     "distributed.admin.system-monitor.interval": SYSTEM_MONITOR_INTERVAL})
+                     "distributed.admin.system-monitor.interval": SYSTEM_MONITOR_INTERVAL,
+                     "distributed.worker.profile.enabled": False})  # its 10 ms stack sampler only feeds a dashboard
     with dask.config.set(DASK_SETTINGS):
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
                                dashboard_address=None, protocol="tls://", security=security, memory_limit=limit)

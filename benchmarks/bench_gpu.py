@@ -24,6 +24,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -34,6 +35,8 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 _log = logging.getLogger("bench_gpu")
+_TABLE_LINE = re.compile(r"^\s*(\||pixels|\d+x\d+|UDF |Worker|torch|\(MOGPR)")
+"""Lines of the parts' tables (markdown rows, bench_udf's aligned rows, headers), not their JSON dumps."""
 
 GPU_PLAN = {"udf_sizes": [256, 1024], "udf_steps": [36, 73], "area_size": 2048, "area_tile": 1024,
             "cpu_area_size": 1024, "cpu_area_tile": 256, "mogpr_dates": [73], "mogpr_pixels": 1024, "gpy_pixels": 32}
@@ -132,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     (out / "bench_gpu.json").write_text(json.dumps({**header, "parts": results}, indent=1))
     for r in results:
         print(f"\n## {r['part']}: {r['status']} ({r['seconds']:.0f} s)\n")  # noqa: T201
-        tables = [line for line in r["stdout"].splitlines() if line.startswith(("|", " ", "UDF ", "Worker", "torch"))]
+        tables = [line for line in r["stdout"].splitlines() if _TABLE_LINE.match(line)]
         print("\n".join(tables) if tables else r["stdout"][-3000:] or r["stderr_tail"])  # noqa: T201
     print(f"\n{header['device']}; load {header['load_1min']:.1f} → {header['load_1min_end']:.1f}; logs in {out}")  # noqa: T201
     return 0 if all(r["status"] == "ok" for r in results) else 1

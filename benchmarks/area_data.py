@@ -1,6 +1,6 @@
 """The SYNTHETIC area collection of the area benchmarks: ``SYNTHETIC_AREA_<N>`` (zarr v3, N x N px x 36 steps).
 
-Every 32 x 32 block is the real embedded WorldCereal sample (``udf.ingest.load_sample_cube``, 20 m, the first 36
+Every 32 x 32 block is the real embedded WorldCereal sample (``udf.ingest.base.load_sample_cube``, 20 m, the first 36
 dekads) rotated/flipped at random, with a random gain and multiplicative speckle on VV/VH and an offset, noise and
 extra random cloud gaps on NDVI: a realistic input for timing and memory, not for accuracy.
 """
@@ -18,7 +18,7 @@ STEPS = 36
 def _variants(steps: int) -> tuple[np.ndarray, np.ndarray]:
     """The real sample cube ``(8, t, 3, 32, 32)``: its 4 rotations, each also flipped."""
     sys.path.insert(0, str(REPO))
-    from udf.ingest import load_sample_cube
+    from udf.ingest.base import load_sample_cube
 
     cube = load_sample_cube(period="10D").transpose("t", "bands", "y", "x").isel(t=slice(0, steps))
     values = cube.sel(bands=["VV", "VH", "NDVI"]).values.astype(np.float32)

@@ -90,7 +90,7 @@ class Server:
     """``s1ndvi serve`` in its own process group (tile time limit 2 h: a loaded machine must not fail the job)."""
 
     def __init__(self, data: Path, state: Path, users: Path, workers: int) -> None:
-        from local_backend.server import free_port
+        from local_backend.api.server import free_port
 
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"

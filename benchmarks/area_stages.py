@@ -105,9 +105,10 @@ def _measure(zarr: Path, n: int, tile: int, tiles: int, threads: int, device: st
     import torch
 
     sys.path.insert(0, str(REPO))
-    from local_backend._readers import describe_source
-    from local_backend.lazy_io import lazy_cube
-    from local_backend.processes._tiles import windows
+    from local_backend.cubes.lazy_io import lazy_cube
+    from local_backend.cubes.readers import describe_source
+    from local_backend.tiles.windows import windows
+
     from udf.s1_ndvi_udf import apply_datacube
 
     torch.set_num_threads(threads)

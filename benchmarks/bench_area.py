@@ -295,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     if any(n % 128 for n in args.sizes + args.probe):
         parser.error(f"--sizes and --probe must be multiples of 128, got {args.sizes} {args.probe}")
     sys.path.insert(0, str(REPO))
-    from local_backend.users import UsersFile
+    from local_backend.api.users import UsersFile
 
     root = Path(args.work or tempfile.mkdtemp(prefix="bench_area-"))
     (root / "data").mkdir(parents=True, exist_ok=True)

@@ -37,7 +37,7 @@ LOST_WORKER_TIMEOUT = "3600s"
 """``distributed.deploy.lost-worker-timeout`` for this process. ``LocalCluster`` closes a nanny for good when, that
 long after one of its worker processes was lost, no worker of that name is registered; at dask's default (15 s) a
 worker that happened to be restarting again at that moment was dropped for good (two UDFs killing their worker left
-the server with none). Nannies restart their workers themselves, and :class:`~local_backend.supervision.
+the server with none). Nannies restart their workers themselves, and :class:`~local_backend.jobs.supervision.
 WorkerSupervisor` replaces a nanny that is gone anyway."""
 
 

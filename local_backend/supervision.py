@@ -16,8 +16,8 @@ import threading
 import time
 from typing import Any, Callable, Iterable
 
-from local_backend.cluster import DaskCluster
 from local_backend.errors import ProcessingTimeout, UdfError, WorkersUnavailable
+from local_backend.jobs.cluster import DaskCluster
 from local_backend.limits import Guard
 
 __all__ = ["WorkerSupervisor", "collect", "wait_for_workers"]

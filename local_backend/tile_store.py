@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from local_backend.cubes.lazy_io import apply_index, index_ranges
 from local_backend.errors import UdfError
-from local_backend.lazy_io import apply_index, index_ranges
 from local_backend.tile_timing import TileTimer
 
 _log = logging.getLogger(__name__)

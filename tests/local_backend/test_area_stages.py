@@ -8,8 +8,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parents[2] / "benchmarks"))
 
 from area_stages import stage_split, stage_table, stages_from_logs  # noqa: E402
-
-from local_backend.tile_jobs import _Progress  # noqa: E402
+from local_backend.tiles.jobs import _Progress  # noqa: E402
 
 
 class _Execution:
@@ -19,7 +18,7 @@ class _Execution:
 
 def test_the_logged_stage_line_parses_and_splits_the_job(monkeypatch: pytest.MonkeyPatch) -> None:
     lines: list[str] = []
-    monkeypatch.setattr("local_backend.tile_jobs.job_log", lambda job_id, message, level="info": lines.append(message))
+    monkeypatch.setattr("local_backend.tiles.jobs.job_log", lambda job_id, message, level="info": lines.append(message))
     progress = _Progress(_Execution(), total=2, done=0, many=False)  # type: ignore[arg-type]
     for k, (start, end) in enumerate(((100.0, 110.0), (101.0, 113.0))):
         progress.tile({"dims": ["t", "y", "x"], "index": [0, k], "seconds": end - start, "pid": 1, "host": "h",

@@ -38,11 +38,10 @@ def test_summarise_sums_stages_and_spans_the_tiles() -> None:
 def test_run_tile_records_read_decode_udf_write(tmp_path: Path) -> None:
     import dask.array as da
     import zarr
-
-    from local_backend.lazy_io import BandEncoding, CubeSource, SourceInfo, lazy_cube
-    from local_backend.processes._tiles import windows
-    from local_backend.tile_jobs import _task, run_tile
-    from local_backend.tile_store import TileStore
+    from local_backend.cubes.lazy_io import BandEncoding, CubeSource, SourceInfo, lazy_cube
+    from local_backend.tiles.jobs import _task, run_tile
+    from local_backend.tiles.store import TileStore
+    from local_backend.tiles.windows import windows
 
     values = np.arange(4 * 32 * 32, dtype=np.float32).reshape(4, 32, 32)
     zarr.open_array(str(tmp_path / "s.zarr" / "B1"), mode="w", shape=values.shape, dtype="float32",

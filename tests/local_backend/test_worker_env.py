@@ -2,7 +2,7 @@
 
 import os
 
-from local_backend.cluster import WORKER_ENVIRON, start_local_cluster
+from local_backend.jobs.cluster import WORKER_ENVIRON, start_local_cluster
 
 
 def _environ() -> dict[str, str | None]:

@@ -18,7 +18,7 @@ from udf import PHENOLOGY_UDF_PATH, UDF_PATH
 
 _log = logging.getLogger(__name__)
 
-RUNTIME_MODULES = ("errors", "preprocess", "features", "masking", "model", "selfcal", "weights", "inference")
+RUNTIME_MODULES = ("errors", "preprocess", "features", "masking", "model", "selfcal", "borrow", "weights", "inference")
 PHENOLOGY_MODULES = ("errors", "preprocess", "whittaker", "seasons", "phenology")
 _PROJECT_IMPORT = re.compile(r"^from udf(\.\w+)? import (\([^)]*\)|.*)$|^import udf.*$", re.MULTILINE)
 _SCRIPT_BLOCK = re.compile(r"^# /// script\n(?:#.*\n)*?# ///\n", re.MULTILINE)

@@ -6,8 +6,9 @@ pixels (:func:`udf.selfcal.self_calibrate`'s S1-only map) then carries their rel
 Here instead each pixel without kept NDVI is calibrated *locally in S1-signature space*:
 
 - **Signature**: the pixel's whole backscatter series (VV, VH and VH−VV in dB, filled in time between acquisitions,
-  standardised over the tile) and its shape around each step (the same, over a window of ±:data:`WINDOW` steps); the
-  distance to another pixel at a step mixes both (RMS in tile standard deviations).
+  averaged over ±:data:`SMOOTH` steps against speckle, standardised over the tile) and its shape around each step
+  (the same, over a window of ±:data:`WINDOW` steps); the distance to another pixel at a step mixes both (RMS in tile
+  standard deviations).
 - **Water**: a step is open water where VV < :data:`WATER_VV_DB` and VH < :data:`WATER_VH_DB`; a pixel that is water on
   at least :data:`PERMANENT_WATER` of its steps is permanent water. Permanent water and land are never analogs of each
   other (their distance gets :data:`WATER_PENALTY`), and permanent water without a clear water analog gets NDVI no
@@ -21,10 +22,12 @@ Here instead each pixel without kept NDVI is calibrated *locally in S1-signature
   prior corrected by the analogs' residuals ``r = m + Σw(NDVI_j − m_j)/Σw`` (a local calibration of the model); their
   spread and the weighted distance ``D``.
 - **Calibration on the tile itself**: the prototypes are predicted from the other prototypes, both leaving out only
-  themselves and leaving out their whole k-means cluster of signatures (a land cover clouded as a whole). Per bin of
-  ``D`` the blend ``m + λ(e − m)`` (``e`` = ``b`` or ``r``, whichever predicted better) and a std scale (68.3 % of
-  the residuals within ±1 std) are fitted on those residuals; beyond the largest distance seen the std grows in
-  proportion to ``D`` and ``λ`` shrinks in inverse proportion. A pixel with no close analog thus keeps the model's prior
+  themselves and leaving out their whole k-means cluster of signatures (2 and 6 clusters: a land cover clouded as a
+  whole). Per bin of ``D`` the blend ``m + λ(e − m)`` (``e`` = ``b`` or ``r``, whichever predicted better) and a std
+  scale (68.3 % of the residuals within ±1 std) are fitted on those residuals. Beyond the median distance of the
+  farthest bin ``λ`` shrinks in inverse proportion to ``D`` and the std scale grows in proportion; the std is then at
+  least ``(1 − λ)`` times the std the model's prior earned on the tile's clear pixels, and the disagreement between
+  the analogs and the prior is added to it in quadrature. A pixel with no close analog thus keeps the model's prior
   and gets a std that says how far it is from anything clear.
 
 Everything is per tile and streaming: only the prototypes' series are held; query pixels are processed in the
@@ -52,6 +55,8 @@ TOP_K = 16
 """Analogs per query pixel (nearest prototypes by whole-series signature distance)."""
 WINDOW = 2
 """Half-width in steps of the local shape around each step."""
+SMOOTH = 1
+"""Half-width in steps of the moving average applied to the signatures (speckle)."""
 LOCAL_SHARE = 0.5
 """Share of the local-shape distance in the mixed squared distance (the rest: the whole series)."""
 WATER_VV_DB, WATER_VH_DB = -16.0, -22.0
@@ -64,7 +69,7 @@ WATER_NDVI_MAX = 0.1
 """Permanent water without a clear water analog gets NDVI no higher than this."""
 _TIME_SCALE_DAYS = 30.0
 _MIN_PROTOTYPES = 20
-_CLUSTERS = 6
+_CLUSTERS = (2, 6)
 _BINS = 6
 _LAMBDAS = np.linspace(0.0, 1.0, 11)
 
@@ -88,6 +93,7 @@ def signature_series(vv: torch.Tensor, vh: torch.Tensor, days: torch.Tensor) -> 
     rel = (days - days[..., :1]).to(vv_db.dtype)
     filled = [interpolate_kept(torch.where(ok, c, nan), rel)[0] for c in (vv_db, vh_db)]
     sig = torch.stack([filled[0], filled[1], filled[1] - filled[0]], dim=-1)
+    sig = _box(sig.transpose(1, 2), SMOOTH).transpose(1, 2)  # speckle averaged over ±SMOOTH steps
     wet = (water_steps(vv_db, vh_db) & ok).sum(1) / ok.sum(1).clamp(min=1)
     return sig, wet >= PERMANENT_WATER
 
@@ -125,13 +131,18 @@ class Borrower:
     lambdas: list[float] = field(default_factory=list)
     std_scales: list[float] = field(default_factory=list)
     cv_mae: dict[str, float] = field(default_factory=dict)
+    prior_scale: float = 1.0
+    trusted: float = 1.0
+    """Median distance in the farthest bin: beyond it ``λ`` shrinks and the std grows in proportion to ``D``."""
+    """Std scale of the model's S1-only prior on the tile's clear pixels (what a pixel with no analog gets)."""
 
     def describe(self) -> dict:
         """JSON-ready summary (written into the output's attributes)."""
         return {"prototypes": int(self.sig.shape[0]), "water_prototypes": int(self.water.sum()),
                 "bandwidth": round(self.bandwidth, 4), "estimator": self.estimator,
                 "distance_edges": [round(e, 3) for e in self.edges], "lambdas": [round(v, 2) for v in self.lambdas],
-                "std_scales": [round(v, 3) for v in self.std_scales],
+                "std_scales": [round(v, 3) for v in self.std_scales], "prior_std_scale": round(self.prior_scale, 3),
+                "trusted_distance": round(self.trusted, 3),
                 "cv_mae": {k: round(v, 4) for k, v in self.cv_mae.items()}}
 
     def standardise(self, sig: torch.Tensor) -> torch.Tensor:
@@ -160,28 +171,31 @@ class Borrower:
         psig = self.sig[idx]  # (B, k, T, 3)
         local = _box(((psig - sig[:, None]) ** 2).mean(-1), WINDOW)  # (B, k, T)
         d2 = (1.0 - LOCAL_SHARE) * d_whole[..., None] + LOCAL_SHARE * local
-        w = torch.exp(-0.5 * d2 / self.bandwidth ** 2) * self.time_w[idx]
-        w = torch.where(torch.isfinite(d_whole)[..., None], w, torch.zeros_like(w))
+        usable = torch.isfinite(d_whole) & (water[:, None] == self.water[idx])  # (B, k): never across water/land
+        d2 = d2.masked_fill(~usable[..., None], float("inf"))
+        d2_min = d2.min(1, keepdim=True).values
+        rel = torch.where(torch.isfinite(d2), d2 - d2_min, torch.full_like(d2, float("inf")))
+        w = torch.exp(-0.5 * rel / self.bandwidth ** 2) * self.time_w[idx]  # relative: distance acts through λ(D)
         total = w.sum(1).clamp(min=1e-12)
         vals = self.ndvi[idx]
         borrowed = (w * vals).sum(1) / total
         residual = prior + (w * (vals - self.prior[idx])).sum(1) / total
         spread = torch.sqrt((w * (vals - borrowed[:, None]) ** 2).sum(1) / total)
-        # distance: weighted RMS, with the weights' time factor only (the similarity weight would hide far analogs)
-        tw = self.time_w[idx] * torch.isfinite(d_whole)[..., None]
+        # distance: RMS over the analogs weighted by their time factor only (the similarity weight would hide them)
+        tw = self.time_w[idx] * usable[..., None]
         dist = torch.sqrt((tw * d2.masked_fill(~torch.isfinite(d2), 0.0)).sum(1) / tw.sum(1).clamp(min=1e-12))
-        near = torch.sqrt(d2.masked_fill(~torch.isfinite(d2), float("inf")).min(1).values)
-        dist = torch.minimum(dist, near * 2.0)
+        dist = torch.minimum(dist, 2.0 * torch.sqrt(d2_min[:, 0]))
         none = w.sum(1) <= 1e-12
         dist = torch.where(none, torch.full_like(dist, float("inf")), dist)
         return {"borrowed": borrowed, "residual": residual, "spread": spread, "distance": dist, "weight": w.sum(1),
                 "none": none}
 
     def apply(self, prior: torch.Tensor, sig_raw: torch.Tensor,
-              water: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """NDVI mean and std scale ``(B, T)`` for pixels without kept NDVI from their model prior and their analogs.
+              water: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """NDVI mean, std scale and extra std ``(B, T)`` for pixels without kept NDVI from their prior and analogs.
 
-        The std is the scale times the model's own std (Laplace scale × √2).
+        The std is ``√((scale · σ)² + extra²)`` with σ the model's own std (Laplace scale × √2); ``extra`` is the
+        disagreement between the analogs and the prior, beyond the distances the tile's calibration saw.
 
         Args:
             prior: ``(B, T)`` the model's S1-only NDVI.
@@ -194,18 +208,25 @@ class Borrower:
         lam, scl = self._lookup(dist)
         mean = prior + lam * (est - prior)
         mean = torch.where(out["none"], prior, mean)
+        # beyond the calibrated distances the truth may be the analogs' value or the prior: the std spans both
+        far = (1.0 - lam / self.lambdas[-1] if self.lambdas[-1] > 0 else torch.ones_like(lam)).clamp(0.0, 1.0)
+        gap = torch.where(out["none"], torch.zeros_like(est), (est - prior).abs())
+        extra = far * gap
         no_water_analog = water[:, None] & (out["none"] | (not bool(self.water.any())))
         mean = torch.where(no_water_analog, mean.clamp(max=WATER_NDVI_MAX), mean)
-        return mean, scl
+        return mean, scl, extra
 
     def _lookup(self, dist: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         edges = torch.tensor(self.edges, dtype=dist.dtype, device=dist.device)
         k = torch.bucketize(dist.clamp(max=float(edges[-1])), edges).clamp(max=len(self.edges) - 1)
+        edges = edges.clone()
+        edges[-1] = self.trusted
         lam = torch.tensor(self.lambdas, dtype=dist.dtype, device=dist.device)[k]
         scl = torch.tensor(self.std_scales, dtype=dist.dtype, device=dist.device)[k]
         beyond = (dist / edges[-1].clamp(min=1e-6)).clamp(min=1.0)
         beyond = torch.where(torch.isfinite(beyond), beyond, torch.full_like(beyond, 3.0))
-        return lam / beyond, scl * beyond
+        lam = lam / beyond
+        return lam, torch.maximum(scl * beyond, (1.0 - lam) * self.prior_scale)
 
 
 def _kmeans(x: np.ndarray, k: int, rng: np.random.Generator, iters: int = 20) -> np.ndarray:
@@ -253,13 +274,15 @@ def build_borrower(model: FusionNet, vv: torch.Tensor, vh: torch.Tensor, ndvi: t
     d2 = torch.cdist(flat_s, flat_s) ** 2 / flat_s.shape[1]
     d2 = d2.masked_fill(torch.eye(m, dtype=torch.bool, device=d2.device), float("inf"))
     bor.bandwidth = max(float(torch.sqrt(d2.min(1).values).median()), 1e-3)
-    labels = torch.from_numpy(_kmeans(flat_s.cpu().numpy(), min(_CLUSTERS, m // 4), np.random.default_rng(seed)))
-    labels = labels.to(sig.device)
-    eye = torch.eye(m, dtype=torch.bool, device=sig.device)
+    excludes = [torch.eye(m, dtype=torch.bool, device=sig.device)]
+    for n_clusters in _CLUSTERS:
+        labels = torch.from_numpy(_kmeans(flat_s.cpu().numpy(), min(n_clusters, m // 4), np.random.default_rng(seed)))
+        labels = labels.to(sig.device)
+        excludes.append(labels[:, None] == labels[None])
     truth = ndvi.cpu().numpy()
     ok = np.isfinite(truth)
     rows: dict[str, list[np.ndarray]] = {k: [] for k in ("prior", "borrowed", "residual", "distance", "std", "truth")}
-    for exclude in (eye, labels[:, None] == labels[None]):
+    for exclude in excludes:
         out = bor.analogs(sig, water, prior, exclude)
         for key, val in (("prior", prior), ("borrowed", out["borrowed"]), ("residual", out["residual"]),
                          ("distance", out["distance"]), ("std", std_scale * prior_std)):
@@ -289,7 +312,9 @@ def build_borrower(model: FusionNet, vv: torch.Tensor, vh: torch.Tensor, ndvi: t
     pred = cv["prior"] + np.asarray(bor.lambdas)[bin_of] * (cv[bor.estimator] - cv["prior"])
     z = np.abs(pred - cv["truth"]) / (cv["std"] / std_scale)
     scales = [float(np.quantile(z[bin_of == k], 0.683)) for k in range(_BINS)]
+    bor.prior_scale = float(np.quantile(np.abs(cv["prior"] - cv["truth"]) / (cv["std"] / std_scale), 0.683))
     bor.std_scales = [float(v) for v in np.maximum.accumulate(np.maximum(scales, 0.5 * std_scale))]
     bor.edges = [float(e) for e in edges]
+    bor.trusted = float(np.median(cv["distance"][bin_of == _BINS - 1]))
     _log.info("Borrowing: %s", bor.describe())
     return bor

@@ -65,12 +65,13 @@ def one(size: int, steps: int, threads: int, batch_size: int, device: str = "cpu
     ctx = {"s1_units": "db", "device": device, "batch_size": batch_size, "borrowing": borrowing}
     apply_datacube(cube.isel(y=slice(0, 8), x=slice(0, 8)), ctx)  # warm-up and weight loading
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     apply_datacube(cube, ctx)
-    seconds = time.perf_counter() - t0
+    seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - c0
     model, _ = load_checkpoint(None)
     return {"size": size, "steps": steps, "threads": threads, "seconds": seconds,
-            "px_steps_per_s": size * size * steps / seconds, "flops_per_step": model.flops_per_step(),
+            "px_steps_per_s": size * size * steps / seconds,
+            "px_steps_per_cpu_s": size * size * steps / cpu_seconds, "flops_per_step": model.flops_per_step(),
             "cube_mb": cube.nbytes / 2 ** 20, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "rss_before_mb": rss_before, "matmul_gflops": matmul_gflops(threads, device), "device": device,
             "borrowing": borrowing, "blocks": blocks}
@@ -104,7 +105,7 @@ def main() -> None:
                     rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
     base = rows[0]["px_steps_per_s"]
     print(f"{'pixels':>10} {'steps':>5} {'thr':>3} {'s':>8} {'px-steps/s':>12} {'x base':>7} {'cube MB':>8} "
-          f"{'peak RSS MB':>11} {'FLOP/step':>9} {'GFLOP/s':>8} {'of matmul':>9} {'borrow':>6} {'vs off':>6}")
+          f"{'peak RSS MB':>11} {'FLOP/step':>9} {'GFLOP/s':>8} {'of matmul':>9} {'borrow':>6} {'vs off':>6} {'/CPU-s':>10}")
     off_rate = {(r["size"], r["steps"], r["threads"]): r["px_steps_per_s"] for r in rows if not r["borrowing"]}
     for r in rows:
         gflops = r["px_steps_per_s"] * r["flops_per_step"] / 1e9
@@ -112,7 +113,10 @@ def main() -> None:
               f"{r['px_steps_per_s']:>12,.0f} {r['px_steps_per_s'] / base:>7.2f} {r['cube_mb']:>8.1f} "
               f"{r['peak_rss_mb']:>11.0f} {r['flops_per_step']:>9,} {gflops:>8.1f} "
               f"{gflops / r['matmul_gflops']:>9.1%} {'on' if r['borrowing'] else 'off':>6} "
-              f"{r['px_steps_per_s'] / off_rate.get((r['size'], r['steps'], r['threads']), float('nan')):>6.2f}")
+              f"{r['px_steps_per_s'] / off_rate.get((r['size'], r['steps'], r['threads']), float('nan')):>6.2f} "
+              f"{r['px_steps_per_cpu_s']:>10,.0f}")
+    print("(/CPU-s: pixel-steps per second of process CPU time, all threads together — less sensitive to a loaded "
+          "machine than the wall-clock rate)")
     print("(MOGPR, for context: ~150 pixel-steps/s per the brief; matmul rate measured per thread count with a "
           "2048² fp32 torch.mm)")
 

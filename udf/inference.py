@@ -79,7 +79,7 @@ def predict_series(model: FusionNet, vv: torch.Tensor, vh: torch.Tensor, ndvi: t
                 blended = apply_gap_map(blended, mean, feats.base, feats.x, dist, has, cal.gap_map, cal.gap_bins)
             mean = blended
             scale = torch.where(has, torch.full_like(scale, cal.std_scale), scale)
-        if cal.s1_only is not None and cal.s1_only_std_scale is not None:
+        if cal.s1_only is not None and cal.s1_only_std_scale is not None and borrower is None:
             mean = apply_s1_only(mean, feats.x, days, has, cal.s1_only, cal.s1_only_range)
             scale = torch.where(has, scale, torch.full_like(scale, cal.s1_only_std_scale))
     if borrower is not None:

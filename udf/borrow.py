@@ -205,18 +205,19 @@ class Borrower:
         out = self.analogs(self.standardise(sig_raw), water, prior)
         est = out[self.estimator]
         dist = out["distance"]
-        lam, scl = self._lookup(dist)
+        lam, scl, beyond = self._lookup(dist)
         mean = prior + lam * (est - prior)
         mean = torch.where(out["none"], prior, mean)
         # beyond the calibrated distances the truth may be the analogs' value or the prior: the std spans both
-        far = (1.0 - lam / self.lambdas[-1] if self.lambdas[-1] > 0 else torch.ones_like(lam)).clamp(0.0, 1.0)
+        far = 1.0 - 1.0 / beyond
         gap = torch.where(out["none"], torch.zeros_like(est), (est - prior).abs())
         extra = far * gap
         no_water_analog = water[:, None] & (out["none"] | (not bool(self.water.any())))
         mean = torch.where(no_water_analog, mean.clamp(max=WATER_NDVI_MAX), mean)
         return mean, scl, extra
 
-    def _lookup(self, dist: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _lookup(self, dist: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``λ``, std scale and how far beyond the trusted distance (≥ 1) for distances ``D``."""
         edges = torch.tensor(self.edges, dtype=dist.dtype, device=dist.device)
         k = torch.bucketize(dist.clamp(max=float(edges[-1])), edges).clamp(max=len(self.edges) - 1)
         edges = edges.clone()
@@ -226,7 +227,7 @@ class Borrower:
         beyond = (dist / edges[-1].clamp(min=1e-6)).clamp(min=1.0)
         beyond = torch.where(torch.isfinite(beyond), beyond, torch.full_like(beyond, 3.0))
         lam = lam / beyond
-        return lam, torch.maximum(scl * beyond, (1.0 - lam) * self.prior_scale)
+        return lam, torch.maximum(scl * beyond, (1.0 - lam) * self.prior_scale), beyond
 
 
 def _kmeans(x: np.ndarray, k: int, rng: np.random.Generator, iters: int = 20) -> np.ndarray:

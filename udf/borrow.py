@@ -27,8 +27,8 @@ Here instead each pixel without kept NDVI is calibrated *locally in S1-signature
   scale (68.3 % of the residuals within ±1 std) are fitted on those residuals. Beyond the median distance of the
   farthest bin ``λ`` shrinks in inverse proportion to ``D`` and the std scale grows in proportion; the std is then at
   least ``(1 − λ)`` times the std the model's prior earned on the tile's clear pixels, and the disagreement between
-  the analogs and the prior is added to it in quadrature. A pixel with no close analog thus keeps the model's prior
-  and gets a std that says how far it is from anything clear.
+  the analogs and the prior is added in quadrature (as a two-point mixture, √(λ(1 − λ))·gap). A pixel with no
+  close analog thus keeps the model's prior and gets a std that says how far it is from anything clear.
 
 Everything is per tile and streaming: only the prototypes' series are held; query pixels are processed in the
 inference stripes (memory bounded by the batch).
@@ -209,9 +209,11 @@ class Borrower:
         mean = prior + lam * (est - prior)
         mean = torch.where(out["none"], prior, mean)
         # beyond the calibrated distances the truth may be the analogs' value or the prior: the std spans both
-        far = 1.0 - 1.0 / beyond
+        # (a two-point mixture with weights λ, 1 − λ has std √(λ(1 − λ))·gap; in range the std scale has its share)
+        lam_bin = lam * beyond
+        mix = (lam * (1.0 - lam) - lam_bin * (1.0 - lam_bin)).clamp(min=0.0)
         gap = torch.where(out["none"], torch.zeros_like(est), (est - prior).abs())
-        extra = far * gap
+        extra = torch.sqrt(mix) * gap
         no_water_analog = water[:, None] & (out["none"] | (not bool(self.water.any())))
         mean = torch.where(no_water_analog, mean.clamp(max=WATER_NDVI_MAX), mean)
         return mean, scl, extra

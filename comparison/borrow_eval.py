@@ -152,7 +152,8 @@ def format_report(report: dict) -> str:
 def main() -> None:
     """Command line (see the module docstring)."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--cube", help="cube file (default: the embedded WorldCereal sample with its crop-type labels)")
+    p.add_argument("--cube", help="openEO-export netCDF with S1 and S2 B04/B08 (default: the embedded WorldCereal "
+                   "sample with its crop-type labels)")
     p.add_argument("--clusters", type=int, default=4, help="S1-signature clusters as classes for --cube")
     p.add_argument("--tile", type=int, default=None, help="predict in tiles of this many px (default: whole cube)")
     p.add_argument("--weights", default=None)
@@ -160,9 +161,10 @@ def main() -> None:
     args = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if args.cube:
-        from comparison.compare import load_cube
+        from udf.ingest import build_cube, load_s1, load_s2_ndvi
 
-        cube = load_cube(args.cube)
+        s1 = load_s1(args.cube)
+        cube = build_cube(s1, load_s2_ndvi(args.cube, s1, use_scl=False), period=None)
         classes = signature_classes(cube, args.clusters)
     else:
         from udf.ingest import load_sample_cube

@@ -16,7 +16,7 @@ Here instead each pixel without kept NDVI is calibrated *locally in S1-signature
   paddy step borrows from pixels flooded on the same date.
 - **Analogs**: up to :data:`PROTOTYPES` clear pixels of the tile (seeded sample of pixels with kept NDVI); for each
   query pixel the :data:`TOP_K` nearest by whole-series distance, then per step a weight ``exp(−d²/2h²)`` (``d`` the
-  mixed distance, ``h`` the tile's median nearest-analog distance) times ``exp(−Δ/30 d)`` (``Δ`` days from the
+  mixed distance, ``h`` the tile's median distance to the 4th-nearest analog) times ``exp(−Δ/30 d)`` (``Δ`` days from the
   analog's nearest kept observation to that step).
 - **Estimates**: the borrowed NDVI ``b`` (weighted mean of the analogs' NDVI at that date), and the model's S1-only
   prior corrected by the analogs' residuals ``r = m + Σw(NDVI_j − m_j)/Σw`` (a local calibration of the model); their
@@ -71,6 +71,7 @@ _TIME_SCALE_DAYS = 30.0
 _MIN_PROTOTYPES = 20
 _CLUSTERS = (2, 6)
 _BINS = 6
+_BANDWIDTH_RANK = 4
 _LAMBDAS = np.linspace(0.0, 1.0, 11)
 
 
@@ -276,7 +277,9 @@ def build_borrower(model: FusionNet, vv: torch.Tensor, vh: torch.Tensor, ndvi: t
     flat_s = sig.reshape(m, -1)
     d2 = torch.cdist(flat_s, flat_s) ** 2 / flat_s.shape[1]
     d2 = d2.masked_fill(torch.eye(m, dtype=torch.bool, device=d2.device), float("inf"))
-    bor.bandwidth = max(float(torch.sqrt(d2.min(1).values).median()), 1e-3)
+    # the median distance to the 4th-nearest prototype: robust to duplicated pixels (S1 resampled to a finer grid)
+    nearest = torch.topk(d2, min(_BANDWIDTH_RANK, m - 1), dim=1, largest=False).values[:, -1]
+    bor.bandwidth = max(float(torch.sqrt(nearest).median()), 1e-3)
     excludes = [torch.eye(m, dtype=torch.bool, device=sig.device)]
     for n_clusters in _CLUSTERS:
         labels = torch.from_numpy(_kmeans(flat_s.cpu().numpy(), min(n_clusters, m // 4), np.random.default_rng(seed)))

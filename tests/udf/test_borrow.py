@@ -112,3 +112,13 @@ def test_too_few_clear_pixels_means_no_borrowing():
     vv, vh = (torch.from_numpy(s1_to_linear(flat[b].numpy(), "db", check=False)) for b in ("VV", "VH"))
     with torch.inference_mode():
         assert build_borrower(model, vv[:10], vh[:10], flat["NDVI"][:10], days, 1.0) is None
+
+
+def test_borrowing_context_key_is_validated():
+    from udf.errors import InvalidContext
+    from udf.s1_ndvi_udf import validate_context
+
+    assert validate_context({})["borrowing"] is True
+    assert validate_context({"borrowing": False})["borrowing"] is False
+    with pytest.raises(InvalidContext, match="borrowing"):
+        validate_context({"borrowing": "yes"})

@@ -161,13 +161,13 @@ def main() -> None:
     args = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if args.cube:
-        from udf.ingest import build_cube, load_s1, load_s2_ndvi
+        from udf.ingest.base import build_cube, load_s1, load_s2_ndvi
 
         s1 = load_s1(args.cube)
         cube = build_cube(s1, load_s2_ndvi(args.cube, s1, use_scl=False), period=None)
         classes = signature_classes(cube, args.clusters)
     else:
-        from udf.ingest import load_sample_cube
+        from udf.ingest.base import load_sample_cube
 
         cube = load_sample_cube()
         classes = sample_classes(cube)

@@ -47,7 +47,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         max_sync_mb=args.max_sync_mb, tile_size=args.tile_size, max_batch_mb=args.max_batch_mb,
         request_timeout_s=args.request_timeout, job_timeout_s=args.job_timeout, tile_timeout_s=args.tile_timeout,
         worker_memory_mb=args.worker_memory_mb, login_max_failures=args.login_max_failures,
-        login_lockout_s=args.login_lockout, debug=args.debug)
+        login_lockout_s=args.login_lockout, debug=args.debug, trusted_proxies=tuple(args.trusted_proxy or ()))
     signal.signal(signal.SIGTERM, _sigterm)
     serve(config, announce=say)
     stuck = [t.name for t in threading.enumerate() if t.name.startswith("s1ndvi-job") and t.is_alive()]
@@ -108,6 +108,18 @@ def _add_serve(sub: Any) -> None:
     serve.set_defaults(func=cmd_serve)
 
 
+def _proxy(text: str) -> str:
+    """A ``--trusted-proxy`` value: an IP address or network."""
+    import ipaddress
+
+    try:
+        ipaddress.ip_network(text, strict=False)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an IP address or network (e.g. 127.0.0.1, 10.0.0.0/8)") \
+            from exc
+    return text
+
+
 def _add_limits(serve: Any) -> None:
     serve.add_argument("--max-batch-mb", type=float, default=8192.0,
                        help="largest cube (MiB) any process of a batch job may produce (default 8192)")
@@ -123,6 +135,9 @@ def _add_limits(serve: Any) -> None:
                        help="failed logins per user (x4 per address) in 15 min before logins are refused (5)")
     serve.add_argument("--login-lockout", type=float, default=300.0,
                        help="seconds a locked user or address is refused with HTTP 429 (300)")
+    serve.add_argument("--trusted-proxy", action="append", metavar="ADDR", type=_proxy,
+                       help="reverse proxy (address or network) whose X-Forwarded-For names the client for the login "
+                            "limiter; repeatable; default: none (see docs/backend-security.md)")
     serve.add_argument("--debug", action="store_true",
                        help="serve openeo-driver's /_debug routes (to logged-in users only)")
 

@@ -25,6 +25,7 @@ __all__ = [
     "ClientDisconnected",
     "CollectionNotFound",
     "CollectionReadError",
+    "CredentialsMalformed",
     "CubeTooLarge",
     "ExecutionCanceled",
     "InsecureBind",
@@ -213,6 +214,16 @@ class WorkersUnavailable(OpenEOApiException):
 
     status_code = 503
     code = "WorkersUnavailable"
+
+
+class CredentialsMalformed(OpenEOApiException):
+    """An ``Authorization: Basic`` header that is not strict base64 of ``user:password`` with a valid user name."""
+
+    status_code = 401
+    code = "AuthenticationRequired"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message=message)
 
 
 class TooManyRequests(OpenEOApiException):

@@ -6,20 +6,23 @@
   (openeo-driver crashed on them with a 500 when no URL signer is configured).
 * JSON bodies: larger than the limit → 413, nested deeper than :data:`~local_backend.input_checks.MAX_JSON_DEPTH`
   → 400 (a body nested 100,000 deep crashed the parser with a ``RecursionError``).
-* ``GET /credentials/basic``: failed logins are counted per user name and per client address
-  (:class:`~local_backend.ratelimit.LoginLimiter`); a locked name or address gets 429 with ``Retry-After``.
+* ``GET /credentials/basic``: the header is parsed by :func:`~local_backend.credentials.parse_basic` (the parser
+  the authenticator uses too; a malformed header is refused with 401 and counted against the address); failed
+  logins are counted per canonical user name and per client address (:class:`~local_backend.ratelimit.LoginLimiter`;
+  the address is ``X-Forwarded-For`` only from trusted proxies, see :mod:`local_backend.proxies`);
+  a locked name or address gets 429 with ``Retry-After``.
 * openeo-driver logs every error response at ERROR with a traceback; a filter turns client errors (4xx) into one
   INFO/WARNING line without traceback, server errors (5xx) keep theirs.
 """
 
-import base64
 import logging
 import re
 from typing import Any
 
 import flask
 
-from local_backend.errors import InputInvalid, TooManyRequests
+from local_backend.credentials import parse_basic
+from local_backend.errors import CredentialsMalformed, InputInvalid, TooManyRequests
 from local_backend.input_checks import check_json_body
 from local_backend.ratelimit import LoginLimiter
 
@@ -48,17 +51,6 @@ def _not_found(message: str) -> Exception:
     from openeo_driver.errors import OpenEOApiException
 
     return OpenEOApiException(message=message, code="NotFound", status_code=404)
-
-
-def _basic_user(header: str) -> str:
-    """The user name of a ``Basic`` Authorization header ('' when unreadable)."""
-    try:
-        scheme, token = header.split(" ", 1)
-        if scheme != "Basic":
-            return ""
-        return base64.b64decode(token.strip(), validate=True).decode("utf-8").split(":", 1)[0]
-    except (ValueError, UnicodeError):
-        return ""
 
 
 def _endpoint_name() -> str:
@@ -90,7 +82,12 @@ def _check_body(max_bytes: int) -> None:
 def _check_login(limiter: LoginLimiter) -> None:
     if _endpoint_name() != "credentials_basic":
         return
-    user, address = _basic_user(flask.request.headers.get("Authorization", "")), flask.request.remote_addr or "?"
+    address = flask.request.remote_addr or "?"
+    try:
+        user: str | None = parse_basic(flask.request.headers.get("Authorization")).user
+        malformed = None
+    except CredentialsMalformed as exc:
+        user, malformed = None, exc
     flask.g.s1ndvi_login = (user, address)
     wait = limiter.retry_after(user, address)
     if wait:
@@ -98,6 +95,9 @@ def _check_login(limiter: LoginLimiter) -> None:
         flask.g.s1ndvi_retry_after = wait
         raise TooManyRequests(f"Too many failed logins for this user or from this address; try again in {wait} s.",
                               retry_after=wait)
+    if malformed is not None:
+        _log.warning("Login from %s refused: %s", address, malformed.message)
+        raise malformed
 
 
 def _record_login(limiter: LoginLimiter, response: flask.Response) -> flask.Response:

@@ -5,20 +5,22 @@ import logging
 import os
 import socket
 import threading
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import flask
 
-from local_backend import http_hooks
+from local_backend import http_hooks, proxies
 from local_backend.cluster import DaskCluster, connect, start_local_cluster
 from local_backend.collections import LocalCollectionCatalog
+from local_backend.credentials import parse_basic
 from local_backend.errors import InsecureBind, MalformedJson
 from local_backend.executor import LocalProcessing, Runtime
 from local_backend.job_store import JobStore
 from local_backend.jobs import LocalBatchJobs
 from local_backend.limits import Limits, install_dask_callback
+from local_backend.proxies import ClientAddress
 from local_backend.ratelimit import LoginLimiter
 from local_backend.state_files import PRIVATE_UMASK, secure_state_dir
 from local_backend.supervision import WorkerSupervisor
@@ -68,6 +70,8 @@ class ServerConfig:
     """How long a locked user name or address is refused (HTTP 429)."""
     debug: bool = False
     """Serve openeo-driver's ``/_debug`` routes (to logged-in users only)."""
+    trusted_proxies: tuple[str, ...] = ()
+    """Reverse proxies (addresses or networks) whose ``X-Forwarded-For`` names the client (none by default)."""
 
     def limits(self) -> Limits:
         """The size and time limits these options set."""
@@ -119,6 +123,7 @@ def _secure_tokens(app: flask.Flask, signer: TokenSigner) -> None:
         return User(user_id=user_id, internal_auth_data={"authentication_method": "basic"})
 
     auth.build_basic_access_token = signer.build
+    auth.parse_basic_auth_header = lambda request: astuple(parse_basic(request.headers.get("Authorization")))
     auth.resolve_basic_access_token = resolve
 
 
@@ -239,6 +244,7 @@ def build_backend(config: ServerConfig) -> Backend:
     conform_app(app, store)
     http_hooks.install(app, LoginLimiter(max_failures=config.login_max_failures, lockout_s=config.login_lockout_s),
                        debug=config.debug)
+    proxies.install(app, ClientAddress.from_options(config.trusted_proxies))
     supervisor = WorkerSupervisor(dask).start() if dask is not None else None
     return Backend(app=app, runtime=runtime, jobs=jobs, users=users, supervisor=supervisor)
 

@@ -39,6 +39,7 @@ __all__ = [
     "ProcessingTimeout",
     "ResultTooLarge",
     "SarBackscatterUnsupported",
+    "TemporalExtentInvalid",
     "TooManyRequests",
     "UdfError",
     "UdfRuntimeError",
@@ -102,6 +103,16 @@ class ProcessParameterInvalid(OpenEOApiException):
         super().__init__(
             message=f"The value passed for parameter '{parameter}' in process '{process}' is invalid: {reason}"
         )
+
+
+class TemporalExtentInvalid(OpenEOApiException):
+    """A date outside the range a cube's time axis can hold, or an interval that ends before it starts."""
+
+    status_code = 400
+    code = "TemporalExtentInvalid"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message=message)
 
 
 class BandNotAvailable(ProcessParameterInvalid):

@@ -92,6 +92,17 @@ def _parse(flat_graph: dict[str, Any]) -> Any:
         raise ProcessGraphInvalidException(message=f"Invalid process graph: {type(exc).__name__}: {exc}") from exc
 
 
+def check_graph(flat_graph: Any) -> None:
+    """Everything ``POST /result`` checks before it runs a graph (``POST /jobs`` checks the same at creation).
+
+    Raises:
+        OpenEOApiException: (4xx) for a malformed graph, an unknown process or an invalid argument.
+    """
+    if not isinstance(flat_graph, dict) or not flat_graph:
+        raise ProcessGraphInvalidException(message="The process graph must be a non-empty object of nodes.")
+    _parse(flat_graph)
+
+
 def evaluate_graph(flat_graph: dict[str, Any], execution: Execution) -> Any:
     """Run a flat process graph; the result is written by ``save_result`` (implicitly as netCDF when absent).
 

@@ -63,6 +63,10 @@ def _check_route(app: flask.Flask, debug: bool) -> None:
         if not debug:
             raise _not_found(f"'{flask.request.path}' does not exist (debug routes need `s1ndvi serve --debug`).")
         app.extensions["auth_handler"].get_user_from_bearer_token(flask.request)
+    namespace = str((flask.request.view_args or {}).get("namespace", ""))
+    if name in ("processes_from_namespace", "processes_details") and ":" in namespace and not (
+            namespace.startswith("u:") and app.extensions.get("s1ndvi_udps")):
+        raise _not_found(f"Process namespace {namespace[:80]!r} does not exist (openeo-driver answered 500).")
     if name.endswith("_signed"):
         raise _not_found("Signed result URLs are not issued by this backend: download results with an authenticated "
                          "request (GET /jobs/{job_id}/results).")

@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 import flask
 
-from local_backend import http_hooks, proxies
+from local_backend import http_hooks, proxies, result_items
 from local_backend.cluster import DaskCluster, connect, start_local_cluster
 from local_backend.collections import LocalCollectionCatalog
 from local_backend.credentials import parse_basic
@@ -238,8 +238,10 @@ def build_backend(config: ServerConfig) -> Backend:
         catalog=runtime.catalog, batch_jobs=jobs, processing=LocalProcessing(runtime),
         config=get_backend_config(force_reload=True))
     app = build_app(implementation)
+    app.extensions["s1ndvi_udps"] = bool(implementation.user_defined_processes)  # u:NAME namespaces served
     _secure_tokens(app, TokenSigner.from_key_file(config.state_dir / "token_key"))
     _restartable_jobs(app, jobs)
+    result_items.install(app, jobs)
     _json_errors(app)
     conform_app(app, store)
     http_hooks.install(app, LoginLimiter(max_failures=config.login_max_failures, lockout_s=config.login_lockout_s),

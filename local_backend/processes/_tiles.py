@@ -70,7 +70,12 @@ def run_tiled(data: xr.DataArray, code: str, context: dict | None, size: dict[st
 
     Raises:
         UdfError: when the UDF fails on any tile (its message is included).
+        ProcessParameterInvalid: for a ``context`` that is not an object.
     """
+    from local_backend.errors import ProcessParameterInvalid
     from local_backend.tile_jobs import run_tiles
 
+    if context is not None and not isinstance(context, dict):  # a UDF's context is an object (openEO: any type)
+        raise ProcessParameterInvalid("run_udf", "context", f"this backend passes an object (or null) to the UDF, "
+                                                            f"got {type(context).__name__} {str(context)[:40]!r}")
     return run_tiles(data, code, context, size, overlap)

@@ -25,11 +25,12 @@ from openeo_driver.errors import ProcessGraphInvalidException, ProcessParameterR
 
 from local_backend.errors import ProcessParameterInvalid, TemporalExtentInvalid
 
-__all__ = ["DATE_RANGE", "check_argument_types", "check_structure"]
+__all__ = ["DATE_RANGE", "check_argument_types", "check_required", "check_structure"]
 
 DATE_RANGE = (dt.datetime(1678, 1, 1), dt.datetime(2261, 12, 31, 23, 59, 59))
 """Dates a cube's time axis can hold (numpy ``datetime64[ns]``: 1677-09-21 to 2262-04-11, whole years kept)."""
 _REFERENCE_KEYS = ("from_node", "from_parameter")
+_SCALARS = ("number", "integer", "boolean", "string")
 _JSON_TYPES = {"null": (type(None),), "boolean": (bool,), "string": (str,), "array": (list,), "object": (dict,),
                "number": (int, float), "integer": (int, float)}
 
@@ -106,13 +107,23 @@ def _parameters(process_id: str) -> dict[str, Any]:
             for p in spec.get("parameters", [])}
 
 
+@functools.lru_cache(maxsize=1)
+def _null_tolerant() -> frozenset[str]:
+    """Processes of :mod:`local_backend.processes.conformance`: they take ``null`` (no-data) for any scalar."""
+    from local_backend.processes import conformance
+
+    return frozenset(conformance.implementations())
+
+
 @functools.lru_cache(maxsize=None)
 def _without_default(process_id: str) -> frozenset[str]:
-    """Parameters the implementation of ``process_id`` cannot run without (no Python default)."""
+    """Parameters the spec requires and the implementation of ``process_id`` cannot run without (no default)."""
     import inspect
 
     from local_backend import graph
 
+    spec = graph.load_spec(process_id) or {}
+    required = {p["name"] for p in spec.get("parameters", []) if not p.get("optional")}
     implementation = graph.implementations().get(process_id)
     try:
         signature = inspect.signature(implementation) if implementation is not None else None
@@ -121,7 +132,7 @@ def _without_default(process_id: str) -> frozenset[str]:
     if signature is None:
         return frozenset()
     return frozenset(name for name, p in signature.parameters.items() if p.default is inspect.Parameter.empty
-                     and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
+                     and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and name in required)
 
 
 def _is_reference(value: Any) -> bool:
@@ -172,6 +183,8 @@ def _mismatch(value: Any, schema: Any, process: str, parameter: str) -> str | No
         if reason := _mismatch(value, sub, process, parameter):
             return reason
     types = schema.get("type")
+    if value is None and types in _SCALARS and process in _null_tolerant():  # openEO no-data passes through
+        return None
     if types is not None and not _type_ok(value, [types] if isinstance(types, str) else list(types)):
         return f"expected {' or '.join([types] if isinstance(types, str) else types)}, got {_show(value)}"
     if "enum" in schema and value not in schema["enum"]:
@@ -246,10 +259,7 @@ def _schema_subtypes(schema: Any) -> set[str]:
 def check_argument_types(flat_graph: dict[str, Any]) -> None:
     """Refuse literal arguments that do not match their parameter's schema (graph already :func:`check_structure`d).
 
-    A parameter that the spec requires and the implementation has no default for must be given.
-
     Raises:
-        ProcessParameterRequiredException: for such a parameter that is missing.
         ProcessParameterInvalid: naming the process, the parameter, what was expected and what was given.
         TemporalExtentInvalid: for a date outside :data:`DATE_RANGE` or an interval that ends before it starts.
     """
@@ -259,8 +269,6 @@ def check_argument_types(flat_graph: dict[str, Any]) -> None:
         for node in graph.values():
             process = node["process_id"]
             parameters = _parameters(process)
-            for name in sorted(_without_default(process) & set(parameters) - set(node.get("arguments", {}))):
-                raise ProcessParameterRequiredException(process=process, parameter=name)
             for name, value in node.get("arguments", {}).items():
                 if isinstance(value, dict) and isinstance(value.get("process_graph"), dict):
                     graphs.append(value["process_graph"])
@@ -274,3 +282,22 @@ def check_argument_types(flat_graph: dict[str, Any]) -> None:
                     _check_interval(value, process, name)
                 if "bounding-box" in subtypes:
                     _check_bbox(value, process, name)
+
+
+def check_required(flat_graph: dict[str, Any]) -> None:
+    """Refuse a node (callbacks included) that lacks a parameter the spec requires and the code has no default for.
+
+    Only before running (``POST /validation`` lists every missing parameter itself).
+
+    Raises:
+        ProcessParameterRequiredException: for the first such parameter.
+    """
+    graphs = [flat_graph]
+    while graphs:
+        graph = graphs.pop()
+        for node in graph.values():
+            arguments = node.get("arguments", {})
+            graphs.extend(v["process_graph"] for v in arguments.values()
+                          if isinstance(v, dict) and isinstance(v.get("process_graph"), dict))
+            for name in sorted(_without_default(node["process_id"]) - set(arguments)):
+                raise ProcessParameterRequiredException(process=node["process_id"], parameter=name)

@@ -47,7 +47,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         max_sync_mb=args.max_sync_mb, tile_size=args.tile_size, max_batch_mb=args.max_batch_mb,
         request_timeout_s=args.request_timeout, job_timeout_s=args.job_timeout, tile_timeout_s=args.tile_timeout,
         worker_memory_mb=args.worker_memory_mb, login_max_failures=args.login_max_failures,
-        login_lockout_s=args.login_lockout, debug=args.debug, trusted_proxies=tuple(args.trusted_proxy or ()))
+        login_lockout_s=args.login_lockout, debug=args.debug, trusted_proxies=tuple(args.trusted_proxy or ()),
+        udf_isolation=args.udf_isolation)
     signal.signal(signal.SIGTERM, _sigterm)
     serve(config, announce=say)
     stuck = [t.name for t in threading.enumerate() if t.name.startswith("s1ndvi-job") and t.is_alive()]
@@ -135,6 +136,9 @@ def _add_limits(serve: Any) -> None:
                        help="failed logins per user (x4 per address) in 15 min before logins are refused (5)")
     serve.add_argument("--login-lockout", type=float, default=300.0,
                        help="seconds a locked user or address is refused with HTTP 429 (300)")
+    serve.add_argument("--udf-isolation", choices=("auto", "on", "off"), default="auto",
+                       help="run UDFs in a bubblewrap sandbox without network, state folder or users file; auto "
+                            "(default): when the users file has more than one user (see docs/backend-security.md)")
     serve.add_argument("--trusted-proxy", action="append", metavar="ADDR", type=_proxy,
                        help="reverse proxy (address or network) whose X-Forwarded-For names the client for the login "
                             "limiter; repeatable; default: none (see docs/backend-security.md)")

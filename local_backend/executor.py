@@ -23,10 +23,12 @@ from openeo_driver.utils import EvalEnv
 
 from local_backend import graph
 from local_backend._context import Execution, activate, deactivate
+from local_backend.argument_schemas import check_required
 from local_backend.callback_params import resolve_nested_parameters
 from local_backend.collections import LocalCollectionCatalog
 from local_backend.input_checks import check_graph_arguments
 from local_backend.limits import Guard, Limits, guard_process, socket_probe
+from local_backend.process_errors import input_errors
 from local_backend.processes.save import MEDIA_TYPES, save_result
 
 _log = logging.getLogger(__name__)
@@ -86,6 +88,7 @@ def _parse(flat_graph: dict[str, Any]) -> Any:
 
     graph.check_processes(flat_graph, set(graph.implementations()))
     check_graph_arguments(flat_graph)
+    check_required(flat_graph)
     try:
         return OpenEOProcessGraph({"process_graph": graph.prepare(flat_graph)})
     except Exception as exc:  # noqa: BLE001 - the parser raises many types for a malformed graph
@@ -120,6 +123,7 @@ def evaluate_graph(flat_graph: dict[str, Any], execution: Execution) -> Any:
         registry = graph.execution_registry()
         registry.add_wrap_func(resolve_nested_parameters)
         registry.add_wrap_func(guard_process)
+        registry.add_wrap_func(input_errors)
         result = _parse(flat_graph).to_callable(process_registry=registry)()
         if not execution.outputs and isinstance(result, xr.DataArray):
             save_result(result, format="netCDF")

@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 import flask
 
-from local_backend import http_hooks, proxies, result_items
+from local_backend import http_hooks, proxies, result_items, sandbox
 from local_backend.cluster import DaskCluster, connect, start_local_cluster
 from local_backend.collections import LocalCollectionCatalog
 from local_backend.credentials import parse_basic
@@ -70,6 +70,8 @@ class ServerConfig:
     """How long a locked user name or address is refused (HTTP 429)."""
     debug: bool = False
     """Serve openeo-driver's ``/_debug`` routes (to logged-in users only)."""
+    udf_isolation: str = "auto"
+    """``auto`` (isolate UDFs when more than one user exists), ``on`` or ``off`` (see :mod:`local_backend.sandbox`)."""
     trusted_proxies: tuple[str, ...] = ()
     """Reverse proxies (addresses or networks) whose ``X-Forwarded-For`` names the client (none by default)."""
 
@@ -226,6 +228,8 @@ def build_backend(config: ServerConfig) -> Backend:
     from local_backend._api_conformance import conform_app
 
     secure_state_dir(config.state_dir)
+    sandbox.configure(sandbox.Policy(config.udf_isolation, lambda: len(users.users()), sandbox.SandboxSpec(
+        hidden=(str(Path(config.state_dir).resolve()), str(users_file.resolve())))))
     store = JobStore(config.state_dir)
     store.recover()
     dask = _dask_cluster(config)

@@ -39,6 +39,7 @@ from local_backend.joblog import job_log, progress_step
 from local_backend.processes._shipping import ship
 from local_backend.processes._tiles import CUBE_ORDER, Window, run_udf_on_array, windows
 from local_backend.processes.save import cube_crs
+from local_backend.sandbox import SandboxSpec, policy, run_isolated
 from local_backend.supervision import collect, wait_for_workers
 from local_backend.tile_store import TileStore
 
@@ -87,20 +88,24 @@ def _core(out: xr.DataArray, tile: xr.DataArray, task: TileTask) -> xr.DataArray
     return out.transpose(*order)
 
 
-def run_tile(task: TileTask, code: str, context: dict | None) -> dict[str, Any]:
+def run_tile(task: TileTask, code: str, context: dict | None, isolation: SandboxSpec | None = None) -> dict[str, Any]:
     """Compute one tile in this process: read its window, run the UDF, write the core; return its description.
 
     Args:
         task: the tile.
         code: UDF source.
         context: the UDF's own context.
+        isolation: run the UDF in a sandbox (:mod:`local_backend.sandbox`) with this spec (None: in this process).
 
     Raises:
         UdfRuntimeError: whatever the UDF raised, as text.
     """
     start = time.perf_counter()
     tile = task.window.compute(scheduler="synchronous")
-    out = _core(run_udf_on_array(tile, code, context), tile, task)
+    if isolation is None:
+        out = _core(run_udf_on_array(tile, code, context), tile, task)
+    else:
+        out = _core(run_isolated(tile, code, context, str(Path(task.stem).parent), isolation), tile, task)
     meta = TileStore.write(out, Path(task.stem), time.perf_counter() - start)
     return {**meta, "index": list(task.index)}
 
@@ -142,15 +147,16 @@ class _Progress:
 
 
 def _in_this_thread(execution: Execution, tasks: Iterator[tuple[int, TileTask]], code: str, context: dict | None,
-                    finished: Callable[[dict[str, Any]], None]) -> None:
+                    finished: Callable[[dict[str, Any]], None], isolation: SandboxSpec | None) -> None:
     """Run the tiles one after the other here, checking the guard between tiles (a running UDF cannot be stopped)."""
     for _, task in tasks:
         execution.guard.check()
-        finished(run_tile(task, code, context))
+        finished(run_tile(task, code, context, isolation))
 
 
 def _on_workers(execution: Execution, tasks: Iterator[tuple[int, TileTask]], total: int, code: str,
-                context: dict | None, finished: Callable[[dict[str, Any]], None]) -> None:
+                context: dict | None, finished: Callable[[dict[str, Any]], None],
+                isolation: SandboxSpec | None) -> None:
     """Run the tiles on the dask workers, at most twice the cluster's threads in flight, under the guard.
 
     The UDF code and context go to the workers once per step (:func:`~local_backend.processes._shipping.ship`), not
@@ -163,7 +169,7 @@ def _on_workers(execution: Execution, tasks: Iterator[tuple[int, TileTask]], tot
     in_flight = max(2, 2 * sum(client.nthreads().values()))
 
     def submit(task: TileTask) -> Any:
-        return client.submit(run_tile, task, code_ref, context_ref, pure=False)
+        return client.submit(run_tile, task, code_ref, context_ref, isolation, pure=False)
 
     collect(execution.dask or DaskCluster(client=client), submit, tasks, total, execution.guard, in_flight, finished)
 
@@ -192,6 +198,7 @@ def run_tiles(data: xr.DataArray, code: str, context: dict | None, size: dict[st
         UdfError: when the UDF fails on any tile (its message is included).
     """
     execution = current()
+    isolation = policy().for_request()
     rows = windows(data.sizes["y"], size.get("y", data.sizes["y"]), overlap.get("y", 0))
     cols = windows(data.sizes["x"], size.get("x", data.sizes["x"]), overlap.get("x", 0))
     parts = {"code": code, "context": context, "size": size, "overlap": overlap,
@@ -209,9 +216,9 @@ def run_tiles(data: xr.DataArray, code: str, context: dict | None, size: dict[st
     tasks = ((i * len(cols) + j + 1, _task(data, rows[i], cols[j], (i, j), store)) for i, j in todo)
     try:
         if execution.client is None:
-            _in_this_thread(execution, tasks, code, context, progress.tile)
+            _in_this_thread(execution, tasks, code, context, progress.tile, isolation)
         else:
-            _on_workers(execution, tasks, len(grid), code, context, progress.tile)
+            _on_workers(execution, tasks, len(grid), code, context, progress.tile, isolation)
     except UdfRuntimeError as exc:
         raise UdfError(str(exc)) from None
     cores = [[(w.read.start + w.core_offset, w.core_size) for w in axis] for axis in (rows, cols)]

@@ -142,7 +142,7 @@ def _command(folder: Path, spec: SandboxSpec, bwrap: str) -> list[str]:
     args += _readonly_binds()
     for hidden in spec.hidden:
         if os.path.isdir(hidden):
-            args += ["--tmpfs", hidden]
+            args += ["--tmpfs", hidden, "--remount-ro", hidden]
         elif os.path.exists(hidden):
             args += ["--ro-bind", "/dev/null", hidden]
     args += ["--bind", str(folder), "/sandbox", "--chdir", "/sandbox", "--clearenv",
@@ -151,7 +151,7 @@ def _command(folder: Path, spec: SandboxSpec, bwrap: str) -> list[str]:
     for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "LANG"):
         if name in os.environ:
             args += ["--setenv", name, os.environ[name]]
-    return [*args, sys.executable, "-m", "local_backend.udf_runner", "/sandbox"]
+    return [*args, sys.executable, "-P", "-m", "local_backend.udf_runner", "/sandbox"]
 
 
 def _memory_limit(spec: SandboxSpec) -> int | None:
@@ -173,8 +173,8 @@ class Sandbox:
         if bwrap is None:
             raise UdfRuntimeError("UDF isolation is on but bubblewrap (bwrap) is not installed on this worker")
         self.folder = Path(tempfile.mkdtemp(prefix="s1ndvi-udf-"))
-        (self.folder / "udf.py").write_text(code)
-        (self.folder / "context.json").write_text(json.dumps(context or {}, default=str))
+        (self.folder / "udf-code.txt").write_text(code)
+        (self.folder / "udf-context.json").write_text(json.dumps(context or {}, default=str))
         limit = _memory_limit(spec)
 
         def limits() -> None:

@@ -1,7 +1,7 @@
 """The process inside the UDF sandbox (:mod:`local_backend.sandbox`): runs one UDF on tile after tile.
 
 Started by :class:`local_backend.sandbox.Sandbox` as ``python -m local_backend.udf_runner FOLDER`` in a bubblewrap
-sandbox whose only writable folder is ``FOLDER`` (``udf.py`` and ``context.json`` in it). Each line on standard
+sandbox whose only writable folder is ``FOLDER`` (``udf-code.txt`` and ``udf-context.json`` in it). Each line on standard
 input names an input and an output file there (``{"input": "in-1.npz", "output": "out-1.npz"}``); the runner reads
 the tile (:func:`~local_backend.array_files.read_array`), runs the UDF, writes the result and answers one JSON line
 (``{"ok": true}`` or ``{"error": "TypeError: ..."}``) on the original standard output. What the UDF prints goes to
@@ -23,8 +23,8 @@ def main(folder: Path) -> int:
     from local_backend.errors import UdfRuntimeError
     from local_backend.processes._tiles import run_udf_on_array
 
-    code = (folder / "udf.py").read_text()
-    context = json.loads((folder / "context.json").read_text())
+    code = (folder / "udf-code.txt").read_text()
+    context = json.loads((folder / "udf-context.json").read_text())
     for line in sys.stdin:
         request = json.loads(line)
         try:

@@ -8,7 +8,7 @@ started once per step, tiles exchanged as ``.npz`` files), interleaved so that l
 Prints the median seconds per tile of each, their ratio (the overhead per tile), and the one-off start of a
 sandbox (Python plus the UDF's imports, paid once per step and worker thread).
 
-Usage: python benchmarks/bench_udf_isolation.py [--tile 64] [--tiles 4] [--repeats 3]
+Usage: python benchmarks/bench_udf_isolation.py [--tile 64] [--tiles 4] [--repeats 3] [--identity]
 """
 
 import argparse
@@ -18,12 +18,22 @@ import time
 
 import numpy as np
 
+IDENTITY = """
+import xarray
+
+
+def apply_datacube(cube: xarray.DataArray, context: dict) -> xarray.DataArray:
+    return cube
+"""
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tile", type=int, default=64, help="tile side in pixels (64)")
     parser.add_argument("--tiles", type=int, default=4, help="tiles per repeat (4)")
     parser.add_argument("--repeats", type=int, default=3, help="interleaved repeats (3)")
+    parser.add_argument("--identity", action="store_true",
+                        help="a UDF that returns its input instead of the project's: the transport cost alone")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
@@ -38,7 +48,7 @@ def main() -> None:
     reps = -(-args.tile // min(sample.sizes["y"], sample.sizes["x"])) * 2  # at least 4 tiles of the asked size
     cube = sample.isel(y=np.tile(np.arange(sample.sizes["y"]), reps), x=np.tile(np.arange(sample.sizes["x"]), reps))
     cube = cube.assign_coords(y=np.arange(cube.sizes["y"]) * -10.0, x=np.arange(cube.sizes["x"]) * 10.0)
-    code = UDF_PATH.read_text()
+    code = IDENTITY if args.identity else UDF_PATH.read_text()
     size = args.tile
     tiles = [cube.isel(y=slice(i * size, (i + 1) * size), x=slice(j * size, (j + 1) * size))
              for i in range(cube.sizes["y"] // size) for j in range(cube.sizes["x"] // size)][:args.tiles]

@@ -31,7 +31,8 @@ DATE_RANGE = (dt.datetime(1678, 1, 1), dt.datetime(2261, 12, 31, 23, 59, 59))
 """Dates a cube's time axis can hold (numpy ``datetime64[ns]``: 1677-09-21 to 2262-04-11, whole years kept)."""
 _REFERENCE_KEYS = ("from_node", "from_parameter")
 _SCALARS = ("number", "integer", "boolean", "string")
-_JSON_TYPES = {"null": (type(None),), "boolean": (bool,), "string": (str,), "array": (list,), "object": (dict,),
+_JSON_TYPES: dict[str, tuple[type, ...]] = {"null": (type(None),), "boolean": (bool,), "string": (str,),
+                                            "array": (list,), "object": (dict,),
                "number": (int, float), "integer": (int, float)}
 
 
@@ -165,7 +166,7 @@ def _type_ok(value: Any, types: list[str]) -> bool:
     for name in types:
         if isinstance(value, _JSON_TYPES.get(name, (object,))) and not (isinstance(value, bool) and name in (
                 "number", "integer")):
-            if name != "integer" or isinstance(value, int) or float(value).is_integer():
+            if name != "integer" or isinstance(value, int) or (isinstance(value, float) and value.is_integer()):
                 return True
     return False
 
@@ -251,9 +252,12 @@ def _check_bbox(value: Any, process: str, parameter: str) -> None:
 
 
 def _schema_subtypes(schema: Any) -> set[str]:
-    options = schema if isinstance(schema, list) else schema.get("anyOf", schema.get("oneOf", [schema])) \
-        if isinstance(schema, dict) else []
-    return {o.get("subtype") for o in options if isinstance(o, dict)} - {None}
+    options: list[Any] = []
+    if isinstance(schema, list):
+        options = schema
+    elif isinstance(schema, dict):
+        options = list(schema.get("anyOf") or schema.get("oneOf") or [schema])
+    return {str(o["subtype"]) for o in options if isinstance(o, dict) and o.get("subtype")}
 
 
 def check_argument_types(flat_graph: dict[str, Any]) -> None:

@@ -32,7 +32,7 @@ def write_array(array: xr.DataArray, path: Path) -> None:
     arrays = {"data": _plain(array.values), _META: np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)}
     arrays.update({f"coord:{k}": _plain(c.values) for k, c in array.coords.items()})
     with open(path, "wb") as handle:
-        np.savez(handle, **arrays)
+        np.savez(handle, **arrays)  # type: ignore[arg-type]  # numpy's stub types the keywords as allow_pickle
 
 
 def read_array(path: Path) -> xr.DataArray:

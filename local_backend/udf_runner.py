@@ -27,6 +27,7 @@ def main(folder: Path) -> int:
     context = json.loads((folder / "udf-context.json").read_text())
     for line in sys.stdin:
         request = json.loads(line)
+        answer: dict[str, object]
         try:
             tile = read_array(folder / Path(request["input"]).name)
             write_array(run_udf_on_array(tile, code, context), folder / Path(request["output"]).name)

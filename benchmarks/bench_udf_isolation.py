@@ -37,10 +37,11 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
-    from local_backend.processes._tiles import run_udf_on_array
+    from local_backend.tiles.windows import run_udf_on_array
+    from udf.ingest.base import load_sample_cube
+
     from local_backend.sandbox import SandboxSpec, bwrap_path, close_all, run_isolated
     from udf import UDF_PATH
-    from udf.ingest import load_sample_cube
 
     if bwrap_path() is None:
         raise SystemExit("bubblewrap (bwrap) is not installed: apt-get install bubblewrap")

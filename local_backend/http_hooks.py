@@ -4,11 +4,11 @@
   its error generators) answer 404 unless the server runs with ``--debug``, and then only with a valid login.
 * Signed result URLs (``.../results/<user>/<signature>/...``) answer 404: this backend issues no signed URLs
   (openeo-driver crashed on them with a 500 when no URL signer is configured).
-* JSON bodies: larger than the limit → 413, nested deeper than :data:`~local_backend.input_checks.MAX_JSON_DEPTH`
+* JSON bodies: larger than the limit → 413, nested deeper than :data:`~local_backend.api.input_checks.MAX_JSON_DEPTH`
   → 400 (a body nested 100,000 deep crashed the parser with a ``RecursionError``).
 * ``GET /credentials/basic``: the header is parsed by :func:`~local_backend.credentials.parse_basic` (the parser
   the authenticator uses too; a malformed header is refused with 401 and counted against the address); failed
-  logins are counted per canonical user name and per client address (:class:`~local_backend.ratelimit.LoginLimiter`;
+  logins are counted per canonical user name and per client address (:class:`~local_backend.api.ratelimit.LoginLimiter`;
   the address is ``X-Forwarded-For`` only from trusted proxies, see :mod:`local_backend.proxies`);
   a locked name or address gets 429 with ``Retry-After``.
 * openeo-driver logs every error response at ERROR with a traceback; a filter turns client errors (4xx) into one
@@ -21,10 +21,10 @@ from typing import Any
 
 import flask
 
+from local_backend.api.input_checks import check_json_body
+from local_backend.api.ratelimit import LoginLimiter
 from local_backend.credentials import parse_basic
 from local_backend.errors import CredentialsMalformed, InputInvalid, TooManyRequests
-from local_backend.input_checks import check_json_body
-from local_backend.ratelimit import LoginLimiter
 
 __all__ = ["ClientErrorLogFilter", "install"]
 

@@ -32,7 +32,7 @@ def _wrap(app: flask.Flask, jobs: Any, view: Callable[..., Any]) -> Callable[...
 
 
 def install(app: flask.Flask, jobs: Any) -> None:
-    """Wrap the result-item views of ``app`` (``jobs``: the :class:`~local_backend.jobs.LocalBatchJobs`)."""
+    """Wrap the result-item views of ``app`` (``jobs``: the :class:`~local_backend.jobs.batch.LocalBatchJobs`)."""
     for endpoint, view in list(app.view_functions.items()):
         if endpoint.rsplit(".", 1)[-1] in ENDPOINTS:
             app.view_functions[endpoint] = _wrap(app, jobs, view)

@@ -3,13 +3,13 @@
 The server never holds a tile's pixels. For each tile it ships a :class:`TileTask` to a dask worker (or runs it in
 this process without a cluster): the culled dask graph of the tile's input window (file paths and slices, a few
 KB, when the input is a lazily loaded collection) and the path to write to; the UDF code and context travel once
-per step as tasks of their own (:mod:`local_backend.processes._shipping`: a self-contained UDF is ~100 kB). The
+per step as tasks of their own (:mod:`local_backend.tiles.shipping`: a self-contained UDF is ~100 kB). The
 worker computes the window (reading only that window), runs the UDF, crops the tile's core and writes it with
-:meth:`~local_backend.tile_store.TileStore.write`. At most ``2 x`` the cluster's threads tiles are in flight, so
+:meth:`~local_backend.tiles.store.TileStore.write`. At most ``2 x`` the cluster's threads tiles are in flight, so
 neither the server nor a worker needs memory in proportion to the area. The step's result is a lazy cube over the
 tile files, which ``save_result`` streams to the output.
 
-The tiles run under the evaluation's :class:`~local_backend.limits.Guard`: :func:`local_backend.supervision.collect`
+The tiles run under the evaluation's :class:`~local_backend.limits.Guard`: :func:`local_backend.jobs.supervision.collect`
 stops the tiles in flight on cancel, client disconnect, deadline or the per-tile time limit (restarting the workers
 running them) and turns a worker killed twice into a clear error; without a cluster the guard is checked between
 tiles.
@@ -18,7 +18,7 @@ A step's folder (under :meth:`Execution.tiles_root`) is named by a digest of wha
 code and context, the tile grid, the input's shape and labels, the collection files read and their modification
 times, the process graph and the step's position in it. Running the same batch job again therefore finds the tiles
 of an interrupted run and computes only the missing ones (a canceled or stopped job keeps its finished tiles too);
-progress is reported per tile to the job's log (:func:`~local_backend.joblog.job_log`) and ``progress``.
+progress is reported per tile to the job's log (:func:`~local_backend.jobs.log.job_log`) and ``progress``.
 """
 
 import hashlib
@@ -32,16 +32,16 @@ from typing import Any, Callable, Iterator
 import numpy as np
 import xarray as xr
 
-from local_backend._context import Execution, current
-from local_backend.cluster import DaskCluster
+from local_backend.context import Execution, current
 from local_backend.errors import UdfError, UdfRuntimeError
-from local_backend.joblog import job_log, progress_step
-from local_backend.processes._shipping import ship
-from local_backend.processes._tiles import CUBE_ORDER, Window, run_udf_on_array, windows
+from local_backend.jobs.cluster import DaskCluster
+from local_backend.jobs.log import job_log, progress_step
+from local_backend.jobs.supervision import collect, wait_for_workers
 from local_backend.processes.save import cube_crs
 from local_backend.sandbox import SandboxSpec, policy, run_isolated
-from local_backend.supervision import collect, wait_for_workers
-from local_backend.tile_store import TileStore
+from local_backend.tiles.shipping import ship
+from local_backend.tiles.store import TileStore
+from local_backend.tiles.windows import CUBE_ORDER, Window, run_udf_on_array, windows
 
 _log = logging.getLogger(__name__)
 
@@ -159,8 +159,8 @@ def _on_workers(execution: Execution, tasks: Iterator[tuple[int, TileTask]], tot
                 isolation: SandboxSpec | None) -> None:
     """Run the tiles on the dask workers, at most twice the cluster's threads in flight, under the guard.
 
-    The UDF code and context go to the workers once per step (:func:`~local_backend.processes._shipping.ship`), not
-    once per tile. :func:`~local_backend.supervision.collect` stops the tiles in flight (and restarts the workers
+    The UDF code and context go to the workers once per step (:func:`~local_backend.tiles.shipping.ship`), not
+    once per tile. :func:`~local_backend.jobs.supervision.collect` stops the tiles in flight (and restarts the workers
     running them) on cancel, client disconnect, deadline, per-tile time limit or the first error.
     """
     client = execution.client

@@ -21,7 +21,7 @@ def main(folder: Path) -> int:
     sys.stdout = sys.stderr
     from local_backend.array_files import read_array, write_array
     from local_backend.errors import UdfRuntimeError
-    from local_backend.processes._tiles import run_udf_on_array
+    from local_backend.tiles.windows import run_udf_on_array
 
     code = (folder / "udf-code.txt").read_text()
     context = json.loads((folder / "udf-context.json").read_text())

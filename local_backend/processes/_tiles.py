@@ -1,4 +1,4 @@
-"""Spatial tiles (with overlap) and running a UDF on one labelled tile; the tiled run is :mod:`local_backend.tile_jobs`."""
+"""Spatial tiles (with overlap) and running a UDF on one labelled tile; the tiled run is :mod:`local_backend.tiles.jobs`."""
 
 import logging
 import traceback
@@ -57,9 +57,9 @@ def run_udf_on_array(cube: xr.DataArray, code: str, context: dict | None) -> xr.
     return cubes[0].get_array()
 
 
-def run_tiled(data: xr.DataArray, code: str, context: dict | None, size: dict[str, int],
+def run_tiles(data: xr.DataArray, code: str, context: dict | None, size: dict[str, int],
               overlap: dict[str, int]) -> xr.DataArray:
-    """Run a UDF per spatial tile of ``data`` (see :func:`local_backend.tile_jobs.run_tiles`).
+    """Run a UDF per spatial tile of ``data`` (see :func:`local_backend.tiles.jobs.run_tiles`).
 
     Args:
         data: labelled cube with ``y`` and ``x``.
@@ -73,7 +73,7 @@ def run_tiled(data: xr.DataArray, code: str, context: dict | None, size: dict[st
         ProcessParameterInvalid: for a ``context`` that is not an object.
     """
     from local_backend.errors import ProcessParameterInvalid
-    from local_backend.tile_jobs import run_tiles
+    from local_backend.tiles.jobs import run_tiles
 
     if context is not None and not isinstance(context, dict):  # a UDF's context is an object (openEO: any type)
         raise ProcessParameterInvalid("run_udf", "context", f"this backend passes an object (or null) to the UDF, "

@@ -23,7 +23,7 @@ requires_bwrap = pytest.mark.skipif(shutil.which("bwrap") is None,
 @pytest.fixture(scope="module")
 def two_users(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A users file with :data:`USER` and a second user."""
-    from local_backend.users import UsersFile
+    from local_backend.api.users import UsersFile
 
     path = tmp_path_factory.mktemp("two-users") / "users.json"
     UsersFile(path).add(USER, PASSWORD)

@@ -1,7 +1,7 @@
 """Request hooks on the openeo-driver Flask app: close side doors, bound request bodies, limit logins, quiet 4xx logs.
 
 * ``/_debug/*`` routes (openeo-driver's echo, which returns the request headers including ``Authorization``, and
-  its error generators) answer 404 unless the server runs with ``--debug``, and then only with a valid login.
+  its error generators) answer 404 unless the server runs with ``--debug-routes``, and then only with a valid login.
 * Signed result URLs (``.../results/<user>/<signature>/...``) answer 404: this backend issues no signed URLs
   (openeo-driver crashed on them with a 500 when no URL signer is configured).
 * JSON bodies: larger than the limit → 413, nested deeper than :data:`~local_backend.input_checks.MAX_JSON_DEPTH`
@@ -69,7 +69,7 @@ def _check_route(app: flask.Flask, debug: bool) -> None:
     name = _endpoint_name()
     if name.startswith("debug_"):
         if not debug:
-            raise _not_found(f"'{flask.request.path}' does not exist (debug routes need `s1ndvi serve --debug`).")
+            raise _not_found(f"'{flask.request.path}' does not exist (debug routes need `s1ndvi serve --debug-routes`).")
         app.extensions["auth_handler"].get_user_from_bearer_token(flask.request)
     if name.endswith("_signed"):
         raise _not_found("Signed result URLs are not issued by this backend: download results with an authenticated "

@@ -131,7 +131,8 @@ class LocalBatchJobs(BatchJobs):
             execution = self.runtime.execution(
                 self.store.results_dir(job_id), sync=False, log=logger, guard=guard, job_id=job_id,
                 tile_dir=self.store.tiles_dir(job_id),
-                progress=lambda percent: self.store.update(job_id, progress=round(percent, 1)))
+                progress=lambda percent: self.store.update(job_id, progress=round(percent, 1)),
+                user_id=record["user_id"])
             evaluate_graph(record["process"]["process_graph"], execution)
             if not execution.outputs:
                 raise OpenEOApiException(message="The job wrote no result (no raster cube to save).",

@@ -22,6 +22,8 @@ from local_backend.limits import Limits, install_dask_callback
 from local_backend.ratelimit import LoginLimiter
 from local_backend.state_files import PRIVATE_UMASK, secure_state_dir
 from local_backend.supervision import WorkerSupervisor
+from local_backend.udp.service import install as install_udp_views
+from local_backend.udp.service import user_processes
 from local_backend.users import TokenSigner, UsersFile
 
 _log = logging.getLogger(__name__)
@@ -68,6 +70,8 @@ class ServerConfig:
     """How long a locked user name or address is refused (HTTP 429)."""
     debug: bool = False
     """Serve openeo-driver's ``/_debug`` routes (to logged-in users only)."""
+    udp_catalogue: Path | None = None
+    """Folder of UDP JSONs: the offline catalogue that process namespaces (URLs by file name) resolve to."""
 
     def limits(self) -> Limits:
         """The size and time limits these options set."""
@@ -229,14 +233,16 @@ def build_backend(config: ServerConfig) -> Backend:
                       tile_size=config.tile_size, dask=dask, limits=config.limits())
     install_dask_callback()
     jobs = LocalBatchJobs(runtime, store)
+    udps = user_processes(config.state_dir, config.udp_catalogue, runtime)
     implementation = _implementation_class()(
         catalog=runtime.catalog, batch_jobs=jobs, processing=LocalProcessing(runtime),
-        config=get_backend_config(force_reload=True))
+        user_defined_processes=udps, config=get_backend_config(force_reload=True))
     app = build_app(implementation)
     _secure_tokens(app, TokenSigner.from_key_file(config.state_dir / "token_key"))
     _restartable_jobs(app, jobs)
     _json_errors(app)
     conform_app(app, store)
+    install_udp_views(app, udps)
     http_hooks.install(app, LoginLimiter(max_failures=config.login_max_failures, lockout_s=config.login_lockout_s),
                        debug=config.debug)
     supervisor = WorkerSupervisor(dask).start() if dask is not None else None

@@ -16,9 +16,9 @@ MAX_FAILURES = 3
 
 @pytest.fixture(scope="module")
 def locked_down(tmp_path_factory: pytest.TempPathFactory, sample_data: Path, users_file: Path) -> Iterator[Server]:
-    """A server (no dask workers, ``--debug``) that locks logins after 3 failures for 30 s."""
+    """A server (no dask workers, ``--debug-routes``) that locks logins after 3 failures for 30 s."""
     srv = start_server(tmp_path_factory.mktemp("login"), sample_data, users_file, workers=0,
-                       extra=("--login-max-failures", str(MAX_FAILURES), "--login-lockout", "30", "--debug"))
+                       extra=("--login-max-failures", str(MAX_FAILURES), "--login-lockout", "30", "--debug-routes"))
     yield srv
     srv.stop()
 

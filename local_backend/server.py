@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 import flask
 
-from local_backend import http_hooks
+from local_backend import api_endpoints, http_hooks
 from local_backend.cluster import DaskCluster, connect, start_local_cluster
 from local_backend.collections import LocalCollectionCatalog
 from local_backend.errors import InsecureBind, MalformedJson
@@ -243,6 +243,7 @@ def build_backend(config: ServerConfig) -> Backend:
     _json_errors(app)
     conform_app(app, store)
     install_udp_views(app, udps)
+    api_endpoints.install(app, store, runtime.catalog, implementation.processing)
     http_hooks.install(app, LoginLimiter(max_failures=config.login_max_failures, lockout_s=config.login_lockout_s),
                        debug=config.debug)
     supervisor = WorkerSupervisor(dask).start() if dask is not None else None

@@ -7,15 +7,20 @@
 * ``GET /service_types``: ``{}``, this backend offers no secondary web services.
 * ``GET /credentials/oidc``: 501 ``FeatureUnsupported`` naming basic auth: this backend has no OpenID Connect
   provider (the response schema needs at least one, so an empty list would be invalid).
-* ``POST /validation``: a body without ``process_graph`` answers 200 with a ``ProcessGraphMissing`` error in the
-  list, as the API says validation reports errors (openeo-driver: 400).
+* ``POST /validation``: a JSON object without ``process_graph`` answers 200 with a ``ProcessGraphMissing`` error in
+  the list, as the API says validation reports errors (openeo-driver: 400); no JSON object at all stays a 400.
 """
 
 import logging
 from typing import Any
 
 import flask
-from openeo_driver.errors import FeatureUnsupportedException, JobNotFoundException, OpenEOApiException
+from openeo_driver.errors import (
+    FeatureUnsupportedException,
+    JobNotFoundException,
+    OpenEOApiException,
+    ProcessGraphMissingException,
+)
 
 from local_backend.input_checks import check_job_metadata
 from local_backend.job_estimate import estimate
@@ -86,7 +91,9 @@ def install(app: flask.Flask, store: JobStore, catalog: Any, processing: Any) ->
 
     def validation() -> flask.Response:
         body = flask.request.get_json(silent=True)
-        if not isinstance(body, dict) or "process_graph" not in body:
+        if not isinstance(body, dict):
+            raise ProcessGraphMissingException()
+        if "process_graph" not in body:
             return flask.jsonify({"errors": [{"code": "ProcessGraphMissing", "message": "The body has no "
                                               "'process_graph' to validate."}]})
         return flask.jsonify({"errors": processing.validate(body["process_graph"])})

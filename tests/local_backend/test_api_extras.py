@@ -68,6 +68,7 @@ def test_service_types_oidc_validation(server: Server) -> None:
     assert oidc.status_code == 501 and "basic" in oidc.json()["message"]
     empty = requests.post(f"{base}/validation", json={}, timeout=30)
     assert empty.status_code == 200 and empty.json()["errors"][0]["code"] == "ProcessGraphMissing"
+    assert requests.post(f"{base}/validation", timeout=30).status_code == 400  # no body at all
 
 
 @pytest.mark.parametrize("port", ["99999", "-1", "http"])

@@ -19,6 +19,7 @@ from local_backend.executor import LocalProcessing, Runtime
 from local_backend.job_store import JobStore
 from local_backend.jobs import LocalBatchJobs
 from local_backend.limits import Limits, install_dask_callback
+from local_backend.log_hygiene import quiet_worker_udf_failures
 from local_backend.ratelimit import LoginLimiter
 from local_backend.state_files import PRIVATE_UMASK, secure_state_dir
 from local_backend.supervision import WorkerSupervisor
@@ -228,6 +229,8 @@ def build_backend(config: ServerConfig) -> Backend:
     store = JobStore(config.state_dir)
     store.recover()
     dask = _dask_cluster(config)
+    if dask is not None:
+        quiet_worker_udf_failures(dask.client)
     runtime = Runtime(catalog=LocalCollectionCatalog(_data_dir(config)), work_dir=config.state_dir / "tmp",
                       client=None if dask is None else dask.client, max_sync_bytes=int(config.max_sync_mb * 2**20),
                       tile_size=config.tile_size, dask=dask, limits=config.limits())

@@ -9,7 +9,7 @@ import openeo
 import pytest
 import requests
 import xarray as xr
-from conftest import PASSWORD, REPO, USER, Server
+from conftest import PASSWORD, REPO, USER, Server, requires_project_udf
 
 ORIGIN = "https://editor.openeo.org"
 SMALL_JOB = {"load": {"process_id": "load_collection", "arguments": {
@@ -124,3 +124,50 @@ def test_browser_flow(server: Server) -> None:
     assert status == "finished", browser.get(f"{base}/jobs/{job_id}/logs").json()
     assets = browser.get(f"{base}/jobs/{job_id}/results").json()["assets"]
     assert any(a["type"] == "application/x-netcdf" for a in assets.values())
+
+
+@requires_project_udf
+def test_udf_context_error_is_one_log_line(server: Server, connection: openeo.Connection) -> None:
+    from udf import UDF_PATH
+
+    before = server.log.read_text()
+    cube = connection.load_collection("S1NDVI_SAMPLE_CUBE", temporal_extent=["2018-05-01", "2018-05-21"])
+    udf = openeo.UDF.from_file(UDF_PATH, context={"include_uncertanty": True})  # mistyped key
+    fused = cube.apply_neighborhood(process=udf, size=[{"dimension": "x", "value": 32, "unit": "px"},
+                                                       {"dimension": "y", "value": 32, "unit": "px"}], overlap=[])
+    with pytest.raises(openeo.rest.OpenEoApiError) as error:
+        fused.download(format="netCDF")
+    assert error.value.http_status_code == 400 and "include_uncertanty" in error.value.message
+    time.sleep(1)
+    added = server.log.read_text()[len(before):]
+    assert "Traceback" not in added and "Compute Failed" not in added
+    assert len([line for line in added.splitlines() if "INFO openeo_driver.views.error: UdfError" in line]) == 1
+
+
+def test_quiet_start(tmp_path: Path, sample_data: Path, users_file: Path) -> None:
+    """At the default level `s1ndvi serve` with a dask worker starts with its one announcement line only."""
+    import os
+    import signal
+
+    from local_backend.server import free_port
+
+    port = free_port()
+    log = tmp_path / "serve.log"
+    with log.open("w") as handle:
+        process = subprocess.Popen([sys.executable, "-m", "udf.cli", "serve", "--port", str(port), "--data",
+                                    str(sample_data), "--state", str(tmp_path / "state"), "--users", str(users_file),
+                                    "--workers", "1"], cwd=REPO, stdout=handle, stderr=subprocess.STDOUT,
+                                   env={**os.environ, "PYTHONPATH": str(REPO)})
+        try:
+            deadline = time.time() + 120
+            while "Ctrl+C stops it" not in log.read_text():
+                assert process.poll() is None and time.time() < deadline, log.read_text()
+                time.sleep(0.5)
+            time.sleep(3)  # let the worker process finish its start-up
+            startup = log.read_text()
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=60)
+    lines = [line for line in startup.splitlines() if line.strip()]
+    assert "pip install" not in startup and "distributed" not in startup
+    assert len(lines) == 1, lines  # the announcement

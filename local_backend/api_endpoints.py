@@ -107,8 +107,12 @@ def install(app: flask.Flask, store: JobStore, catalog: Any, processing: Any) ->
         return flask.jsonify({})
 
     def credentials_oidc(version: str | None = None) -> flask.Response:
-        raise FeatureUnsupportedException(message="This backend has no OpenID Connect provider: log in with HTTP "
-                                                  "basic authentication (GET /credentials/basic).")
+        # answered, not raised: openeo-driver logs every raised 5xx at ERROR with a traceback
+        error = FeatureUnsupportedException(message="This backend has no OpenID Connect provider: log in with HTTP "
+                                                    "basic authentication (GET /credentials/basic).")
+        response = flask.jsonify(error.to_dict())
+        response.status_code = error.status_code
+        return response
 
     for prefix in ("/openeo/<version>", "/openeo"):
         if f"{prefix}/service_types" not in {r.rule for r in app.url_map.iter_rules()}:

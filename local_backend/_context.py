@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from local_backend.collections import LocalCollectionCatalog
+from local_backend.cubes.collections import LocalCollectionCatalog
 from local_backend.limits import Guard
 
 _log = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ class Execution:
     job_id: str | None = None
     """The batch job being run (None: a synchronous request)."""
     dask: Any = None
-    """The :class:`~local_backend.cluster.DaskCluster` behind ``client`` (None: none, or only a bare client)."""
+    """The :class:`~local_backend.jobs.cluster.DaskCluster` behind ``client`` (None: none, or only a bare client)."""
     tile_dir: Path | None = None
     """Folder of the per-tile results of tiled UDF steps (None: ``output_dir/tiles``); kept between runs of a
     batch job so that a restarted job recomputes only the missing tiles."""

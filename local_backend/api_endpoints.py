@@ -22,9 +22,9 @@ from openeo_driver.errors import (
     ProcessGraphMissingException,
 )
 
-from local_backend.input_checks import check_job_metadata
+from local_backend.api.input_checks import check_job_metadata
 from local_backend.job_estimate import estimate
-from local_backend.job_store import JobStore
+from local_backend.jobs.store import JobStore
 
 _log = logging.getLogger(__name__)
 

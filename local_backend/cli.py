@@ -11,8 +11,9 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from udf.cli.output import say
+
 from local_backend.errors import USER_ERRORS, BackendDependencyMissing, UsersFileError
-from udf.cli import say
 
 _log = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     quiet_startup_logs()
     _require_backend()
-    from local_backend.server import DEFAULT_STATE_DIR, ServerConfig, serve
+    from local_backend.api.server import DEFAULT_STATE_DIR, ServerConfig, serve
 
     config = ServerConfig(
         data_dir=args.data, host=args.host, port=args.port, users_file=args.users,
@@ -72,7 +73,7 @@ def _read_password(stream: Any) -> str:
 
 def cmd_users_add(args: argparse.Namespace) -> int:
     """Add or update a user; the password is read from standard input (never from the command line)."""
-    from local_backend.users import UsersFile
+    from local_backend.api.users import UsersFile
 
     users = UsersFile(args.users)
     try:
@@ -85,7 +86,7 @@ def cmd_users_add(args: argparse.Namespace) -> int:
 
 def cmd_sample_data(args: argparse.Namespace) -> int:
     """Write the embedded sample as collections ``SENTINEL1_GRD``, ``SENTINEL2_L2A``, ``S1NDVI_SAMPLE_CUBE``."""
-    from local_backend.sample_data import write_sample_collections
+    from local_backend.cubes.sample_data import write_sample_collections
 
     paths = write_sample_collections(args.dir, overwrite=args.overwrite)
     say(f"Wrote sample collections in {args.dir}: {', '.join(p.name for p in paths)}")

@@ -4,10 +4,10 @@
   its error generators) answer 404 unless the server runs with ``--debug-routes``, and then only with a valid login.
 * Signed result URLs (``.../results/<user>/<signature>/...``) answer 404: this backend issues no signed URLs
   (openeo-driver crashed on them with a 500 when no URL signer is configured).
-* JSON bodies: larger than the limit → 413, nested deeper than :data:`~local_backend.input_checks.MAX_JSON_DEPTH`
+* JSON bodies: larger than the limit → 413, nested deeper than :data:`~local_backend.api.input_checks.MAX_JSON_DEPTH`
   → 400 (a body nested 100,000 deep crashed the parser with a ``RecursionError``).
 * ``GET /credentials/basic``: failed logins are counted per user name and per client address
-  (:class:`~local_backend.ratelimit.LoginLimiter`); a locked name or address gets 429 with ``Retry-After``.
+  (:class:`~local_backend.api.ratelimit.LoginLimiter`); a locked name or address gets 429 with ``Retry-After``.
 * openeo-driver logs every error response at ERROR with a traceback; a filter turns client errors (4xx) into one
   INFO/WARNING line without traceback, server errors (5xx) keep theirs.
 """
@@ -19,9 +19,9 @@ from typing import Any
 
 import flask
 
+from local_backend.api.input_checks import check_json_body
+from local_backend.api.ratelimit import LoginLimiter
 from local_backend.errors import InputInvalid, TooManyRequests
-from local_backend.input_checks import check_json_body
-from local_backend.ratelimit import LoginLimiter
 
 __all__ = ["ClientErrorLogFilter", "install"]
 

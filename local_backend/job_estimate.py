@@ -14,8 +14,8 @@ import statistics
 from datetime import datetime
 from typing import Any
 
-from local_backend.collections import LocalCollectionCatalog
-from local_backend.job_store import JobStore
+from local_backend.cubes.collections import LocalCollectionCatalog
+from local_backend.jobs.store import JobStore
 
 _log = logging.getLogger(__name__)
 

@@ -13,11 +13,11 @@ from openeo_driver.backend import BatchJobMetadata, BatchJobs
 from openeo_driver.errors import JobNotFinishedException, JobNotFoundException, OpenEOApiException
 from openeo_driver.users import User
 
+from local_backend.api.input_checks import check_job_metadata
 from local_backend.errors import ExecutionCanceled
 from local_backend.executor import Runtime, evaluate_graph
-from local_backend.input_checks import check_job_metadata
-from local_backend.job_store import JobStore, now
-from local_backend.joblog import set_job_log_sink
+from local_backend.jobs.log import set_job_log_sink
+from local_backend.jobs.store import JobStore, now
 from local_backend.limits import Guard
 from local_backend.processes.save import MEDIA_TYPES
 

@@ -11,21 +11,23 @@ from typing import Any, Callable
 
 import flask
 
-from local_backend import api_endpoints, http_hooks
-from local_backend.cluster import DaskCluster, connect, start_local_cluster
-from local_backend.collections import LocalCollectionCatalog
+from local_backend import api_endpoints
+from local_backend.api import http_hooks
+from local_backend.api.ratelimit import LoginLimiter
+from local_backend.api.users import TokenSigner, UsersFile
+from local_backend.cubes.collections import LocalCollectionCatalog
 from local_backend.errors import InsecureBind, MalformedJson
 from local_backend.executor import LocalProcessing, Runtime
-from local_backend.job_store import JobStore
-from local_backend.jobs import LocalBatchJobs
-from local_backend.limits import Limits, install_dask_callback
+from local_backend.guards import install_dask_callback
+from local_backend.jobs.batch import LocalBatchJobs
+from local_backend.jobs.cluster import DaskCluster, connect, start_local_cluster
+from local_backend.jobs.state_files import PRIVATE_UMASK, secure_state_dir
+from local_backend.jobs.store import JobStore
+from local_backend.jobs.supervision import WorkerSupervisor
+from local_backend.limits import Limits
 from local_backend.log_hygiene import quiet_worker_udf_failures
-from local_backend.ratelimit import LoginLimiter
-from local_backend.state_files import PRIVATE_UMASK, secure_state_dir
-from local_backend.supervision import WorkerSupervisor
 from local_backend.udp.service import install as install_udp_views
 from local_backend.udp.service import user_processes
-from local_backend.users import TokenSigner, UsersFile
 
 _log = logging.getLogger(__name__)
 
@@ -103,7 +105,7 @@ def _dask_cluster(config: ServerConfig) -> DaskCluster | None:
 def _data_dir(config: ServerConfig) -> Path:
     if config.data_dir is not None:
         return Path(config.data_dir)
-    from local_backend.sample_data import write_sample_collections
+    from local_backend.cubes.sample_data import write_sample_collections
 
     target = config.state_dir / "sample_data"
     write_sample_collections(target)
@@ -223,7 +225,7 @@ def build_backend(config: ServerConfig) -> Backend:
     from openeo_driver.config import get_backend_config
     from openeo_driver.views import build_app
 
-    from local_backend._api_conformance import conform_app
+    from local_backend.api.conformance import conform_app
 
     secure_state_dir(config.state_dir)
     store = JobStore(config.state_dir)

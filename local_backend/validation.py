@@ -1,7 +1,7 @@
 """``POST /validation``: check a process graph without running it (openEO API: always 200 with a list of errors).
 
 Checked: the graph is a non-empty object of nodes; every process exists here; argument types the process
-implementations do not check themselves (:func:`~local_backend.input_checks.check_graph_arguments`); every argument
+implementations do not check themselves (:func:`~local_backend.api.input_checks.check_graph_arguments`); every argument
 name is a parameter of the process and every required parameter is given (against the process's openEO spec); the
 graph parses (references, callbacks, one result node); collections named literally in ``load_collection`` exist.
 Parameters a graph leaves unresolved (``from_parameter`` of a user-defined process) are not errors, as the API
@@ -19,8 +19,8 @@ from openeo_driver.errors import (
 )
 
 from local_backend import graph
-from local_backend.collections import LocalCollectionCatalog
-from local_backend.input_checks import check_graph_arguments
+from local_backend.api.input_checks import check_graph_arguments
+from local_backend.cubes.collections import LocalCollectionCatalog
 
 _log = logging.getLogger(__name__)
 

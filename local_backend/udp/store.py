@@ -71,7 +71,7 @@ class UdpStore(UserDefinedProcesses):
         spec = {**spec, "id": process_id}
         if self.validate is not None:
             self.validate(user_id, spec)
-        from local_backend.job_store import now
+        from local_backend.jobs.store import now
 
         with self._lock, closing(self._connect()) as db, db:
             db.execute("INSERT OR REPLACE INTO process_graphs (user_id, id, spec, updated) VALUES (?, ?, ?, ?)",

@@ -149,7 +149,7 @@ def test_quiet_start(tmp_path: Path, sample_data: Path, users_file: Path) -> Non
     import os
     import signal
 
-    from local_backend.server import free_port
+    from local_backend.api.server import free_port
 
     port = free_port()
     log = tmp_path / "serve.log"

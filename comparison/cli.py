@@ -58,7 +58,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cropsar", default=None, help="CropSAR NDVI netCDF on the cube's grid (scored as in-sample)")
     p.add_argument("--protocol", default="P1,P2,P3", type=_protocol_list,
                    help="comma-separated: P1 (20 %% hidden at random), P2 (= P2_60,P2_90: 60/90-day gap), "
-                        "P3 (S1 only); default P1,P2,P3")
+                        "P3 (S1 only), P3S (S1 only on alternate --checker-block blocks, S2 kept on the others), "
+                        "P3C (one land cover clouded: one scenario per class); default P1,P2,P3")
     p.add_argument("--max-pixels", type=int, default=None,
                    help="score a seeded subsample of at most this many test pixels (default: all)")
     p.add_argument("--block", type=int, default=8, help="spatial hold-out block edge (pixels, default 8)")
@@ -66,6 +67,16 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="encoding of the cube's S1 values (default auto: decided from dtype and range)")
     p.add_argument("--device", default="cpu", help="torch device for DL and local MOGPR (cpu, cuda)")
     p.add_argument("--seed", type=int, default=0, help="seed of the split, subsample and hidden values (default 0)")
+    p.add_argument("--classes", default="auto",
+                   help="land-cover classes for P3C and the per-class scores: auto (the embedded WorldCereal labels "
+                        "where the cube lies on them, else S1 clusters), labels, clusters, or a WorldCereal "
+                        "OUTPUT_POLY label file (default auto)")
+    p.add_argument("--clusters", type=int, default=4, metavar="K",
+                   help="k of the seeded k-means of S1 signatures used where no labels exist (default 4)")
+    p.add_argument("--class-min-size", type=int, default=20,
+                   help="fewest pixels with NDVI for a class to get its own P3C scenario (default 20)")
+    p.add_argument("--checker-block", type=int, default=8,
+                   help="P3S block edge in pixels: NDVI hidden on alternate blocks (default 8)")
     p.add_argument("--phenology", action="store_true",
                    help="also compare each method's phenology (SOS/POS/EOS, season counts) with the real S2 series'")
     p.add_argument("--out", required=True, help="output folder (metrics.json, report.md, figures)")
@@ -133,7 +144,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
             mogpr=None if args.mogpr == "none" else args.mogpr,
             mogpr_restarts=args.mogpr_restarts, cropsar=args.cropsar, max_pixels=args.max_pixels, block=args.block,
             s1_units=args.s1_units, device=args.device, seed=args.seed, progress=step, pixel_progress=pixel,
-            phenology=args.phenology)
+            phenology=args.phenology, classes=args.classes, clusters=args.clusters,
+            class_min_size=args.class_min_size, checker_block=args.checker_block)
     say(f"Wrote {report} (read it first), metrics.json and the figures it links in {report.parent}")
     return 0
 

@@ -109,13 +109,16 @@ def compare_file(cube_path: str | Path, out: Path, protocols: str = "P1,P2,P3", 
                  cropsar: Optional[str] = None, max_pixels: Optional[int] = None, block: int = 8,
                  s1_units: str = "auto", device: str = "cpu", seed: int = 0,
                  progress: Optional[Callable[[str], None]] = None,
-                 pixel_progress: Optional[Callable[[int, int], None]] = None, phenology: bool = False) -> Path:
+                 pixel_progress: Optional[Callable[[int, int], None]] = None, phenology: bool = False,
+                 classes: str = "auto", clusters: int = 4, class_min_size: int = 20, checker_block: int = 8) -> Path:
     """Run ``s1ndvi compare`` and return the path of ``report.md`` (see the CLI's ``--help`` for the options)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     cube = load_cube(cube_path, s1_units=s1_units)
     opts = CompareOptions(protocols=parse_protocols(protocols), mogpr=mogpr, mogpr_restarts=mogpr_restarts,
-                          cropsar=cropsar, max_pixels=max_pixels, block=block, seed=seed, device=device)
+                          cropsar=cropsar, max_pixels=max_pixels, block=block, seed=seed, device=device,
+                          classes=classes, clusters=clusters, class_min_size=class_min_size,
+                          checker_block=checker_block)
     split = spatial_block_split((cube.sizes["y"], cube.sizes["x"]), block=block, seed=seed)
     methods: dict[str, Method] = {}
     extra: dict = {"cube_file": str(cube_path)}
@@ -126,6 +129,11 @@ def compare_file(cube_path: str | Path, out: Path, protocols: str = "P1,P2,P3", 
     payload, predictions, prots = run_comparison(cube, opts, dl=methods, split=split, progress=progress,
                                                  pixel_progress=pixel_progress)
     sections = []
+    if "per_class" in payload:
+        from comparison.shift_compare import per_class_table
+
+        sections.append(("S1-only scenarios per land-cover class (bias, MAE, R², ±1σ/±2σ coverage)",
+                         per_class_table(payload["per_class"], payload["classes"])))
     if phenology:
         from comparison.phenology_eval import phenology_section
 

@@ -28,7 +28,8 @@ NDVI_LIMITS = (-0.1, 1.0)
 """Axis range of NDVI in the figures (values beyond are drawn on the edge and counted)."""
 
 _COLOURS = {"DL": "tab:red", "MOGPR": "tab:blue", "Whittaker": "tab:green", "Linear": "tab:gray",
-            "SeedMLP": "tab:purple", "CropSAR": "tab:orange", "MOGPR-GPy": "tab:cyan", "MOGPR-file": "navy"}
+            "SeedMLP": "tab:purple", "CropSAR": "tab:orange", "MOGPR-GPy": "tab:cyan", "MOGPR-file": "navy",
+            "DateMean": "tab:olive", "Regression5": "tab:brown"}
 
 
 def colour(name: str) -> str:

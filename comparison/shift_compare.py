@@ -123,12 +123,22 @@ def run_s1_only_baselines(cube: xr.DataArray, protocols: dict[str, Protocol], pi
     return metrics, predictions
 
 
-def flag_in_sample(metrics: dict) -> None:
-    """Mark methods trained on this cube's NDVI as in-sample on P3S/P3C (their training blocks lie in the hidden area)."""
+SAW_THIS_CUBE = ("includes this site", "trained on the training blocks of this split")
+"""Phrases of :func:`comparison.compare.dl_provenance` saying a checkpoint trained on this cube's non-test pixels."""
+
+
+def flag_in_sample(metrics: dict, provenance: Optional[dict] = None) -> None:
+    """Mark methods trained on this cube's NDVI as in-sample on P3S/P3C (their training blocks lie in the hidden area).
+
+    ``provenance`` (method → sentence, the payload's ``dl_provenance``) also flags a checkpoint pretrained on this
+    site (e.g. the shipped weights on the embedded sample: only its test blocks were reserved).
+    """
+    trained = set(TRAINED_ON_CUBE) | {m for m, text in (provenance or {}).items()
+                                      if any(k in str(text) for k in SAW_THIS_CUBE)}
     for pname, by in metrics.items():
         if pname.split(":")[0] not in ("P3S", "P3C"):
             continue
-        for mname in TRAINED_ON_CUBE:
+        for mname in sorted(trained):
             if mname in by:
                 by[mname]["note"] = (f"{IN_SAMPLE} for {pname.split(':')[0]}: trained on this cube's training-block "
                                      "NDVI, which includes pixels of the hidden area" +

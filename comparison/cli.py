@@ -97,6 +97,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int, default=None, help="optimisation steps per epoch")
     p.add_argument("--seed", type=int, default=0, help="seed of training, subsamples and protocols")
     p.add_argument("--save-models", action="store_true", help="also save each fold's model as OUT/without_<site>.npz")
+    p.add_argument("--protocol", default=None,
+                   help="P3S and/or P3C: score the shift scenarios (S2 kept on alternate blocks; one land cover "
+                        "clouded) with each site's fold model from --models instead of the standard table")
+    p.add_argument("--models", default=None,
+                   help="folder of fold models without_<site>.npz (from --save-models) for --protocol P3S,P3C; "
+                        "flanders_2017 falls back to the embedded fold model")
+    p.add_argument("--pretrain", action="store_true",
+                   help="with --protocol P3S,P3C: pretrain (and save in --out) the fold models missing from --models")
+    p.add_argument("--checker-block", type=int, default=8, help="P3S block edge in pixels (default 8)")
+    p.add_argument("--class-min-size", type=int, default=20,
+                   help="fewest sequences of a class for its own P3C scenario (default 20)")
+    p.add_argument("--clusters", type=int, default=4, metavar="K",
+                   help="k of the S1 k-means for gridded sets without labels (default 4)")
     p.set_defaults(func=cmd_loso)
 
     p = sub.add_parser("demo", help="main job on the embedded sample: zero-shot and adapted model vs MOGPR and "
@@ -165,6 +178,8 @@ def cmd_loso(args: argparse.Namespace) -> int:
     unknown = [s for s in sites or () if s not in corpus]
     if unknown:
         raise CorpusError(f"Unknown or unavailable site(s) {unknown}; the corpus under {args.data} has {sorted(corpus)}.")
+    if args.protocol:
+        return _loso_shift(args, corpus, sites, cfg)
     opts = LosoOptions(train=cfg, mogpr=not args.no_mogpr, max_sequences=args.max_sequences, seed=args.seed,
                        models_dir=args.out if args.save_models else None)
     with tqdm(total=len(sites or corpus), desc="folds", unit="site") as bar:
@@ -176,6 +191,29 @@ def cmd_loso(args: argparse.Namespace) -> int:
                            folder=Path(args.out))
     path = write_loso(payload, Path(args.out))
     say(f"Wrote {path}, {Path(args.out) / 'loso.json'} and loso.png")
+    return 0
+
+
+def _loso_shift(args: argparse.Namespace, corpus: dict, sites: tuple[str, ...] | None, cfg: object) -> int:
+    """``s1ndvi loso --protocol P3S,P3C``: the shift scenarios with the saved fold models."""
+    from comparison.loso_shift import ShiftLosoOptions, run_shift_loso
+
+    protocols = tuple(p.strip().upper() for p in args.protocol.split(",") if p.strip())
+    bad = [p for p in protocols if p not in ("P3S", "P3C")]
+    if bad or not protocols:
+        raise ValueError(f"s1ndvi loso --protocol takes P3S and/or P3C (got {args.protocol!r}); the standard "
+                         "protocols (P1, P2, P3) run without --protocol.")
+    opts = ShiftLosoOptions(protocols=protocols, checker_block=args.checker_block,
+                            class_min_size=args.class_min_size, clusters=args.clusters, seed=args.seed)
+    with tqdm(total=len(sites or corpus), desc="folds", unit="site") as bar:
+        def step(label: str) -> None:
+            bar.update(1)
+            bar.set_postfix_str(label)
+
+        path = run_shift_loso(corpus, opts, Path(args.out), data=Path(args.data),
+                              models=Path(args.models) if args.models else None, sites=sites, progress=step,
+                              pretrain_cfg=cfg if args.pretrain else None)  # type: ignore[arg-type]
+    say(f"Wrote {path} and {path.with_suffix('.json')}")
     return 0
 
 

@@ -82,3 +82,31 @@ def test_compare_runs_shift_scenarios_with_baselines_and_per_class_scores() -> N
     per = payload["per_class"]
     assert set(per) == {"P3S", *p3c} and set(per[p3c[0]]["Regression5"]) == {p3c[0][4:]}
     assert "S1 cluster" in per_class_table(per, payload["classes"])
+
+
+def test_loso_shift_scenarios_on_a_gridded_set(random_checkpoint) -> None:  # type: ignore[no-untyped-def]
+    from comparison.compare import prepare_cube
+    from comparison.loso_shift import ShiftLosoOptions, fold_model, score_shift_set, shift_hidden, summarise_shift
+    from udf.corpus.rasters import cube_series
+    from udf.land_cover import LandCover
+    from udf.shift_protocols import checker_blocks
+    from udf.weights import load_checkpoint
+
+    cube = prepare_cube(make_cube(nt=15, ny=12, nx=12, units="linear", seed=5))
+    s = cube_series(cube, "here", "synthetic", grid="10D")
+    classes = np.where(np.arange(s.n) % 3 == 0, 7, 8)
+    land = LandCover(classes, {7: "A", 8: "B"}, "test")
+    opts = ShiftLosoOptions(checker_block=4, class_min_size=5)
+    hide = shift_hidden(s, land, opts)
+    assert set(hide) == {"P3S", "P3C:A", "P3C:B"}
+    np.testing.assert_array_equal(hide["P3S"], checker_blocks((12, 12), 4).ravel())  # rows are y-major pixels
+    np.testing.assert_array_equal(hide["P3C:A"], classes == 7)
+    model, meta = load_checkpoint(random_checkpoint)
+    recs = score_shift_set(model, s, land, opts)
+    for r in recs:
+        assert r["pred"].shape == r["truth"].shape == r["class"].shape
+        assert r["truth"].size == int((hide[r["protocol"]][:, None] & np.isfinite(s.ndvi)).sum())
+    summary = summarise_shift(recs)["here"]
+    assert set(summary) == {"P3S", "P3C"} and set(summary["P3C"]["Regression5"]["classes"]) == {"A", "B"}
+    with pytest.raises(FileNotFoundError, match="--save-models"):
+        fold_model("togo_2019-20", None)

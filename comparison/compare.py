@@ -253,8 +253,7 @@ def _shift_outputs(cube: xr.DataArray, opts: CompareOptions, protocols: dict[str
     for p in base_m:
         metrics[p].update(base_m[p])
         predictions[p].update(base_p[p])
-    prov = opts.extra.get("dl_provenance")
-    flag_in_sample(metrics, prov if isinstance(prov, dict) else None)
+    flag_in_sample(metrics, tuple(opts.extra.get("dl_trained_on_cube", ())))
     land = resolve_land_cover(cube, opts.classes, opts.clusters, opts.seed)
     return {"classes": {"source": land.source, "pixels": {land.name(c): n for c, n in land.sizes().items()}},
             "per_class": per_class_metrics(cube.sel(bands="NDVI").values, protocols, predictions, land)}

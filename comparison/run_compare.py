@@ -76,6 +76,15 @@ def build_dl(dl: str, cube: xr.DataArray, split: SpatialSplit, train_minutes: Op
     return methods, prov
 
 
+def _zero_shot_saw_cube(dl: str, cube: xr.DataArray) -> list[str]:
+    """``["DL zero-shot"]`` when that checkpoint trained on pixels of this cube (in-sample for P3S/P3C), else ``[]``."""
+    from comparison.shift_compare import trained_on_cube
+    from udf.weights import load_checkpoint
+
+    _, meta = load_checkpoint(None if dl == "shipped" else Path(dl))
+    return ["DL zero-shot"] if trained_on_cube(meta, cube) else []
+
+
 def cloud_agreement(path: str | Path, restarts: int = 3, device: str = "cpu", max_pixels: int = 64,
                     seed: int = 0) -> dict:
     """Local MOGPR re-run on a cloud file's own raw inputs, compared with the cloud means at the file's dates.
@@ -125,6 +134,7 @@ def compare_file(cube_path: str | Path, out: Path, protocols: str = "P1,P2,P3", 
     if dl is not None:
         methods, extra["dl_provenance"] = build_dl(dl, cube, split, train_minutes, seed, device, out,
                                                    adapt_minutes=adapt_minutes, progress=progress)
+        extra["dl_trained_on_cube"] = _zero_shot_saw_cube(dl, cube)
     opts = replace(opts, extra=extra)
     payload, predictions, prots = run_comparison(cube, opts, dl=methods, split=split, progress=progress,
                                                  pixel_progress=pixel_progress)

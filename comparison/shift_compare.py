@@ -31,7 +31,7 @@ from udf.shift_protocols import class_protocols, hide_checker
 _log = logging.getLogger(__name__)
 
 __all__ = ["S1_ONLY", "TRAINED_ON_CUBE", "flag_in_sample", "is_s1_only", "per_class_metrics", "per_class_table",
-           "resolve_land_cover", "run_s1_only_baselines", "shift_protocols"]
+           "resolve_land_cover", "run_s1_only_baselines", "shift_protocols", "trained_on_cube"]
 
 S1_ONLY = ("P3", "P3S", "P3C")
 """Protocol families where the scored pixels have no NDVI at all (the S1-only baselines run there)."""
@@ -123,22 +123,32 @@ def run_s1_only_baselines(cube: xr.DataArray, protocols: dict[str, Protocol], pi
     return metrics, predictions
 
 
-SAW_THIS_CUBE = ("includes this site", "trained on the training blocks of this split")
-"""Phrases of :func:`comparison.compare.dl_provenance` saying a checkpoint trained on this cube's non-test pixels."""
+def trained_on_cube(meta: dict, cube: xr.DataArray) -> bool:
+    """Whether a checkpoint trained on pixels of this cube's grid (any of them, reserved test blocks or not).
 
-
-def flag_in_sample(metrics: dict, provenance: Optional[dict] = None) -> None:
-    """Mark methods trained on this cube's NDVI as in-sample on P3S/P3C (their training blocks lie in the hidden area).
-
-    ``provenance`` (method → sentence, the payload's ``dl_provenance``) also flags a checkpoint pretrained on this
-    site (e.g. the shipped weights on the embedded sample: only its test blocks were reserved).
+    True for a model trained or adapted on the cube, and for a corpus model whose gridded sources cover it (the
+    shipped weights on the embedded sample); False for a leave-one-site-out fold model of the cube's site.
     """
-    trained = set(TRAINED_ON_CUBE) | {m for m, text in (provenance or {}).items()
-                                      if any(k in str(text) for k in SAW_THIS_CUBE)}
+    from udf.fit import grid_fingerprint, grids_overlap
+
+    here = grid_fingerprint(cube)
+    data = meta.get("training_data", {})
+    if data.get("kind") == "multi-site corpus":
+        return any(grids_overlap({**g, "dx": here["dx"], "dy": here["dy"]}, here) for g in data.get("grids", []))
+    return bool(data.get("grid")) and grids_overlap(data["grid"], here)
+
+
+def flag_in_sample(metrics: dict, trained: tuple[str, ...] = ()) -> None:
+    """Mark methods trained on this cube's NDVI as in-sample on P3S/P3C (their training pixels lie in the hidden area).
+
+    ``trained`` adds method names to :data:`TRAINED_ON_CUBE` (e.g. ``DL zero-shot`` with a checkpoint for which
+    :func:`trained_on_cube` holds: the shipped weights on the embedded sample).
+    """
+    trained = tuple(TRAINED_ON_CUBE) + tuple(trained)
     for pname, by in metrics.items():
         if pname.split(":")[0] not in ("P3S", "P3C"):
             continue
-        for mname in sorted(trained):
+        for mname in trained:
             if mname in by:
                 by[mname]["note"] = (f"{IN_SAMPLE} for {pname.split(':')[0]}: trained on this cube's training-block "
                                      "NDVI, which includes pixels of the hidden area" +

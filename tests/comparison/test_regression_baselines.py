@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -110,3 +112,18 @@ def test_loso_shift_scenarios_on_a_gridded_set(random_checkpoint) -> None:  # ty
     assert set(summary) == {"P3S", "P3C"} and set(summary["P3C"]["Regression5"]["classes"]) == {"A", "B"}
     with pytest.raises(FileNotFoundError, match="--save-models"):
         fold_model("togo_2019-20", None)
+
+
+def test_shipped_weights_saw_the_sample_the_fold_model_did_not() -> None:
+    from comparison.shift_compare import flag_in_sample, trained_on_cube
+    from udf.ingest import load_sample_cube
+    from udf.weights import DEMO_ZERO_SHOT_NAME, load_checkpoint
+
+    cube = load_sample_cube()
+    assert trained_on_cube(load_checkpoint(None)[1], cube)
+    fold = Path(__file__).resolve().parents[2] / "udf" / "data" / DEMO_ZERO_SHOT_NAME
+    assert not trained_on_cube(load_checkpoint(fold)[1], cube)
+    metrics = {"P3S": {"DL zero-shot": {"note": ""}, "Regression5": {}}, "P3": {"DL zero-shot": {"note": ""}}}
+    flag_in_sample(metrics, ("DL zero-shot",))
+    assert metrics["P3S"]["DL zero-shot"]["note"].startswith("in-sample") and "note" not in metrics["P3S"]["Regression5"]
+    assert metrics["P3"]["DL zero-shot"]["note"] == ""

@@ -14,7 +14,8 @@ scored under:
 Methods: DL (the fold model through :func:`udf.validation.predict_set`, S1-only map and std self-calibrated on the
 set's visible sequences, as the UDF does on a cube), DateMean and Regression5
 (:mod:`comparison.regression_baselines`, fitted on the visible sequences of the same dates). Reported per site,
-protocol family, method and class: n, bias, MAE, R², ±1σ/±2σ.
+protocol family, method and class: n, bias, MAE, R², ±1σ/±2σ. The held-out site is read whole (its reserved test
+blocks included: the fold model never saw the site), so a scenario covers the whole tile as in ``s1ndvi compare``.
 """
 
 from __future__ import annotations
@@ -83,10 +84,17 @@ def fold_model(site: str, models: Optional[Path]) -> tuple[FusionNet, dict, str]
 
 
 def _grid_index(xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Row and column of each sequence from its map coordinates (y decreasing downwards)."""
-    xs, ix = np.unique(np.round(xy[:, 0], 3), return_inverse=True)
-    ys, iy = np.unique(np.round(-xy[:, 1], 3), return_inverse=True)
-    return iy.ravel(), ix.ravel()
+    """Row and column of each sequence from its map coordinates and the pixel spacing (y decreasing downwards).
+
+    Uses the spacing, not the rank of the coordinates, so that rows or columns missing from the set (e.g. the
+    corpus' reserved test blocks) do not shift the blocks of the pixels after them.
+    """
+    def index(v: np.ndarray) -> np.ndarray:
+        u = np.unique(np.round(v, 3))
+        step = float(np.diff(u).min()) if len(u) > 1 else 1.0
+        return np.round((v - u[0]) / step).astype(np.int64)
+
+    return index(-xy[:, 1]), index(xy[:, 0])
 
 
 def _series_clusters(s1: np.ndarray, k: int, seed: int) -> np.ndarray:
@@ -251,6 +259,7 @@ def run_shift_loso(corpus: dict[str, list[SeriesSet]], opts: ShiftLosoOptions, o
     ``models=out``).
     """
     from comparison.loso import evaluation_sets
+    from udf.corpus.sites import load_site
 
     records: list[dict] = []
     used: dict[str, str] = {}
@@ -266,7 +275,9 @@ def run_shift_loso(corpus: dict[str, list[SeriesSet]], opts: ShiftLosoOptions, o
             model, meta = pretrain(corpus, pretrain_cfg, holdout=(site,))
             path = str(save_checkpoint(model, meta, out / f"without_{site}.npz"))
         used[site] = path
-        for s in evaluation_sets(corpus[site]):
+        # the whole tile: the fold model never saw the site, so its reserved test blocks need not be left out
+        sets = load_site(site, data) if data is not None else corpus[site]
+        for s in evaluation_sets(sets):
             land = set_classes(s, data, opts)
             records += score_shift_set(model, s, land, opts)
         if progress:

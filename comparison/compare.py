@@ -254,7 +254,11 @@ def _shift_outputs(cube: xr.DataArray, opts: CompareOptions, protocols: dict[str
         metrics[p].update(base_m[p])
         predictions[p].update(base_p[p])
     flag_in_sample(metrics, tuple(opts.extra.get("dl_trained_on_cube", ())))
-    land = resolve_land_cover(cube, opts.classes, opts.clusters, opts.seed)
+    try:
+        land = resolve_land_cover(cube, opts.classes, opts.clusters, opts.seed)
+    except ValueError as exc:  # e.g. fewer pixels with S1 than clusters: no per-class scores, say why
+        _log.warning("No per-class scores: %s", exc)
+        return {"classes": {"skipped": str(exc)}}
     return {"classes": {"source": land.source, "pixels": {land.name(c): n for c, n in land.sizes().items()}},
             "per_class": per_class_metrics(cube.sel(bands="NDVI").values, protocols, predictions, land)}
 

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from tqdm import tqdm
+from udf.cli.output import say
 
 from comparison.errors import USER_ERRORS
-from udf.cli import say
 
 _log = logging.getLogger(__name__)
 
@@ -30,8 +30,8 @@ def _mogpr_choice(value: str) -> str:
 
 
 def _protocol_list(value: str) -> str:
-    """``--protocol``: checked with :func:`comparison.compare.parse_protocols`, passed on as given."""
-    from comparison.compare import parse_protocols
+    """``--protocol``: checked with :func:`comparison.compare.core.parse_protocols`, passed on as given."""
+    from comparison.compare.core import parse_protocols
 
     try:
         parse_protocols(value)
@@ -148,7 +148,7 @@ def _bars() -> Iterator[tuple[Callable[[str], None], Callable[[int, int], None]]
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """``s1ndvi compare``."""
-    from comparison.run_compare import compare_file
+    from comparison.compare.run import compare_file
 
     with _bars() as (step, pixel):
         report = compare_file(
@@ -165,12 +165,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_loso(args: argparse.Namespace) -> int:
     """``s1ndvi loso``."""
-    from comparison.loso import LosoOptions, run_loso
-    from comparison.loso_report import write_loso
-    from udf.corpus import load_corpus
-    from udf.corpus.reserved import describe_reserved, reserved_grids
+    from udf.training.corpus import load_corpus
+    from udf.training.corpus.reserved import describe_reserved, reserved_grids
+    from udf.training.loop import pretrain_config
+
+    from comparison.loso.report import write_loso
+    from comparison.loso.run import LosoOptions, run_loso
     from udf.errors import CorpusError
-    from udf.training import pretrain_config
 
     cfg = pretrain_config(args.seed, args.epochs, args.steps)
     corpus = load_corpus(args.data)

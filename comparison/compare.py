@@ -17,15 +17,15 @@ from typing import Callable, Optional
 
 import numpy as np
 import xarray as xr
+from udf.evaluation.baselines import choose_whittaker_lambda
+from udf.evaluation.protocols import PROTOCOLS, Protocol, SpatialSplit, make_protocols, spatial_block_split
 
+from comparison.compare.evaluate import evaluate, mask_cube
+from comparison.compare.methods import Method, linear_method, mogpr_method, seed_mlp_method, whittaker_method
+from comparison.compare.seed_mlp import SeedMLP
 from comparison.errors import BandNotFound, NoOverlap
-from comparison.evaluate import evaluate, mask_cube
-from comparison.methods import Method, linear_method, mogpr_method, seed_mlp_method, whittaker_method
-from comparison.seed_mlp import SeedMLP
-from udf.baselines import choose_whittaker_lambda
 from udf.errors import CheckpointMismatch, DimensionNotAvailable
 from udf.preprocess import check_ndvi, detect_s1_units, s1_to_linear, times_to_days, to_db
-from udf.protocols import PROTOCOLS, Protocol, SpatialSplit, make_protocols, spatial_block_split
 from udf.shift_protocols import SHIFT_PROTOCOLS
 
 _log = logging.getLogger(__name__)
@@ -170,9 +170,9 @@ def _mogpr(opts: CompareOptions, cube: xr.DataArray, pixel_progress: Optional[Pr
     if opts.mogpr == "local":
         return {"MOGPR": mogpr_method("local", opts.mogpr_restarts, opts.device, pixel_progress)}
     if opts.mogpr == "gpy":
-        from comparison.mogpr.gpy import _import_gpy
+        from comparison.mogpr.gpy import import_gpy
 
-        _import_gpy()  # fail now, with the install recipe, not after the other methods ran
+        import_gpy()  # fail now, with the install recipe, not after the other methods ran
         return {"MOGPR-GPy": mogpr_method("gpy", progress=pixel_progress)}
     from comparison.peers import cloud_mogpr_method
 
@@ -265,7 +265,7 @@ def _shift_outputs(cube: xr.DataArray, opts: CompareOptions, protocols: dict[str
 
 def load_cube(path: str | Path, s1_units: str = "auto") -> xr.DataArray:
     """Read and validate a truth cube file (see :func:`prepare_cube`)."""
-    from udf.cube_io import read_cube
+    from udf.ingest.cube_io import read_cube
 
     cube = read_cube(path)
     return prepare_cube(cube, s1_units=s1_units)
@@ -278,7 +278,7 @@ def dl_provenance(meta: dict, cube: xr.DataArray, split: SpatialSplit) -> str:
         CheckpointMismatch: the checkpoint saw pixels of this cube that this run would score (trained on the cube
             with another split, or pretrained on a corpus that holds the cube outside its reserved test blocks).
     """
-    from udf.fit import grid_fingerprint, grids_overlap
+    from udf.training.fit import grid_fingerprint, grids_overlap
 
     data = meta.get("training_data", {})
     here = grid_fingerprint(cube)
@@ -298,7 +298,7 @@ def dl_provenance(meta: dict, cube: xr.DataArray, split: SpatialSplit) -> str:
 
 
 def _corpus_provenance(data: dict, here: dict, split: SpatialSplit) -> str:
-    from udf.fit import grids_overlap
+    from udf.training.fit import grids_overlap
 
     sites = ", ".join(data.get("sites", []))
     for r in data.get("reserved", []):

@@ -8,11 +8,11 @@ from typing import Callable, Optional
 
 import numpy as np
 import xarray as xr
+from udf.evaluation.metrics import by_distance, by_range, distance_to_kept, score
+from udf.evaluation.protocols import Protocol
 
-from comparison.methods import Method, Prediction
-from udf.metrics import by_distance, by_range, distance_to_kept, score
+from comparison.compare.methods import Method, Prediction
 from udf.preprocess import times_to_days
-from udf.protocols import Protocol
 
 _log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ def score_prediction(pred: Prediction, truth: np.ndarray, hidden: np.ndarray, di
         seconds: wall time of the method.
 
     Returns:
-        :func:`udf.metrics.score` plus ``by_range``, ``by_distance``, ``seconds``, ``n_pixels``,
+        :func:`udf.evaluation.metrics.score` plus ``by_range``, ``by_distance``, ``seconds``, ``n_pixels``,
         ``pixels_per_s``, ``n_failed_pixels`` (scored pixels the method could not fit), ``within_1std`` /
         ``within_2std`` (methods with a std), ``dates_scored`` and ``note``.
     """

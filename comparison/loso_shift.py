@@ -2,7 +2,7 @@
 
 For each held-out site a fold model (pretrained without the site) is loaded from ``--models`` (``without_<site>.npz``
 written by ``s1ndvi loso --save-models``; the sample site ``flanders_2017`` falls back to the embedded fold model),
-or pretrained as in :func:`comparison.loso.run_fold` when ``--pretrain`` is given. Each of the site's sets is
+or pretrained as in :func:`comparison.loso.run.run_fold` when ``--pretrain`` is given. Each of the site's sets is
 scored under:
 
 - **P3S** (gridded sets only: needs pixel positions): every sequence of alternate ``block``-px blocks loses all its
@@ -11,7 +11,7 @@ scored under:
   Classes: the embedded WorldCereal labels for the sample patch, the point table's crop codes for point sets,
   seeded k-means of S1 signatures for other gridded sets.
 
-Methods: DL (the fold model through :func:`udf.validation.predict_set`, S1-only map and std self-calibrated on the
+Methods: DL (the fold model through :func:`udf.evaluation.validation.predict_set`, S1-only map and std self-calibrated on the
 set's visible sequences, as the UDF does on a cube), DateMean and Regression5
 (:mod:`comparison.regression_baselines`, fitted on the visible sequences of the same dates). Reported per site,
 protocol family, method and class: n, bias, MAE, R², ±1σ/±2σ. The held-out site is read whole (its reserved test
@@ -28,17 +28,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Optional
 
 import numpy as np
+from udf.evaluation.metrics import score
+from udf.training.corpus.series import SeriesSet
 
 from comparison.regression_baselines import date_mean, regression5
-from udf.corpus.series import SeriesSet
 from udf.land_cover import NO_CLASS, LandCover, kmeans, labels_on_grid, point_classes, sample_label_file
-from udf.metrics import score
 from udf.model import FusionNet
 from udf.preprocess import to_db
 from udf.shift_protocols import checker_blocks
 
 if TYPE_CHECKING:
-    from udf.training import TrainConfig
+    from udf.training.loop import TrainConfig
 
 _log = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ def _series_clusters(s1: np.ndarray, k: int, seed: int) -> np.ndarray:
 
 def set_classes(s: SeriesSet, data: Optional[Path], opts: ShiftLosoOptions) -> LandCover:
     """Classes of a set's sequences (labels, crop codes or S1 clusters; see the module docstring)."""
-    from udf.corpus.sites import SOURCES, _wide_rows
+    from udf.training.corpus.sites import SOURCES, _wide_rows
 
     if s.xy is not None and s.source.startswith("WorldCereal 31UDS"):
         xs, ys = np.unique(s.xy[:, 0]), np.unique(s.xy[:, 1])[::-1]
@@ -162,7 +162,7 @@ def _by_days(days: np.ndarray) -> list[np.ndarray]:
 
 def score_shift_set(model: FusionNet, s: SeriesSet, land: LandCover, opts: ShiftLosoOptions) -> list[dict]:
     """Every scenario of :func:`shift_hidden` on one set: records of hidden pred/truth/std/class per method."""
-    from udf.validation import predict_set
+    from udf.evaluation.validation import predict_set
 
     out = []
     for name, hide in shift_hidden(s, land, opts).items():
@@ -258,8 +258,9 @@ def run_shift_loso(corpus: dict[str, list[SeriesSet]], opts: ShiftLosoOptions, o
     pretrained without the site and saved as ``out/without_<site>.npz`` (reused by the next run with
     ``models=out``).
     """
-    from comparison.loso import evaluation_sets
-    from udf.corpus.sites import load_site
+    from udf.training.corpus.sites import load_site
+
+    from comparison.loso.run import evaluation_sets
 
     records: list[dict] = []
     used: dict[str, str] = {}
@@ -269,7 +270,8 @@ def run_shift_loso(corpus: dict[str, list[SeriesSet]], opts: ShiftLosoOptions, o
         except FileNotFoundError:
             if pretrain_cfg is None:
                 raise
-            from udf.pretrain import pretrain
+            from udf.training.pretrain import pretrain
+
             from udf.weights import save_checkpoint
 
             model, meta = pretrain(corpus, pretrain_cfg, holdout=(site,))

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
-from comparison.methods import Method, Prediction
+from comparison.compare.methods import Method, Prediction
 from udf.preprocess import to_db
 
 _log = logging.getLogger(__name__)

@@ -9,11 +9,11 @@ from typing import Callable, Optional
 
 import numpy as np
 import xarray as xr
+from udf.evaluation.protocols import SpatialSplit, spatial_block_split
 
-from comparison.compare import CompareOptions, dl_provenance, load_cube, parse_protocols, run_comparison
-from comparison.compare_report import write_outputs
-from comparison.methods import Method, dl_method
-from udf.protocols import SpatialSplit, spatial_block_split
+from comparison.compare.core import CompareOptions, dl_provenance, load_cube, parse_protocols, run_comparison
+from comparison.compare.methods import Method, dl_method
+from comparison.compare.report import write_outputs
 
 _log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ def build_dl(dl: str, cube: xr.DataArray, split: SpatialSplit, train_minutes: Op
     prov = {"DL zero-shot": ("shipped weights: " if source is None else f"{source}: ")
             + dl_provenance(base_meta, cube, split)}
     if adapt_minutes:
-        from udf.adapt import AdaptOptions, adapt
+        from udf.training.adapt import AdaptOptions, adapt
 
         blind = cube.copy(data=cube.values.copy())
         blind.loc[{"bands": "NDVI"}] = np.where(split.test[None], np.nan, cube.sel(bands="NDVI").values)
@@ -62,9 +62,10 @@ def build_dl(dl: str, cube: xr.DataArray, split: SpatialSplit, train_minutes: Op
         if progress:
             progress("adapt")
     if train_minutes is not None:
-        from udf.fit import fit
+        from udf.training.fit import fit
+        from udf.training.loop import in_site_config
+
         from udf.model import ModelConfig
-        from udf.training import in_site_config
 
         model, meta = fit(cube, split, in_site_config(model=ModelConfig.with_calendar(), max_minutes=train_minutes,
                                                       seed=seed))
@@ -145,7 +146,7 @@ def compare_file(cube_path: str | Path, out: Path, protocols: str = "P1,P2,P3", 
         sections.append(("S1-only scenarios per land-cover class (bias, MAE, R², ±1σ/±2σ coverage)",
                          per_class_table(payload["per_class"], payload["classes"])))
     if phenology:
-        from comparison.phenology_eval import phenology_section
+        from comparison.phenology.evaluate import phenology_section
 
         payload["phenology"], text = phenology_section(cube, prots, predictions, out)
         sections.append(("Phenology: seasons of the gap-filled series vs the real S2 series", text))

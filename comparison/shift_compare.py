@@ -17,15 +17,15 @@ from typing import Optional
 
 import numpy as np
 import xarray as xr
+from udf.evaluation.metrics import distance_to_kept, score
+from udf.evaluation.protocols import Protocol
 
 from comparison.caveats import IN_SAMPLE
-from comparison.evaluate import mask_cube, score_prediction
-from comparison.methods import Method, Prediction
+from comparison.compare.evaluate import mask_cube, score_prediction
+from comparison.compare.methods import Method, Prediction
 from comparison.regression_baselines import date_mean_method, regression5_method
 from udf.land_cover import NO_CLASS, LandCover, labels_on_grid, s1_clusters, sample_label_file
-from udf.metrics import distance_to_kept, score
 from udf.preprocess import times_to_days
-from udf.protocols import Protocol
 from udf.shift_protocols import class_protocols, hide_checker
 
 _log = logging.getLogger(__name__)
@@ -129,7 +129,7 @@ def trained_on_cube(meta: dict, cube: xr.DataArray) -> bool:
     True for a model trained or adapted on the cube, and for a corpus model whose gridded sources cover it (the
     shipped weights on the embedded sample); False for a leave-one-site-out fold model of the cube's site.
     """
-    from udf.fit import grid_fingerprint, grids_overlap
+    from udf.training.fit import grid_fingerprint, grids_overlap
 
     here = grid_fingerprint(cube)
     data = meta.get("training_data", {})
@@ -168,7 +168,7 @@ def _class_record(pred: Prediction, truth: np.ndarray, mask: np.ndarray) -> dict
 
 def per_class_metrics(truth: np.ndarray, protocols: dict[str, Protocol], predictions: dict, land: LandCover,
                       min_obs: int = 1) -> dict:
-    """Protocol → method → class name → :func:`udf.metrics.score` (+ ±1σ/±2σ coverage) on the hidden observations.
+    """Protocol → method → class name → :func:`udf.evaluation.metrics.score` (+ ±1σ/±2σ coverage) on the hidden observations.
 
     Only S1-only protocols (P3, P3S, P3C) are broken down; classes with fewer than ``min_obs`` hidden
     observations are left out (the class sizes are in the payload's ``classes``).

@@ -51,7 +51,7 @@ class LandCover:
 
 def sample_label_file() -> Path:
     """The embedded label raster of the sample (WorldCereal, MIT; see ``udf/data/sample/ATTRIBUTION.md``)."""
-    from udf.sample import SAMPLE_DIR
+    from udf.ingest.sample import SAMPLE_DIR
 
     hits = sorted(SAMPLE_DIR.glob("OUTPUT_POLY-*.nc"))
     if len(hits) != 1:
@@ -197,11 +197,11 @@ _CODE_COLUMNS = ("ewoc_code", "CROPTYPE_LABEL")
 
 
 def point_classes(path: str | Path, rows: Optional[np.ndarray] = None) -> LandCover:
-    """Crop code of each point of a WorldCereal point table, in the row order of :mod:`udf.corpus.points`.
+    """Crop code of each point of a WorldCereal point table, in the row order of :mod:`udf.training.corpus.points`.
 
     Long tables (``sample_id``, ``timestamp``): one class per sample, sample ids sorted (as
-    :func:`udf.corpus.points.read_long_points`). Wide tables: one class per row in file order, ``rows`` selecting
-    rows as :func:`udf.corpus.points.read_wide_points` does.
+    :func:`udf.training.corpus.points.read_long_points`). Wide tables: one class per row in file order, ``rows`` selecting
+    rows as :func:`udf.training.corpus.points.read_wide_points` does.
 
     Raises:
         KeyError: the table has neither ``ewoc_code`` nor ``CROPTYPE_LABEL``.

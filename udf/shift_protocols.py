@@ -6,7 +6,7 @@
   (other classes and unclassified pixels) keeps all its observations. One protocol per class, named
   ``P3C:<class name>``; scored on that class's pixels.
 
-Both return :class:`udf.protocols.Protocol` objects like :func:`udf.protocols.make_protocols` (``hidden`` ``(t, y,
+Both return :class:`udf.evaluation.protocols.Protocol` objects like :func:`udf.evaluation.protocols.make_protocols` (``hidden`` ``(t, y,
 x)``, a subset of the valid NDVI), with ``pixels`` set to the pixels they score (the hidden area over the whole
 cube, not a spatial split's test blocks). They are deterministic: no random draw.
 """
@@ -17,8 +17,8 @@ from typing import Optional
 
 import numpy as np
 
+from udf.evaluation.protocols import Protocol
 from udf.land_cover import NO_CLASS, LandCover
-from udf.protocols import Protocol
 
 __all__ = ["SHIFT_PROTOCOLS", "checker_blocks", "class_protocols", "hide_class", "hide_checker", "hide_class_rows"]
 

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from comparison.compare.core import CompareOptions, parse_protocols, run_comparison
+from udf.evaluation.protocols import spatial_block_split
 
-from comparison.compare import CompareOptions, parse_protocols, run_comparison
 from comparison.regression_baselines import MIN_FIT, date_mean, fit_regression5, regression5
 from comparison.shift_compare import is_s1_only, per_class_table
 from tests.conftest import make_cube
-from udf.protocols import spatial_block_split
 
 
 def test_date_mean_exact() -> None:
@@ -62,7 +62,7 @@ def test_regression5_nan_with_a_reason() -> None:
 
 
 def test_compare_runs_shift_scenarios_with_baselines_and_per_class_scores() -> None:
-    from comparison.compare import prepare_cube
+    from comparison.compare.core import prepare_cube
 
     cube = prepare_cube(make_cube(nt=20, ny=16, nx=16, units="linear", seed=2))
     assert parse_protocols("P3S,p3c,P1") == ("P3S", "P3C", "P1")
@@ -87,9 +87,10 @@ def test_compare_runs_shift_scenarios_with_baselines_and_per_class_scores() -> N
 
 
 def test_loso_shift_scenarios_on_a_gridded_set(random_checkpoint) -> None:  # type: ignore[no-untyped-def]
-    from comparison.compare import prepare_cube
+    from comparison.compare.core import prepare_cube
+    from udf.training.corpus.rasters import cube_series
+
     from comparison.loso_shift import ShiftLosoOptions, fold_model, score_shift_set, shift_hidden, summarise_shift
-    from udf.corpus.rasters import cube_series
     from udf.land_cover import LandCover
     from udf.shift_protocols import checker_blocks
     from udf.weights import load_checkpoint
@@ -115,8 +116,9 @@ def test_loso_shift_scenarios_on_a_gridded_set(random_checkpoint) -> None:  # ty
 
 
 def test_shipped_weights_saw_the_sample_the_fold_model_did_not() -> None:
+    from udf.ingest.base import load_sample_cube
+
     from comparison.shift_compare import flag_in_sample, trained_on_cube
-    from udf.ingest import load_sample_cube
     from udf.weights import DEMO_ZERO_SHOT_NAME, load_checkpoint
 
     cube = load_sample_cube()

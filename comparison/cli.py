@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from tqdm import tqdm
-from udf.cli.output import say
 
 from comparison.errors import USER_ERRORS
+from udf.cli.output import say
 
 _log = logging.getLogger(__name__)
 
@@ -112,6 +112,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="k of the S1 k-means for gridded sets without labels (default 4)")
     p.set_defaults(func=cmd_loso)
 
+    from comparison.phenology.eval_cli import register_phenology_eval
+
+    register_phenology_eval(sub)
+
     p = sub.add_parser("demo", help="main job on the embedded sample: zero-shot and adapted model vs MOGPR and "
                                     "baselines on held-out pixels, phenology, report")
     p.add_argument("--out", default="out/demo", help="output folder")
@@ -165,13 +169,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_loso(args: argparse.Namespace) -> int:
     """``s1ndvi loso``."""
-    from udf.training.corpus import load_corpus
-    from udf.training.corpus.reserved import describe_reserved, reserved_grids
-    from udf.training.loop import pretrain_config
-
     from comparison.loso.report import write_loso
     from comparison.loso.run import LosoOptions, run_loso
     from udf.errors import CorpusError
+    from udf.training.corpus import load_corpus
+    from udf.training.corpus.reserved import describe_reserved, reserved_grids
+    from udf.training.loop import pretrain_config
 
     cfg = pretrain_config(args.seed, args.epochs, args.steps)
     corpus = load_corpus(args.data)

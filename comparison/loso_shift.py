@@ -28,14 +28,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Optional
 
 import numpy as np
-from udf.evaluation.metrics import score
-from udf.training.corpus.series import SeriesSet
 
 from comparison.regression_baselines import date_mean, regression5
+from udf.evaluation.metrics import score
 from udf.land_cover import NO_CLASS, LandCover, kmeans, labels_on_grid, point_classes, sample_label_file
 from udf.model import FusionNet
 from udf.preprocess import to_db
 from udf.shift_protocols import checker_blocks
+from udf.training.corpus.series import SeriesSet
 
 if TYPE_CHECKING:
     from udf.training.loop import TrainConfig
@@ -258,9 +258,8 @@ def run_shift_loso(corpus: dict[str, list[SeriesSet]], opts: ShiftLosoOptions, o
     pretrained without the site and saved as ``out/without_<site>.npz`` (reused by the next run with
     ``models=out``).
     """
-    from udf.training.corpus.sites import load_site
-
     from comparison.loso.run import evaluation_sets
+    from udf.training.corpus.sites import load_site
 
     records: list[dict] = []
     used: dict[str, str] = {}
@@ -271,7 +270,6 @@ def run_shift_loso(corpus: dict[str, list[SeriesSet]], opts: ShiftLosoOptions, o
             if pretrain_cfg is None:
                 raise
             from udf.training.pretrain import pretrain
-
             from udf.weights import save_checkpoint
 
             model, meta = pretrain(corpus, pretrain_cfg, holdout=(site,))

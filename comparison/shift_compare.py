@@ -17,13 +17,13 @@ from typing import Optional
 
 import numpy as np
 import xarray as xr
-from udf.evaluation.metrics import distance_to_kept, score
-from udf.evaluation.protocols import Protocol
 
 from comparison.caveats import IN_SAMPLE
 from comparison.compare.evaluate import mask_cube, score_prediction
 from comparison.compare.methods import Method, Prediction
 from comparison.regression_baselines import date_mean_method, regression5_method
+from udf.evaluation.metrics import distance_to_kept, score
+from udf.evaluation.protocols import Protocol
 from udf.land_cover import NO_CLASS, LandCover, labels_on_grid, s1_clusters, sample_label_file
 from udf.preprocess import times_to_days
 from udf.shift_protocols import class_protocols, hide_checker

@@ -12,7 +12,7 @@ from types import FrameType
 from typing import Any
 
 from local_backend.errors import USER_ERRORS, BackendDependencyMissing, UsersFileError
-from udf.cli import say
+from udf.cli.output import say
 
 _log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ def _sigterm(signum: int, frame: FrameType | None) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the server until interrupted."""
     _require_backend()
-    from local_backend.server import DEFAULT_STATE_DIR, ServerConfig, serve
+    from local_backend.api.server import DEFAULT_STATE_DIR, ServerConfig, serve
 
     config = ServerConfig(
         data_dir=args.data, host=args.host, port=args.port, users_file=args.users,
@@ -69,7 +69,7 @@ def _read_password(stream: Any) -> str:
 
 def cmd_users_add(args: argparse.Namespace) -> int:
     """Add or update a user; the password is read from standard input (never from the command line)."""
-    from local_backend.users import UsersFile
+    from local_backend.api.users import UsersFile
 
     users = UsersFile(args.users)
     try:
@@ -82,7 +82,7 @@ def cmd_users_add(args: argparse.Namespace) -> int:
 
 def cmd_sample_data(args: argparse.Namespace) -> int:
     """Write the embedded sample as collections ``SENTINEL1_GRD``, ``SENTINEL2_L2A``, ``S1NDVI_SAMPLE_CUBE``."""
-    from local_backend.sample_data import write_sample_collections
+    from local_backend.cubes.sample_data import write_sample_collections
 
     paths = write_sample_collections(args.dir, overwrite=args.overwrite)
     say(f"Wrote sample collections in {args.dir}: {', '.join(p.name for p in paths)}")

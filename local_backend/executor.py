@@ -22,11 +22,12 @@ from openeo_driver.errors import OpenEOApiException, ProcessGraphInvalidExceptio
 from openeo_driver.utils import EvalEnv
 
 from local_backend import graph
-from local_backend._context import Execution, activate, deactivate
+from local_backend.api.input_checks import check_graph_arguments
 from local_backend.callback_params import resolve_nested_parameters
-from local_backend.collections import LocalCollectionCatalog
-from local_backend.input_checks import check_graph_arguments
-from local_backend.limits import Guard, Limits, guard_process, socket_probe
+from local_backend.context import Execution, activate, deactivate
+from local_backend.cubes.collections import LocalCollectionCatalog
+from local_backend.guards import guard_process
+from local_backend.limits import Guard, Limits, socket_probe
 from local_backend.processes.save import MEDIA_TYPES, save_result
 
 _log = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ class Runtime:
     tile_size: int = 128
     """Default spatial tile (pixels) for UDF work."""
     dask: Any = None
-    """The :class:`~local_backend.cluster.DaskCluster` behind ``client`` (None: no cluster)."""
+    """The :class:`~local_backend.jobs.cluster.DaskCluster` behind ``client`` (None: no cluster)."""
     limits: Limits = field(default_factory=Limits)
     """Size and time limits (see :mod:`local_backend.limits`)."""
 
@@ -139,7 +140,7 @@ class LocalProcessing(Processing):
 
     def validate(self, process_graph: dict, env: EvalEnv | None = None) -> list[dict]:
         """Errors of a graph without running it (``POST /validation``)."""
-        from local_backend.validation import validate_process_graph
+        from local_backend.api.validation import validate_process_graph
 
         return validate_process_graph(process_graph, self.runtime.catalog)
 

@@ -200,7 +200,7 @@ def cmd_loso(args: argparse.Namespace) -> int:
 
 def _loso_shift(args: argparse.Namespace, corpus: dict, sites: tuple[str, ...] | None, cfg: object) -> int:
     """``s1ndvi loso --protocol P3S,P3C``: the shift scenarios with the saved fold models."""
-    from comparison.loso_shift import ShiftLosoOptions, run_shift_loso
+    from comparison.loso.shift import ShiftLosoOptions, run_shift_loso
 
     protocols = tuple(p.strip().upper() for p in args.protocol.split(",") if p.strip())
     bad = [p for p in protocols if p not in ("P3S", "P3C")]

@@ -25,8 +25,8 @@ from comparison.errors import BandNotFound, NoOverlap
 from udf.errors import CheckpointMismatch, DimensionNotAvailable
 from udf.evaluation.baselines import choose_whittaker_lambda
 from udf.evaluation.protocols import PROTOCOLS, Protocol, SpatialSplit, make_protocols, spatial_block_split
+from udf.evaluation.shift_protocols import SHIFT_PROTOCOLS
 from udf.preprocess import check_ndvi, detect_s1_units, s1_to_linear, times_to_days, to_db
-from udf.shift_protocols import SHIFT_PROTOCOLS
 
 _log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ class CompareOptions:
     """Free-form description added to the payload (e.g. the DL model's provenance)."""
     classes: str = "auto"
     """Land-cover classes for P3C and the per-class scores: auto, labels, clusters or a label file
-    (:func:`comparison.shift_compare.resolve_land_cover`)."""
+    (:func:`comparison.compare.shift.resolve_land_cover`)."""
     clusters: int = 4
     """k of the S1-signature k-means where no labels exist."""
     class_min_size: int = 20
@@ -187,7 +187,7 @@ def plan(cube: xr.DataArray, opts: CompareOptions, split: SpatialSplit) -> tuple
                                seed=opts.seed + 2)
     shift = tuple(p for p in opts.protocols if p in SHIFT_PROTOCOLS)
     if shift:
-        from comparison.shift_compare import resolve_land_cover, shift_protocols
+        from comparison.compare.shift import resolve_land_cover, shift_protocols
 
         land = resolve_land_cover(cube, opts.classes, opts.clusters, opts.seed) if "P3C" in shift else None
         protocols.update(shift_protocols(cube, shift, land, opts.checker_block, opts.class_min_size))
@@ -247,7 +247,7 @@ def run_comparison(cube: xr.DataArray, opts: CompareOptions, dl: Optional[dict[s
 def _shift_outputs(cube: xr.DataArray, opts: CompareOptions, protocols: dict[str, Protocol], pixels: np.ndarray,
                    metrics: dict, predictions: dict) -> dict:
     """S1-only baselines on P3/P3S/P3C (merged into ``metrics``/``predictions``), in-sample flags, per-class scores."""
-    from comparison.shift_compare import flag_in_sample, per_class_metrics, resolve_land_cover, run_s1_only_baselines
+    from comparison.compare.shift import flag_in_sample, per_class_metrics, resolve_land_cover, run_s1_only_baselines
 
     base_m, base_p = run_s1_only_baselines(cube, protocols, pixels, opts.s1_only_baselines)
     for p in base_m:

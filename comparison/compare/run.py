@@ -78,7 +78,7 @@ def build_dl(dl: str, cube: xr.DataArray, split: SpatialSplit, train_minutes: Op
 
 def _zero_shot_saw_cube(dl: str, cube: xr.DataArray) -> list[str]:
     """``["DL zero-shot"]`` when that checkpoint trained on pixels of this cube (in-sample for P3S/P3C), else ``[]``."""
-    from comparison.shift_compare import trained_on_cube
+    from comparison.compare.shift import trained_on_cube
     from udf.weights import load_checkpoint
 
     _, meta = load_checkpoint(None if dl == "shipped" else Path(dl))
@@ -140,7 +140,7 @@ def compare_file(cube_path: str | Path, out: Path, protocols: str = "P1,P2,P3", 
                                                  pixel_progress=pixel_progress)
     sections = []
     if "per_class" in payload:
-        from comparison.shift_compare import per_class_table
+        from comparison.compare.shift import per_class_table
 
         sections.append(("S1-only scenarios per land-cover class (bias, MAE, R², ±1σ/±2σ coverage)",
                          per_class_table(payload["per_class"], payload["classes"])))

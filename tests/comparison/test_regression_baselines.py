@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from comparison.compare.core import CompareOptions, parse_protocols, run_comparison
-from comparison.regression_baselines import MIN_FIT, date_mean, fit_regression5, regression5
-from comparison.shift_compare import is_s1_only, per_class_table
+from comparison.compare.regression_baselines import MIN_FIT, date_mean, fit_regression5, regression5
+from comparison.compare.shift import is_s1_only, per_class_table
 from tests.conftest import make_cube
 from udf.evaluation.protocols import spatial_block_split
 
@@ -88,9 +88,9 @@ def test_compare_runs_shift_scenarios_with_baselines_and_per_class_scores() -> N
 
 def test_loso_shift_scenarios_on_a_gridded_set(random_checkpoint) -> None:  # type: ignore[no-untyped-def]
     from comparison.compare.core import prepare_cube
-    from comparison.loso_shift import ShiftLosoOptions, fold_model, score_shift_set, shift_hidden, summarise_shift
-    from udf.land_cover import LandCover
-    from udf.shift_protocols import checker_blocks
+    from comparison.loso.shift import ShiftLosoOptions, fold_model, score_shift_set, shift_hidden, summarise_shift
+    from udf.evaluation.land_cover import LandCover
+    from udf.evaluation.shift_protocols import checker_blocks
     from udf.training.corpus.rasters import cube_series
     from udf.weights import load_checkpoint
 
@@ -115,7 +115,7 @@ def test_loso_shift_scenarios_on_a_gridded_set(random_checkpoint) -> None:  # ty
 
 
 def test_shipped_weights_saw_the_sample_the_fold_model_did_not() -> None:
-    from comparison.shift_compare import flag_in_sample, trained_on_cube
+    from comparison.compare.shift import flag_in_sample, trained_on_cube
     from udf.ingest.base import load_sample_cube
     from udf.weights import DEMO_ZERO_SHOT_NAME, load_checkpoint
 

@@ -5,8 +5,8 @@ import pytest
 import xarray as xr
 
 from tests.conftest import make_cube
-from udf.land_cover import NO_CLASS, LandCover, kmeans, labels_on_grid, s1_clusters, sample_label_file
-from udf.shift_protocols import checker_blocks, class_protocols, hide_checker, hide_class, hide_class_rows
+from udf.evaluation.land_cover import NO_CLASS, LandCover, kmeans, labels_on_grid, s1_clusters, sample_label_file
+from udf.evaluation.shift_protocols import checker_blocks, class_protocols, hide_checker, hide_class, hide_class_rows
 
 
 def _ndvi(nt: int = 6, ny: int = 20, nx: int = 18, seed: int = 0) -> np.ndarray:

@@ -89,7 +89,7 @@ class Protocol:
     """One protocol's hidden observations: ``hidden`` ``(t, y, x)`` (only on the scored pixels).
 
     ``pixels`` (``(y, x)`` bool) is set by protocols that choose their own scored pixels (P3S, P3C in
-    :mod:`udf.shift_protocols`: the whole hidden area); None means the run's scored pixels.
+    :mod:`udf.evaluation.shift_protocols`: the whole hidden area); None means the run's scored pixels.
     """
 
     name: str

@@ -6,8 +6,8 @@
   (other classes and unclassified pixels) keeps all its observations. One protocol per class, named
   ``P3C:<class name>``; scored on that class's pixels.
 
-Both return :class:`udf.evaluation.protocols.Protocol` objects like :func:`udf.evaluation.protocols.make_protocols` (``hidden`` ``(t, y,
-x)``, a subset of the valid NDVI), with ``pixels`` set to the pixels they score (the hidden area over the whole
+Both return :class:`udf.evaluation.protocols.Protocol` objects like :func:`udf.evaluation.protocols.make_protocols`
+(``hidden`` ``(t, y, x)``, a subset of the valid NDVI), with ``pixels`` set to the pixels they score (the hidden area over the whole
 cube, not a spatial split's test blocks). They are deterministic: no random draw.
 """
 
@@ -17,8 +17,8 @@ from typing import Optional
 
 import numpy as np
 
+from udf.evaluation.land_cover import NO_CLASS, LandCover
 from udf.evaluation.protocols import Protocol
-from udf.land_cover import NO_CLASS, LandCover
 
 __all__ = ["SHIFT_PROTOCOLS", "checker_blocks", "class_protocols", "hide_class", "hide_checker", "hide_class_rows"]
 
@@ -65,7 +65,7 @@ def hide_class(ndvi: np.ndarray, classes: np.ndarray, cls: int, name: Optional[s
     """P3C for one class: hide every valid NDVI observation ``(t, y, x)`` of the pixels with ``classes == cls``.
 
     Raises:
-        ValueError: shapes differ, ``cls`` is :data:`udf.land_cover.NO_CLASS`, or the class has no valid NDVI.
+        ValueError: shapes differ, ``cls`` is :data:`udf.evaluation.land_cover.NO_CLASS`, or the class has no valid NDVI.
     """
     if ndvi.ndim != 3 or classes.shape != ndvi.shape[1:]:
         raise ValueError(f"P3C needs NDVI (t, y, x) and classes (y, x) on the same grid, got {ndvi.shape} and "

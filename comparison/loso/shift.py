@@ -13,7 +13,7 @@ scored under:
 
 Methods: DL (the fold model through :func:`udf.evaluation.validation.predict_set`, S1-only map and std self-calibrated on the
 set's visible sequences, as the UDF does on a cube), DateMean and Regression5
-(:mod:`comparison.regression_baselines`, fitted on the visible sequences of the same dates). Reported per site,
+(:mod:`comparison.compare.regression_baselines`, fitted on the visible sequences of the same dates). Reported per site,
 protocol family, method and class: n, bias, MAE, R², ±1σ/±2σ. The held-out site is read whole (its reserved test
 blocks included: the fold model never saw the site), so a scenario covers the whole tile as in ``s1ndvi compare``.
 """
@@ -29,12 +29,12 @@ from typing import TYPE_CHECKING, Callable, Optional
 
 import numpy as np
 
-from comparison.regression_baselines import date_mean, regression5
+from comparison.compare.regression_baselines import date_mean, regression5
+from udf.evaluation.land_cover import NO_CLASS, LandCover, kmeans, labels_on_grid, point_classes, sample_label_file
 from udf.evaluation.metrics import score
-from udf.land_cover import NO_CLASS, LandCover, kmeans, labels_on_grid, point_classes, sample_label_file
+from udf.evaluation.shift_protocols import checker_blocks
 from udf.model import FusionNet
 from udf.preprocess import to_db
-from udf.shift_protocols import checker_blocks
 from udf.training.corpus.series import SeriesSet
 
 if TYPE_CHECKING:

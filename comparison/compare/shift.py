@@ -2,8 +2,8 @@
 
 - :func:`resolve_land_cover` picks the classes of a cube (the embedded WorldCereal labels where the cube lies on
   them, a label file, or seeded k-means clusters of S1 signatures);
-- :func:`shift_protocols` draws P3S and one P3C per class (:mod:`udf.shift_protocols`);
-- :func:`run_s1_only_baselines` runs DateMean and Regression5 (:mod:`comparison.regression_baselines`) on the S1-only
+- :func:`shift_protocols` draws P3S and one P3C per class (:mod:`udf.evaluation.shift_protocols`);
+- :func:`run_s1_only_baselines` runs DateMean and Regression5 (:mod:`comparison.compare.regression_baselines`) on the S1-only
   protocols only (P3, P3S, P3C);
 - :func:`per_class_metrics` / :func:`per_class_table`: bias, MAE, R², ±1σ/±2σ coverage per class and protocol.
 """
@@ -21,12 +21,12 @@ import xarray as xr
 from comparison.caveats import IN_SAMPLE
 from comparison.compare.evaluate import mask_cube, score_prediction
 from comparison.compare.methods import Method, Prediction
-from comparison.regression_baselines import date_mean_method, regression5_method
+from comparison.compare.regression_baselines import date_mean_method, regression5_method
+from udf.evaluation.land_cover import NO_CLASS, LandCover, labels_on_grid, s1_clusters, sample_label_file
 from udf.evaluation.metrics import distance_to_kept, score
 from udf.evaluation.protocols import Protocol
-from udf.land_cover import NO_CLASS, LandCover, labels_on_grid, s1_clusters, sample_label_file
+from udf.evaluation.shift_protocols import class_protocols, hide_checker
 from udf.preprocess import times_to_days
-from udf.shift_protocols import class_protocols, hide_checker
 
 _log = logging.getLogger(__name__)
 

@@ -115,7 +115,7 @@ def _series_clusters(s1: np.ndarray, k: int, seed: int) -> np.ndarray:
 
 def set_classes(s: SeriesSet, data: Optional[Path], opts: ShiftLosoOptions) -> LandCover:
     """Classes of a set's sequences (labels, crop codes or S1 clusters; see the module docstring)."""
-    from udf.training.corpus.sites import SOURCES, _wide_rows
+    from udf.training.corpus.sites import SOURCES, wide_rows
 
     if s.xy is not None and s.source.startswith("WorldCereal 31UDS"):
         xs, ys = np.unique(s.xy[:, 0]), np.unique(s.xy[:, 1])[::-1]
@@ -127,7 +127,7 @@ def set_classes(s: SeriesSet, data: Optional[Path], opts: ShiftLosoOptions) -> L
             if src.site == s.site and Path(src.path).name == s.source and (data / src.path).exists():
                 rows = None
                 if src.reader in ("wide_tropics", "wide_extratropics"):
-                    rows = _wide_rows(data / src.path, src.reader == "wide_tropics")
+                    rows = wide_rows(data / src.path, src.reader == "wide_tropics")
                 land = point_classes(data / src.path, rows)
                 if len(land.classes) != s.n:
                     raise ValueError(f"{s.source}: {len(land.classes)} crop codes for {s.n} sequences.")

@@ -7,8 +7,8 @@
   ``P3C:<class name>``; scored on that class's pixels.
 
 Both return :class:`udf.evaluation.protocols.Protocol` objects like :func:`udf.evaluation.protocols.make_protocols`
-(``hidden`` ``(t, y, x)``, a subset of the valid NDVI), with ``pixels`` set to the pixels they score (the hidden area over the whole
-cube, not a spatial split's test blocks). They are deterministic: no random draw.
+(``hidden`` ``(t, y, x)``, a subset of the valid NDVI), with ``pixels`` set to the pixels they score (the hidden area
+over the whole cube, not a spatial split's test blocks). They are deterministic: no random draw.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from typing import Any
 from udf.cli.output import say
 
 from local_backend.errors import USER_ERRORS, BackendDependencyMissing, UsersFileError
+from udf.cli.output import say
 
 _log = logging.getLogger(__name__)
 

@@ -83,7 +83,7 @@ def _rewrite_value(value: Any) -> Any:
 def prepare(flat_graph: dict[str, Any]) -> dict[str, Any]:
     """The flat graph as it is parsed: literal arguments of JSON-value processes wrapped, UDF callbacks rewritten."""
     from local_backend.processes import conformance
-    from local_backend.processes._literals import wrap_literals
+    from local_backend.processes.literals import wrap_literals
 
     return rewrite_udf_callbacks(wrap_literals(flat_graph, conformance.implementations()))
 
@@ -162,7 +162,7 @@ def execution_registry() -> Any:
     from openeo_pg_parser_networkx.process_registry import Process
     from openeo_processes_dask.process_implementations.core import process
 
-    from local_backend.processes._literals import unwrap_literals
+    from local_backend.processes.literals import unwrap_literals
 
     registry = ProcessRegistry(wrap_funcs=[process, unwrap_literals])
     for name, func in implementations().items():

@@ -11,8 +11,6 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from udf.cli.output import say
-
 from local_backend.errors import USER_ERRORS, BackendDependencyMissing, UsersFileError
 from udf.cli.output import say
 
@@ -40,7 +38,7 @@ def _sigterm(signum: int, frame: FrameType | None) -> None:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the server until interrupted."""
-    from local_backend.log_hygiene import quiet_startup_logs
+    from local_backend.api.log_hygiene import quiet_startup_logs
 
     quiet_startup_logs()
     _require_backend()

@@ -53,7 +53,7 @@ class Runtime:
     limits: Limits = field(default_factory=Limits)
     """Size and time limits (see :mod:`local_backend.limits`)."""
     resolver: Any = None
-    """:class:`~local_backend.udp.resolve.ProcessResolver` for user-defined processes (None: none)."""
+    """:class:`~local_backend.api.udp.resolve.ProcessResolver` for user-defined processes (None: none)."""
 
     def execution(self, output_dir: Path, sync: bool, log: logging.Logger = _log, guard: Guard | None = None,
                   job_id: str | None = None, tile_dir: Path | None = None,
@@ -150,8 +150,8 @@ class LocalProcessing(Processing):
 
     def validate(self, process_graph: dict, env: EvalEnv | None = None) -> list[dict]:
         """Errors of a graph without running it (``POST /validation``)."""
+        from local_backend.api.udp.service import request_user_id
         from local_backend.api.validation import validate_process_graph
-        from local_backend.udp.service import request_user_id
 
         expand = None if self.runtime.resolver is None else functools.partial(
             self.runtime.resolver.expand, user_id=request_user_id())

@@ -11,9 +11,12 @@ from typing import Any, Callable
 
 import flask
 
-from local_backend import api_endpoints
+from local_backend.api import endpoints as api_endpoints
 from local_backend.api import http_hooks
+from local_backend.api.log_hygiene import quiet_worker_udf_failures
 from local_backend.api.ratelimit import LoginLimiter
+from local_backend.api.udp.service import install as install_udp_views
+from local_backend.api.udp.service import user_processes
 from local_backend.api.users import TokenSigner, UsersFile
 from local_backend.cubes.collections import LocalCollectionCatalog
 from local_backend.errors import InsecureBind, MalformedJson
@@ -25,9 +28,6 @@ from local_backend.jobs.state_files import PRIVATE_UMASK, secure_state_dir
 from local_backend.jobs.store import JobStore
 from local_backend.jobs.supervision import WorkerSupervisor
 from local_backend.limits import Limits
-from local_backend.log_hygiene import quiet_worker_udf_failures
-from local_backend.udp.service import install as install_udp_views
-from local_backend.udp.service import user_processes
 
 _log = logging.getLogger(__name__)
 

@@ -72,7 +72,7 @@ def test_nesting(server: Server, connection: openeo.Connection) -> None:
 
 def test_callback_parameters_shadow_process_parameters() -> None:
     """Inside a callback, the callback's own ``x`` is kept; ``factor`` (a process parameter) is substituted."""
-    from local_backend.udp.resolve import ProcessResolver
+    from local_backend.api.udp.resolve import ProcessResolver
 
     definition = {"id": "scale_all", **SCALE_ALL}
     definition["parameters"] = [*SCALE_ALL["parameters"], {"name": "x", "description": "clash", "optional": True,
@@ -120,7 +120,7 @@ def test_put_refuses_recursion_and_bad_definitions(server: Server, connection: o
 
 
 def test_private_to_owner(tmp_path: Path) -> None:
-    from local_backend.udp.store import UdpStore
+    from local_backend.api.udp.store import UdpStore
 
     store = UdpStore(tmp_path)
     store.save("alice", "mine", {"process_graph": SCALE["process_graph"], "parameters": SCALE["parameters"]})

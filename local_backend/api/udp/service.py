@@ -12,9 +12,9 @@ import flask
 from openeo_driver.errors import OpenEOApiException, ProcessGraphInvalidException, ProcessGraphMissingException
 
 from local_backend import graph
-from local_backend.udp.namespaces import NamespaceCatalogue
-from local_backend.udp.resolve import ProcessResolver, check_definition
-from local_backend.udp.store import UdpStore
+from local_backend.api.udp.namespaces import NamespaceCatalogue
+from local_backend.api.udp.resolve import ProcessResolver, check_definition
+from local_backend.api.udp.store import UdpStore
 
 _log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ def _unsupported_arguments(flat_graph: dict[str, Any]) -> None:
 def validator(resolver: ProcessResolver) -> Any:
     """The check run on ``PUT /process_graphs/{id}`` before a definition is stored.
 
-    Refused: a malformed definition (:func:`~local_backend.udp.resolve.check_definition`), the id of a predefined
+    Refused: a malformed definition (:func:`~local_backend.api.udp.resolve.check_definition`), the id of a predefined
     process, a call to itself (directly or through other user processes), unknown processes, arguments a predefined
     process does not have. Missing required arguments are reported when the process is called (the conformance
     suite stores ``absolute()`` without ``x``).
@@ -105,7 +105,7 @@ def install(app: flask.Flask, store: UdpStore) -> None:
 
     Also stops openeo-driver from fetching every ``namespace`` URL of a submitted graph itself (to read default job
     options, which this backend does not use): that fetch ignored ``--udp-catalogue`` and failed offline before the
-    graph reached :class:`~local_backend.udp.resolve.ProcessResolver`.
+    graph reached :class:`~local_backend.api.udp.resolve.ProcessResolver`.
     """
     import openeo_driver.views
 

@@ -29,7 +29,7 @@ CREATE TABLE IF NOT EXISTS process_graphs (
 class UdpStore(UserDefinedProcesses):
     """openeo-driver's ``UserDefinedProcesses`` service over ``STATE/process_graphs.sqlite``.
 
-    ``validate`` (set by :mod:`local_backend.udp.service`) checks a definition before it is saved.
+    ``validate`` (set by :mod:`local_backend.api.udp.service`) checks a definition before it is saved.
     """
 
     def __init__(self, state_dir: Path) -> None:

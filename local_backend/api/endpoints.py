@@ -3,7 +3,7 @@
 * ``PATCH /jobs/{id}``: change ``title``, ``description``, ``process``, ``job_options`` (``plan``, ``budget``,
   ``log_level`` accepted and ignored: no billing here) of a job that is not queued or running (400 ``JobLocked``
   otherwise); 204, also for an empty object.
-* ``GET /jobs/{id}/estimate``: :mod:`local_backend.job_estimate`.
+* ``GET /jobs/{id}/estimate``: :mod:`local_backend.jobs.estimate`.
 * ``GET /service_types``: ``{}``, this backend offers no secondary web services.
 * ``GET /credentials/oidc``: 501 ``FeatureUnsupported`` naming basic auth: this backend has no OpenID Connect
   provider (the response schema needs at least one, so an empty list would be invalid).
@@ -23,7 +23,7 @@ from openeo_driver.errors import (
 )
 
 from local_backend.api.input_checks import check_job_metadata
-from local_backend.job_estimate import estimate
+from local_backend.jobs.estimate import estimate
 from local_backend.jobs.store import JobStore
 
 _log = logging.getLogger(__name__)

@@ -1,7 +1,7 @@
 """Expand calls to user-defined processes into the flat process graph that runs.
 
 A node whose process is a user-defined process (the caller's own, ``namespace`` null or ``"user"``; or one found
-through a URL/file ``namespace``, see :mod:`local_backend.udp.namespaces`) is replaced by the nodes of the process's
+through a URL/file ``namespace``, see :mod:`local_backend.api.udp.namespaces`) is replaced by the nodes of the process's
 graph: its result node takes the calling node's key (so references to the call keep working), the other nodes get
 ``<key>__<node>`` keys, and each ``{"from_parameter": name}`` of the definition becomes the argument given for
 ``name`` (or the parameter's default). Inside a callback of the definition a parameter of the callback itself (``x``,
@@ -26,8 +26,8 @@ from openeo_driver.errors import (
 )
 
 from local_backend import graph
+from local_backend.api.udp.namespaces import NamespaceCatalogue
 from local_backend.errors import ProcessUnsupported
-from local_backend.udp.namespaces import NamespaceCatalogue
 
 _log = logging.getLogger(__name__)
 

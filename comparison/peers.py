@@ -19,10 +19,10 @@ import numpy as np
 import xarray as xr
 
 from comparison.caveats import IN_SAMPLE, POSSIBLY_IN_SAMPLE
+from comparison.compare.methods import Method, Prediction
 from comparison.errors import GridMismatch, NoMatchingDates
-from comparison.methods import Method, Prediction
 from comparison.result_files import fusets_std_to_std, read_cloud_mogpr, read_cropsar
-from udf.cube_io import open_netcdf
+from udf.ingest.cube_io import open_netcdf
 
 _log = logging.getLogger(__name__)
 

@@ -14,6 +14,7 @@ from typing import Any
 from udf.cli.output import say
 
 from local_backend.errors import USER_ERRORS, BackendDependencyMissing, UsersFileError
+from udf.cli.output import say
 
 _log = logging.getLogger(__name__)
 
@@ -39,6 +40,9 @@ def _sigterm(signum: int, frame: FrameType | None) -> None:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the server until interrupted."""
+    from local_backend.api.log_hygiene import quiet_startup_logs
+
+    quiet_startup_logs()
     _require_backend()
     from local_backend.api.server import DEFAULT_STATE_DIR, ServerConfig, serve
 
@@ -48,8 +52,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         max_sync_mb=args.max_sync_mb, tile_size=args.tile_size, max_batch_mb=args.max_batch_mb,
         request_timeout_s=args.request_timeout, job_timeout_s=args.job_timeout, tile_timeout_s=args.tile_timeout,
         worker_memory_mb=args.worker_memory_mb, login_max_failures=args.login_max_failures,
-        login_lockout_s=args.login_lockout, debug=args.debug, trusted_proxies=tuple(args.trusted_proxy or ()),
-        udf_isolation=args.udf_isolation)
+        login_lockout_s=args.login_lockout, debug=args.debug_routes, udp_catalogue=args.udp_catalogue,
+        trusted_proxies=tuple(args.trusted_proxy or ()), udf_isolation=args.udf_isolation)
     signal.signal(signal.SIGTERM, _sigterm)
     serve(config, announce=say)
     stuck = [t.name for t in threading.enumerate() if t.name.startswith("s1ndvi-job") and t.is_alive()]
@@ -91,12 +95,24 @@ def cmd_sample_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _port(text: str) -> int:
+    """``--port``: an integer 0-65535 (0: any free port); anything else is a usage error naming the value."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"port must be an integer from 1 to 65535 (or 0 for any free port), "
+                                         f"got {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be from 1 to 65535 (or 0 for any free port), got {port}")
+    return port
+
+
 def _add_serve(sub: Any) -> None:
     serve = sub.add_parser("serve", help="run the local openEO backend (openEO API 1.2)")
     serve.add_argument("--data", type=Path, default=None,
                        help="folder of collections (netCDF, zarr, GeoTIFF); default: the embedded sample")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    serve.add_argument("--port", type=_port, default=8080, help="port 1-65535, 0 for any free port (default 8080)")
     serve.add_argument("--users", type=Path, default=None, help="users file (default STATE/users.json)")
     where = serve.add_mutually_exclusive_group()
     where.add_argument("--workers", type=int, default=1,
@@ -143,8 +159,11 @@ def _add_limits(serve: Any) -> None:
     serve.add_argument("--trusted-proxy", action="append", metavar="ADDR", type=_proxy,
                        help="reverse proxy (address or network) whose X-Forwarded-For names the client for the login "
                             "limiter; repeatable; default: none (see docs/backend-security.md)")
-    serve.add_argument("--debug", action="store_true",
+    serve.add_argument("--debug-routes", action="store_true",
                        help="serve openeo-driver's /_debug routes (to logged-in users only)")
+    serve.add_argument("--udp-catalogue", type=Path, default=None,
+                       help="folder of UDP JSONs: a process namespace URL whose file name is in it resolves to it "
+                            "(offline catalogue)")
 
 
 def register(sub: Any) -> None:

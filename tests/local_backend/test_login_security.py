@@ -20,9 +20,9 @@ MAX_FAILURES = 3
 
 
 def _start(tmp_path: Path, sample_data: Path, users_file: Path, *extra: str) -> Server:
-    """A server (no dask workers, ``--debug``) that locks logins after 3 failures for 30 s."""
+    """A server (no dask workers, ``--debug-routes``) that locks logins after 3 failures for 30 s."""
     return start_server(tmp_path / "state", sample_data, users_file, workers=0,
-                        extra=("--login-max-failures", str(MAX_FAILURES), "--login-lockout", "30", "--debug", *extra))
+                        extra=("--login-max-failures", str(MAX_FAILURES), "--login-lockout", "30", "--debug-routes", *extra))
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@
 The project's fusion UDF (``udf.UDF_PATH``, default weights) runs on spatial tiles of the embedded sample cube
 (``S1NDVI_SAMPLE_CUBE``: VV, VH, NDVI on a 10-day grid; its 32x32 pixels repeated to fill larger tiles),
 once in this process (``run_udf_on_array``, what a dask
-worker does without isolation) and once through :func:`local_backend.sandbox.run_isolated` (a bubblewrap sandbox
+worker does without isolation) and once through :func:`local_backend.tiles.sandbox.run_isolated` (a bubblewrap sandbox
 started once per step, tiles exchanged as ``.npz`` files), interleaved so that load on the machine hits both alike.
 Prints the median seconds per tile of each, their ratio (the overhead per tile), and the one-off start of a
 sandbox (Python plus the UDF's imports, paid once per step and worker thread).
@@ -37,11 +37,10 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
+    from local_backend.tiles.sandbox import SandboxSpec, bwrap_path, close_all, run_isolated
     from local_backend.tiles.windows import run_udf_on_array
-    from udf.ingest.base import load_sample_cube
-
-    from local_backend.sandbox import SandboxSpec, bwrap_path, close_all, run_isolated
     from udf import UDF_PATH
+    from udf.ingest.base import load_sample_cube
 
     if bwrap_path() is None:
         raise SystemExit("bubblewrap (bwrap) is not installed: apt-get install bubblewrap")

@@ -11,8 +11,6 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from udf.cli.output import say
-
 from local_backend.errors import USER_ERRORS, BackendDependencyMissing, UsersFileError
 from udf.cli.output import say
 

@@ -24,13 +24,13 @@ from openeo_driver.utils import EvalEnv
 
 from local_backend import graph
 from local_backend.api.input_checks import check_graph_arguments
-from local_backend.argument_schemas import check_required
 from local_backend.callback_params import resolve_nested_parameters
 from local_backend.context import Execution, activate, deactivate
 from local_backend.cubes.collections import LocalCollectionCatalog
 from local_backend.guards import guard_process
 from local_backend.limits import Guard, Limits, socket_probe
-from local_backend.process_errors import input_errors
+from local_backend.processes.argument_schemas import check_required
+from local_backend.processes.errors_map import input_errors
 from local_backend.processes.save import MEDIA_TYPES, save_result
 
 _log = logging.getLogger(__name__)

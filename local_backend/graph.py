@@ -104,9 +104,9 @@ def all_nodes(flat_graph: dict[str, Any]) -> list[dict[str, Any]]:
 def check_processes(flat_graph: dict[str, Any], available: set[str]) -> None:
     """Raise :class:`ProcessUnsupported` for the first node whose process this backend does not have.
 
-    The graph's structure is checked first (:func:`~local_backend.argument_schemas.check_structure`).
+    The graph's structure is checked first (:func:`~local_backend.processes.argument_schemas.check_structure`).
     """
-    from local_backend.argument_schemas import check_structure
+    from local_backend.processes.argument_schemas import check_structure
 
     check_structure(flat_graph)
     for node in all_nodes(flat_graph):

@@ -6,10 +6,10 @@
   (openeo-driver crashed on them with a 500 when no URL signer is configured).
 * JSON bodies: larger than the limit → 413, nested deeper than :data:`~local_backend.api.input_checks.MAX_JSON_DEPTH`
   → 400 (a body nested 100,000 deep crashed the parser with a ``RecursionError``).
-* ``GET /credentials/basic``: the header is parsed by :func:`~local_backend.credentials.parse_basic` (the parser
+* ``GET /credentials/basic``: the header is parsed by :func:`~local_backend.api.credentials.parse_basic` (the parser
   the authenticator uses too; a malformed header is refused with 401 and counted against the address); failed
   logins are counted per canonical user name and per client address (:class:`~local_backend.api.ratelimit.LoginLimiter`;
-  the address is ``X-Forwarded-For`` only from trusted proxies, see :mod:`local_backend.proxies`);
+  the address is ``X-Forwarded-For`` only from trusted proxies, see :mod:`local_backend.api.proxies`);
   a locked name or address gets 429 with ``Retry-After``.
 * openeo-driver logs every error response at ERROR with a traceback; a filter turns client errors (4xx) into one
   INFO/WARNING line without traceback, server errors (5xx) keep theirs.
@@ -21,9 +21,9 @@ from typing import Any
 
 import flask
 
+from local_backend.api.credentials import parse_basic
 from local_backend.api.input_checks import check_json_body
 from local_backend.api.ratelimit import LoginLimiter
-from local_backend.credentials import parse_basic
 from local_backend.errors import CredentialsMalformed, InputInvalid, TooManyRequests
 
 __all__ = ["ClientErrorLogFilter", "install"]

@@ -6,8 +6,8 @@ Each check raises an openEO error (4xx) that names the field and what was expect
 import json
 from typing import Any
 
-from local_backend.argument_schemas import check_argument_types
 from local_backend.errors import InputInvalid, JobMetadataInvalid, ProcessParameterInvalid
+from local_backend.processes.argument_schemas import check_argument_types
 
 __all__ = [
     "JOB_FIELDS", "MAX_JSON_DEPTH", "check_graph_arguments", "check_job_metadata", "check_json_body", "json_depth",
@@ -101,7 +101,7 @@ def check_graph_arguments(flat_graph: dict[str, Any]) -> None:
     """Refuse arguments of the wrong JSON type that the process implementations do not check.
 
     Literal arguments are checked against their parameter's schema
-    (:func:`~local_backend.argument_schemas.check_argument_types`).
+    (:func:`~local_backend.processes.argument_schemas.check_argument_types`).
 
     Raises:
         ProcessParameterInvalid: e.g. for a ``load_collection`` ``id`` that is not a string.

@@ -44,7 +44,7 @@ class LoginLimiter:
     def failed(self, user: str | None, address: str, now: float | None = None) -> None:
         """Record a failed login; lock the user name or the address when over its limit.
 
-        ``user`` is the canonical name of :func:`~local_backend.credentials.parse_basic` (None: the header named no
+        ``user`` is the canonical name of :func:`~local_backend.api.credentials.parse_basic` (None: the header named no
         valid user, only the address is counted).
         """
         now = time.monotonic() if now is None else now

@@ -11,14 +11,11 @@ from typing import Any, Callable
 
 import flask
 
-from local_backend import proxies, result_items, sandbox
-from local_backend.api import http_hooks
-from local_backend.api.ratelimit import LoginLimiter
-from local_backend.api.users import TokenSigner, UsersFile
-from local_backend.credentials import parse_basic
 from local_backend.api import endpoints as api_endpoints
-from local_backend.api import http_hooks
+from local_backend.api import http_hooks, proxies, result_items
+from local_backend.api.credentials import parse_basic
 from local_backend.api.log_hygiene import quiet_worker_udf_failures
+from local_backend.api.proxies import ClientAddress
 from local_backend.api.ratelimit import LoginLimiter
 from local_backend.api.udp.service import install as install_udp_views
 from local_backend.api.udp.service import user_processes
@@ -33,7 +30,7 @@ from local_backend.jobs.state_files import PRIVATE_UMASK, secure_state_dir
 from local_backend.jobs.store import JobStore
 from local_backend.jobs.supervision import WorkerSupervisor
 from local_backend.limits import Limits
-from local_backend.proxies import ClientAddress
+from local_backend.tiles import sandbox
 
 _log = logging.getLogger(__name__)
 
@@ -80,7 +77,7 @@ class ServerConfig:
     debug: bool = False
     """Serve openeo-driver's ``/_debug`` routes (to logged-in users only)."""
     udf_isolation: str = "auto"
-    """``auto`` (isolate UDFs when more than one user exists), ``on`` or ``off`` (see :mod:`local_backend.sandbox`)."""
+    """``auto`` (isolate UDFs when more than one user exists), ``on`` or ``off`` (see :mod:`local_backend.tiles.sandbox`)."""
     trusted_proxies: tuple[str, ...] = ()
     """Reverse proxies (addresses or networks) whose ``X-Forwarded-For`` names the client (none by default)."""
     udp_catalogue: Path | None = None

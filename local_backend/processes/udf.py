@@ -44,7 +44,7 @@ def run_udf(data: Any, udf: str, runtime: str = "Python", version: str | None = 
         from openeo_processes_dask.process_implementations.udf.udf import run_udf as dask_run_udf
 
         from local_backend.errors import ProcessParameterInvalid
-        from local_backend.sandbox import policy
+        from local_backend.tiles.sandbox import policy
 
         if policy().wanted():  # processes-dask would run the code in this process, outside any sandbox
             raise ProcessParameterInvalid("run_udf", "data", "with UDF isolation on, a UDF runs on a cube with "

@@ -38,7 +38,7 @@ from local_backend.jobs.cluster import DaskCluster
 from local_backend.jobs.log import job_log, progress_step
 from local_backend.jobs.supervision import collect, wait_for_workers
 from local_backend.processes.save import cube_crs
-from local_backend.sandbox import SandboxSpec, policy, run_isolated
+from local_backend.tiles.sandbox import SandboxSpec, policy, run_isolated
 from local_backend.tiles.shipping import ship
 from local_backend.tiles.store import TileStore
 from local_backend.tiles.windows import CUBE_ORDER, Window, run_udf_on_array, windows
@@ -95,7 +95,7 @@ def run_tile(task: TileTask, code: str, context: dict | None, isolation: Sandbox
         task: the tile.
         code: UDF source.
         context: the UDF's own context.
-        isolation: run the UDF in a sandbox (:mod:`local_backend.sandbox`) with this spec (None: in this process).
+        isolation: run the UDF in a sandbox (:mod:`local_backend.tiles.sandbox`) with this spec (None: in this process).
 
     Raises:
         UdfRuntimeError: whatever the UDF raised, as text.

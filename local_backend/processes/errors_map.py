@@ -5,7 +5,7 @@ name that is not in the cube or a ``null`` where a number is needed end in a ``T
 ``KeyError``, ``IndexError`` or ``AttributeError`` inside the implementation. Raised by one of its processes (not by
 this backend's own, whose bugs must stay visible as ``Internal``), such an exception is an argument the process
 cannot use: :func:`input_errors` reports it as ``ProcessParameterInvalid`` with the exception's type and message.
-:mod:`local_backend.argument_schemas` refuses most such arguments before anything runs; this is the net behind it.
+:mod:`local_backend.processes.argument_schemas` refuses most such arguments before anything runs; this is the net behind it.
 """
 
 import functools

@@ -4,7 +4,7 @@ Without isolation a UDF is Python code run with the server's rights: on a server
 could read ``users.json``, the token key and ``jobs.sqlite``, write the state folder, connect to the server's and
 the scheduler's ports and run code inside the server with ``get_client().run_on_scheduler(...)``.
 
-With isolation each tile's UDF runs in a separate process (:mod:`local_backend.udf_runner`) started by ``bwrap``
+With isolation each tile's UDF runs in a separate process (:mod:`local_backend.tiles.udf_runner`) started by ``bwrap``
 (bubblewrap, from the distribution):
 
 * its own user, PID, IPC, UTS and **network** namespaces: no network at all (neither the server's nor the
@@ -13,7 +13,7 @@ With isolation each tile's UDF runs in a separate process (:mod:`local_backend.u
   folders on ``sys.path`` (the code it may import), an empty ``/tmp``, and one writable private folder per sandbox
   holding the UDF, its context and the tiles; the state folder (jobs, results, logs, token key) and the users file
   are hidden even when they lie under a bound folder;
-* arrays go in and out as ``.npz`` files read with ``allow_pickle=False`` (:mod:`local_backend.array_files`):
+* arrays go in and out as ``.npz`` files read with ``allow_pickle=False`` (:mod:`local_backend.tiles.array_files`):
   nothing from the sandbox is unpickled by the worker or the server;
 * the sandbox dies with the worker (``--die-with-parent``), so the per-tile time limit that restarts a worker stops
   it; its address space is limited to the worker's memory limit.
@@ -42,8 +42,8 @@ from typing import Callable
 
 import xarray as xr
 
-from local_backend.array_files import read_array, write_array
 from local_backend.errors import UdfRuntimeError, WorkersUnavailable
+from local_backend.tiles.array_files import read_array, write_array
 
 _log = logging.getLogger(__name__)
 
@@ -151,7 +151,7 @@ def _command(folder: Path, spec: SandboxSpec, bwrap: str) -> list[str]:
     for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "LANG"):
         if name in os.environ:
             args += ["--setenv", name, os.environ[name]]
-    return [*args, sys.executable, "-P", "-m", "local_backend.udf_runner", "/sandbox"]
+    return [*args, sys.executable, "-P", "-m", "local_backend.tiles.udf_runner", "/sandbox"]
 
 
 def _memory_limit(spec: SandboxSpec) -> int | None:

@@ -1,9 +1,9 @@
-"""The process inside the UDF sandbox (:mod:`local_backend.sandbox`): runs one UDF on tile after tile.
+"""The process inside the UDF sandbox (:mod:`local_backend.tiles.sandbox`): runs one UDF on tile after tile.
 
-Started by :class:`local_backend.sandbox.Sandbox` as ``python -m local_backend.udf_runner FOLDER`` in a bubblewrap
-sandbox whose only writable folder is ``FOLDER`` (``udf-code.txt`` and ``udf-context.json`` in it). Each line on standard
+Started by :class:`local_backend.tiles.sandbox.Sandbox` as ``python -m local_backend.tiles.udf_runner FOLDER``
+in a bubblewrap sandbox whose only writable folder is ``FOLDER`` (``udf-code.txt`` and ``udf-context.json`` in it). Each line on standard
 input names an input and an output file there (``{"input": "in-1.npz", "output": "out-1.npz"}``); the runner reads
-the tile (:func:`~local_backend.array_files.read_array`), runs the UDF, writes the result and answers one JSON line
+the tile (:func:`~local_backend.tiles.array_files.read_array`), runs the UDF, writes the result and answers one JSON line
 (``{"ok": true}`` or ``{"error": "TypeError: ..."}``) on the original standard output. What the UDF prints goes to
 standard error, so it cannot forge an answer.
 """
@@ -19,8 +19,8 @@ def main(folder: Path) -> int:
     answers = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)  # the UDF's print() goes to stderr, not into the protocol
     sys.stdout = sys.stderr
-    from local_backend.array_files import read_array, write_array
     from local_backend.errors import UdfRuntimeError
+    from local_backend.tiles.array_files import read_array, write_array
     from local_backend.tiles.windows import run_udf_on_array
 
     code = (folder / "udf-code.txt").read_text()

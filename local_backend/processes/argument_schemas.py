@@ -6,7 +6,8 @@ without ``process_graph``, dates outside what the cube's time axis can hold, an 
 EPSG:4326, ...). Both run before anything is evaluated, for ``POST /result``, ``POST /jobs`` and
 ``POST /validation`` alike:
 
-* :func:`check_structure`: nodes are objects with a string ``process_id``, an object of ``arguments``, references
+* :func:`local_backend.graph_structure.check_structure` (run first): nodes are objects with a string ``process_id``,
+  an object of ``arguments``, references
   ``{"from_node": str}`` / ``{"from_parameter": str}`` and callbacks ``{"process_graph": {...}}`` (code
   ``ProcessGraphInvalid``).
 * :func:`check_argument_types`: every literal argument matches its parameter's JSON schema in the process spec
@@ -18,79 +19,21 @@ EPSG:4326, ...). Both run before anything is evaluated, for ``POST /result``, ``
 
 import datetime as dt
 import functools
-import json
 from typing import Any
 
-from openeo_driver.errors import ProcessGraphInvalidException, ProcessParameterRequiredException
+from openeo_driver.errors import ProcessParameterRequiredException
 
 from local_backend.errors import ProcessParameterInvalid, TemporalExtentInvalid
+from local_backend.graph_structure import REFERENCE_KEYS, show_value
 
-__all__ = ["DATE_RANGE", "check_argument_types", "check_required", "check_structure"]
+__all__ = ["DATE_RANGE", "check_argument_types", "check_required"]
 
 DATE_RANGE = (dt.datetime(1678, 1, 1), dt.datetime(2261, 12, 31, 23, 59, 59))
 """Dates a cube's time axis can hold (numpy ``datetime64[ns]``: 1677-09-21 to 2262-04-11, whole years kept)."""
-_REFERENCE_KEYS = ("from_node", "from_parameter")
 _SCALARS = ("number", "integer", "boolean", "string")
 _JSON_TYPES: dict[str, tuple[type, ...]] = {"null": (type(None),), "boolean": (bool,), "string": (str,),
                                             "array": (list,), "object": (dict,),
                "number": (int, float), "integer": (int, float)}
-
-
-def _show(value: Any) -> str:
-    return json.dumps(value, default=str)[:80]
-
-
-def _invalid_graph(message: str) -> ProcessGraphInvalidException:
-    return ProcessGraphInvalidException(message=f"Invalid process graph: {message}")
-
-
-def _check_reference(value: dict[str, Any], where: str) -> None:
-    for key in _REFERENCE_KEYS:
-        if key in value and (len(value) != 1 or not isinstance(value[key], str) or not value[key]):
-            raise _invalid_graph(f"{where}: a reference must be {{\"{key}\": \"<name>\"}}, got {_show(value)}.")
-
-
-def _walk_value(value: Any, where: str, graphs: list[tuple[Any, str]]) -> None:
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, list):
-            stack.extend(item)
-        elif isinstance(item, dict):
-            _check_reference(item, where)
-            if "process_graph" in item:
-                graphs.append((item["process_graph"], f"{where} (callback)"))
-            else:
-                stack.extend(item.values())
-
-
-def check_structure(flat_graph: Any) -> None:
-    """Refuse a graph (including its callbacks) whose nodes, references or callbacks are malformed.
-
-    Raises:
-        ProcessGraphInvalidException: naming the node and what was expected.
-    """
-    graphs: list[tuple[Any, str]] = [(flat_graph, "process graph")]
-    while graphs:
-        graph, where = graphs.pop()
-        if not isinstance(graph, dict) or not graph:
-            raise _invalid_graph(f"{where} must be a non-empty object of nodes, got {_show(graph)}.")
-        for key, node in graph.items():
-            if not isinstance(node, dict):
-                raise _invalid_graph(f"node '{key}' of the {where} must be an object, got {_show(node)}.")
-            if not isinstance(node.get("process_id"), str) or not node["process_id"]:
-                raise _invalid_graph(f"node '{key}': 'process_id' must be a non-empty string, got "
-                                     f"{_show(node.get('process_id'))}.")
-            if node.get("namespace") is not None and not isinstance(node["namespace"], str):
-                raise _invalid_graph(f"node '{key}': 'namespace' must be a string or null, got "
-                                     f"{_show(node['namespace'])}.")
-            if not isinstance(node.get("result", False), bool):
-                raise _invalid_graph(f"node '{key}': 'result' must be true or false, got {_show(node['result'])}.")
-            arguments = node.get("arguments", {})
-            if not isinstance(arguments, dict):
-                raise _invalid_graph(f"node '{key}': 'arguments' must be an object, got {_show(arguments)}.")
-            for name, value in arguments.items():
-                _walk_value(value, f"argument '{name}' of node '{key}' ({node['process_id']})", graphs)
 
 
 BACKEND_SCHEMAS: dict[tuple[str, str], dict[str, Any]] = {
@@ -137,7 +80,7 @@ def _without_default(process_id: str) -> frozenset[str]:
 
 
 def _is_reference(value: Any) -> bool:
-    return isinstance(value, dict) and any(key in value for key in _REFERENCE_KEYS)
+    return isinstance(value, dict) and any(key in value for key in REFERENCE_KEYS)
 
 
 def _parse_date(text: str) -> dt.datetime | None:
@@ -187,9 +130,9 @@ def _mismatch(value: Any, schema: Any, process: str, parameter: str) -> str | No
     if value is None and types in _SCALARS and process in _null_tolerant():  # openEO no-data passes through
         return None
     if types is not None and not _type_ok(value, [types] if isinstance(types, str) else list(types)):
-        return f"expected {' or '.join([types] if isinstance(types, str) else types)}, got {_show(value)}"
+        return f"expected {' or '.join([types] if isinstance(types, str) else types)}, got {show_value(value)}"
     if "enum" in schema and value not in schema["enum"]:
-        return f"expected one of {_show(schema['enum'])}, got {_show(value)}"
+        return f"expected one of {show_value(schema['enum'])}, got {show_value(value)}"
     return _structured_mismatch(value, schema, process, parameter)
 
 
@@ -206,9 +149,9 @@ def _any_of(value: Any, options: list[Any], process: str, parameter: str) -> str
 def _structured_mismatch(value: Any, schema: dict[str, Any], process: str, parameter: str) -> str | None:
     subtype = schema.get("subtype")
     if subtype in ("datacube", "raster-cube", "vector-cube") and isinstance(value, dict):
-        return f"expected a data cube (a reference to a node's result), got {_show(value)}"
+        return f"expected a data cube (a reference to a node's result), got {show_value(value)}"
     if subtype == "process-graph" and isinstance(value, dict) and not isinstance(value.get("process_graph"), dict):
-        return f"expected a callback {{\"process_graph\": {{...}}}}, got {_show(value)}"
+        return f"expected a callback {{\"process_graph\": {{...}}}}, got {show_value(value)}"
     if subtype in ("date", "date-time") and isinstance(value, str):
         return _check_date(value, process, parameter)
     if isinstance(value, list):
@@ -217,11 +160,11 @@ def _structured_mismatch(value: Any, schema: dict[str, Any], process: str, param
                    f"got {len(value)}"
         for item in value if isinstance(schema.get("items"), dict) else ():
             if reason := _mismatch(item, schema["items"], process, parameter):
-                return f"item {_show(item)}: {reason}"
+                return f"item {show_value(item)}: {reason}"
     if isinstance(value, dict) and subtype != "process-graph":
         missing = [k for k in schema.get("required", []) if k not in value]
         if missing:
-            return f"missing {', '.join(missing)} in {_show(value)}"
+            return f"missing {', '.join(missing)} in {show_value(value)}"
         for key, sub in schema.get("properties", {}).items():
             if key in value and (reason := _mismatch(value[key], sub, process, parameter)):
                 return f"'{key}': {reason}"
@@ -233,7 +176,7 @@ def _check_interval(value: Any, process: str, parameter: str) -> None:
         return
     start, end = (_parse_date(v) for v in value)
     if start is not None and end is not None and start > end:
-        raise TemporalExtentInvalid(f"The interval {_show(value)} in parameter '{parameter}' of process "
+        raise TemporalExtentInvalid(f"The interval {show_value(value)} in parameter '{parameter}' of process "
                                     f"'{process}' ends before it starts.")
 
 
@@ -243,11 +186,11 @@ def _check_bbox(value: Any, process: str, parameter: str) -> None:
         return
     west, east, south, north = (float(value[k]) for k in ("west", "east", "south", "north"))
     if west > east or south > north:
-        raise ProcessParameterInvalid(process, parameter, f"the bounding box {_show(value)} is inverted: west must "
+        raise ProcessParameterInvalid(process, parameter, f"the bounding box {show_value(value)} is inverted: west must "
                                                           f"not exceed east, south must not exceed north")
     if value.get("crs") in (None, 4326, "4326", "EPSG:4326") and not (
             -180 <= west and east <= 180 and -90 <= south and north <= 90):
-        raise ProcessParameterInvalid(process, parameter, f"the bounding box {_show(value)} is in EPSG:4326 "
+        raise ProcessParameterInvalid(process, parameter, f"the bounding box {show_value(value)} is in EPSG:4326 "
                                                           f"(degrees) but outside -180..180 / -90..90")
 
 
@@ -261,7 +204,9 @@ def _schema_subtypes(schema: Any) -> set[str]:
 
 
 def check_argument_types(flat_graph: dict[str, Any]) -> None:
-    """Refuse literal arguments that do not match their parameter's schema (graph already :func:`check_structure`d).
+    """Refuse literal arguments that do not match their parameter's schema.
+
+    The graph's structure is checked before (:func:`local_backend.graph_structure.check_structure`).
 
     Raises:
         ProcessParameterInvalid: naming the process, the parameter, what was expected and what was given.

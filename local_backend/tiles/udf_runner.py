@@ -1,7 +1,8 @@
 """The process inside the UDF sandbox (:mod:`local_backend.tiles.sandbox`): runs one UDF on tile after tile.
 
 Started by :class:`local_backend.tiles.sandbox.Sandbox` as ``python -m local_backend.tiles.udf_runner FOLDER``
-in a bubblewrap sandbox whose only writable folder is ``FOLDER`` (``udf-code.txt`` and ``udf-context.json`` in it). Each line on standard
+in a bubblewrap sandbox whose only writable folder is ``FOLDER`` (``udf-code.txt`` and ``udf-context.json``
+in it). Each line on standard
 input names an input and an output file there (``{"input": "in-1.npz", "output": "out-1.npz"}``); the runner reads
 the tile (:func:`~local_backend.tiles.array_files.read_array`), runs the UDF, writes the result and answers one JSON line
 (``{"ok": true}`` or ``{"error": "TypeError: ..."}``) on the original standard output. What the UDF prints goes to

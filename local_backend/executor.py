@@ -101,14 +101,21 @@ def _parse(flat_graph: dict[str, Any]) -> Any:
         raise ProcessGraphInvalidException(message=f"Invalid process graph: {type(exc).__name__}: {exc}") from exc
 
 
-def check_graph(flat_graph: Any) -> None:
+def check_graph(flat_graph: Any, expand: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> None:
     """Everything ``POST /result`` checks before it runs a graph (``POST /jobs`` checks the same at creation).
+
+    ``expand`` inlines calls to user-defined processes first (as :func:`evaluate_graph` does).
 
     Raises:
         OpenEOApiException: (4xx) for a malformed graph, an unknown process or an invalid argument.
     """
     if not isinstance(flat_graph, dict) or not flat_graph:
         raise ProcessGraphInvalidException(message="The process graph must be a non-empty object of nodes.")
+    if expand is not None:
+        try:
+            flat_graph = expand(flat_graph)
+        except Exception as exc:  # noqa: BLE001 - translated for the API
+            raise _api_error(exc) from exc
     _parse(flat_graph)
 
 

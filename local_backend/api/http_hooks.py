@@ -84,7 +84,7 @@ def _check_body(max_bytes: int) -> None:
 
 
 def _check_login(limiter: LoginLimiter) -> None:
-    if _endpoint_name() != "credentials_basic":
+    if _endpoint_name() != "credentials_basic" or flask.request.method == "OPTIONS":  # CORS preflight: no credentials
         return
     address = flask.request.remote_addr or "?"
     try:

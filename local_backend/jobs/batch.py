@@ -1,5 +1,6 @@
 """openeo-driver ``BatchJobs`` service: jobs persisted by :class:`JobStore`, run on a thread pool."""
 
+import functools
 import logging
 import shutil
 import threading
@@ -88,7 +89,9 @@ class LocalBatchJobs(BatchJobs):
             raise OpenEOApiException(message="The job needs a 'process' with a 'process_graph' object.",
                                      code="ProcessGraphMissing", status_code=400)
         check_job_metadata(metadata)
-        check_graph(process["process_graph"])  # what POST /result refuses is refused here, not when the job runs
+        resolver = self.runtime.resolver
+        expand = None if resolver is None else functools.partial(resolver.expand, user_id=user.user_id)
+        check_graph(process["process_graph"], expand)  # what POST /result refuses is refused here, not when it runs
         stamp = now()
         record = {"id": f"j-{uuid.uuid4().hex[:16]}", "user_id": user.user_id, "status": "created",
                   "title": metadata.get("title"), "description": metadata.get("description"), "process": process,

@@ -28,6 +28,7 @@ from openeo_driver.errors import (
 from local_backend import graph
 from local_backend.api.udp.namespaces import NamespaceCatalogue
 from local_backend.errors import ProcessUnsupported
+from local_backend.graph_structure import check_structure
 
 _log = logging.getLogger(__name__)
 
@@ -267,7 +268,13 @@ class ProcessResolver:
         return identity, found
 
     def expand(self, flat_graph: dict[str, Any], user_id: str | None, _stack: tuple[str, ...] = ()) -> dict[str, Any]:
-        """Copy of ``flat_graph`` (callbacks included) with every user-defined process call inlined."""
+        """Copy of ``flat_graph`` (callbacks included) with every user-defined process call inlined.
+
+        The graph's structure is checked first (:func:`local_backend.graph_structure.check_structure`), so a malformed
+        node is refused as ``ProcessGraphInvalid`` before any process id is looked up.
+        """
+        if not _stack:
+            check_structure(flat_graph)
         out: dict[str, Any] = {}
         taken = set(flat_graph)
         for key, node in flat_graph.items():

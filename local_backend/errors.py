@@ -21,7 +21,6 @@ except ImportError:  # backend extra not installed: only `s1ndvi users` works, a
 
 __all__ = [
     "BackendDependencyMissing",
-    "BandNotAvailable",
     "ClientDisconnected",
     "CollectionNotFound",
     "CollectionReadError",
@@ -101,10 +100,6 @@ class ProcessParameterInvalid(OpenEOApiException):
         super().__init__(
             message=f"The value passed for parameter '{parameter}' in process '{process}' is invalid: {reason}"
         )
-
-
-class BandNotAvailable(ProcessParameterInvalid):
-    """``bands`` asked for a band the collection does not have."""
 
 
 class SarBackscatterUnsupported(ProcessParameterInvalid):

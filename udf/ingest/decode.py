@@ -98,12 +98,16 @@ class Encoding:
         return raw
 
     def decode(self, raw: np.ndarray, dtype: Any = np.float32) -> np.ndarray:
-        """Stored values → ``dtype`` (float32 or float64) with scale and offset applied and NaN for no data."""
+        """Stored values → ``dtype`` (float32 or float64) with scale and offset applied and NaN for no data.
+
+        Scale and offset are applied in float64 and the result rounded once to ``dtype``, so that a float32 reader
+        and a float64 reader of the same file agree to the last bit after rounding.
+        """
         raw = self.stored(raw)
-        dtype = np.dtype(dtype)
-        out = raw.astype(dtype)
         if self.scale != 1.0 or self.offset != 0.0:
-            out = out * dtype.type(self.scale) + dtype.type(self.offset)
+            out = (raw.astype(np.float64) * self.scale + self.offset).astype(dtype, copy=False)
+        else:
+            out = raw.astype(dtype)
         out[self.nodata(raw)] = np.nan
         return out
 

@@ -5,7 +5,7 @@ Every reader of the project decodes through :class:`Encoding`: netCDF ingest (:m
 (:mod:`local_backend.cubes.lazy_io`, :mod:`local_backend.cubes.readers`). The same file therefore decodes to the same
 array whichever reader opens it (``tests/udf/test_decode.py`` checks this for each encoding).
 
-No-data rules, per encoding (docs/decoding.md says why):
+No-data rules, per encoding (``docs/decoding.md`` has the table and the reasons):
 
 - **Declared fill values** are no-data everywhere: ``_FillValue`` and ``missing_value`` (netCDF, zarr; zarr v2's
   ``fill_value``), the GeoTIFF's ``nodata``. A NaN fill adds nothing (NaN is missing anyway).

@@ -79,17 +79,6 @@ class Encoding:
         fills = () if nodata is None or not np.isfinite(nodata) else (float(nodata),)
         return cls(fills=fills, scale=float(scale), offset=float(offset))
 
-    def nodata(self, raw: np.ndarray) -> np.ndarray:
-        """Boolean mask of the no-data values of ``raw`` (stored values, after the ``_Unsigned`` view)."""
-        bad = np.zeros(raw.shape, dtype=bool)
-        for fill in self.fills:
-            bad |= raw == _as_stored(fill, raw.dtype)
-        if raw.dtype.kind == "u" and self.max_is_nodata:
-            bad |= raw == np.iinfo(raw.dtype).max
-        elif raw.dtype.kind == "f":
-            bad |= ~np.isfinite(raw)
-        return bad
-
     def stored(self, raw: np.ndarray) -> np.ndarray:
         """``raw`` with the ``_Unsigned`` view applied (the values the fills and the no-data rules speak of)."""
         raw = np.asarray(raw)
@@ -108,7 +97,12 @@ class Encoding:
             out = (raw.astype(np.float64) * self.scale + self.offset).astype(dtype, copy=False)
         else:
             out = raw.astype(dtype)
-        out[self.nodata(raw)] = np.nan
+        for fill in self.fills:
+            out[raw == _as_stored(fill, raw.dtype)] = np.nan
+        if raw.dtype.kind == "u" and self.max_is_nodata:
+            out[raw == np.iinfo(raw.dtype).max] = np.nan
+        elif raw.dtype.kind == "f":
+            out[~np.isfinite(raw)] = np.nan
         return out
 
 

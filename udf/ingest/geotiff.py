@@ -146,6 +146,8 @@ def decode(raster: Raster, positions: list[int], nodata: bool = True) -> da.Arra
 def _decode_block(raw: np.ndarray, positions: tuple[int, ...], encodings: tuple[Encoding, ...]) -> np.ndarray:
     if not positions:
         return np.empty((0, *raw.shape[1:]), dtype=np.float32)
+    if len(set(encodings)) == 1:  # the usual case (one no-data value per file, no scales): one call for all bands
+        return encodings[0].decode(raw[list(positions)])
     return np.stack([enc.decode(raw[p]) for p, enc in zip(positions, encodings)])
 
 

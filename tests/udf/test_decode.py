@@ -153,3 +153,37 @@ def test_ndvi_from_reflectance_keeps_precision_and_no_data():
     r64, n64 = np.float64(red[0]), np.float64(nir[0])
     assert wide[0] == np.float32((n64 - r64) / (n64 + r64))  # computed in float64
     assert np.isnan(ndvi_from_reflectance(np.array([65535.0]), np.array([100.0]), nodata=65535)).all()
+
+
+def test_period_folder_decodes_like_the_lazy_reader(tmp_path):
+    """The composited reader (period GeoTIFFs) applies the same rules: declared nodata, ±inf, and 0 for S1 only."""
+    import rasterio
+    from rasterio.transform import from_origin
+
+    from udf.ingest.composited import CompositedOptions, composited_cube
+
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "periods"
+    folder.mkdir()
+    stored = []
+    for k in (1, 2):
+        raw = rng.uniform(0.01, 0.5, (3, Y, X)).astype(np.float32)
+        raw[2] = rng.uniform(-0.2, 0.9, (Y, X))
+        raw[0, 0, :3] = (-9999.0, np.inf, 0.0)
+        raw[1, 1, :2] = (np.nan, 0.0)
+        raw[2, 2, :2] = (-9999.0, 0.0)  # 0 is a valid NDVI
+        with rasterio.open(folder / f"period_{k:02d}.tif", "w", driver="GTiff", width=X, height=Y, count=3,
+                           dtype="float32", nodata=-9999.0, crs="EPSG:32631",
+                           transform=from_origin(0, Y * 10, 10, 10)) as dst:
+            dst.write(raw)
+            dst.descriptions = ("VV", "VH", "NDVI")
+        stored.append(folder / f"period_{k:02d}.tif")
+    cube = composited_cube([folder], CompositedOptions(start="2020-01-01", period="10D", s1_units="linear"))
+    for k, path in enumerate(stored):
+        lazy = open_source(path)
+        for band in ("VV", "VH"):
+            _same(cube.sel(bands=band).values[k], s1_to_linear(s1_nodata(lazy[band].values), "linear"))
+        _same(cube.sel(bands="NDVI").values[k], lazy["NDVI"].values)
+    vv = cube.sel(bands="VV").values[0, 0]
+    assert np.isnan(vv[:3]).all() and np.isfinite(vv[3])
+    assert cube.sel(bands="NDVI").values[0, 2, 1] == 0 and np.isnan(cube.sel(bands="NDVI").values[0, 2, 0])

@@ -12,6 +12,7 @@ from tqdm import tqdm
 
 from comparison.errors import USER_ERRORS
 from udf.cli.output import say
+from udf.preprocess import S1_UNITS
 
 _log = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-pixels", type=int, default=None,
                    help="score a seeded subsample of at most this many test pixels (default: all)")
     p.add_argument("--block", type=int, default=8, help="spatial hold-out block edge (pixels, default 8)")
-    p.add_argument("--s1-units", default="auto", choices=["auto", "db", "linear", "uint16_db"],
+    p.add_argument("--s1-units", default="auto", choices=list(S1_UNITS),
                    help="encoding of the cube's S1 values (default auto: decided from dtype and range)")
     p.add_argument("--device", default="cpu", help="torch device for DL and local MOGPR (cpu, cuda)")
     p.add_argument("--seed", type=int, default=0, help="seed of the split, subsample and hidden values (default 0)")

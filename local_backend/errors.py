@@ -21,7 +21,6 @@ except ImportError:  # backend extra not installed: only `s1ndvi users` works, a
 
 __all__ = [
     "BackendDependencyMissing",
-    "BandNotAvailable",
     "ClientDisconnected",
     "CollectionNotFound",
     "CollectionReadError",
@@ -113,10 +112,6 @@ class TemporalExtentInvalid(OpenEOApiException):
 
     def __init__(self, message: str) -> None:
         super().__init__(message=message)
-
-
-class BandNotAvailable(ProcessParameterInvalid):
-    """``bands`` asked for a band the collection does not have."""
 
 
 class SarBackscatterUnsupported(ProcessParameterInvalid):

@@ -22,6 +22,8 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from udf.preprocess import S1_UNITS
+
 __all__ = ["RunOptions", "register", "run_pipeline"]
 
 _log = logging.getLogger(__name__)
@@ -70,7 +72,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--bands", type=parse_bands, default=None,
                    help="band names in file order when the GeoTIFFs have no band descriptions, e.g. VV,VH,S2ndvi; "
                         "one name (VH) for a stack with one band per period")
-    p.add_argument("--s1-units", default="auto", choices=["auto", "db", "linear", "uint16_db"],
+    p.add_argument("--s1-units", default="auto", choices=list(S1_UNITS),
                    help="encoding of the S1 values (default auto: decided from the range, and logged)")
     p.add_argument("--s1-backscatter", default="auto", choices=["auto", "sigma0", "gamma0"],
                    help="record the backscatter convention when the input does not say it")

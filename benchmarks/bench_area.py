@@ -1,6 +1,6 @@
 """Area benchmark: the fusion UDF over a SYNTHETIC N x N px x 36-step zarr collection as a batch job.
 
-The collection is built from the real embedded WorldCereal sample (``udf.ingest.load_sample_cube``, 32 x 32 px at
+The collection is built from the real embedded WorldCereal sample (``udf.ingest.base.load_sample_cube``, 32 x 32 px at
 20 m, the first 36 dekads): every 32 x 32 block is the sample rotated/flipped at random, with a random gain and
 multiplicative speckle on VV/VH and an offset, noise and extra random cloud gaps on NDVI. It is SYNTHETIC (the id is
 ``SYNTHETIC_AREA_<N>`` and its metadata says so): a realistic input for timing and memory, not for accuracy.
@@ -49,7 +49,7 @@ STEPS = 36
 def _variants(steps: int) -> tuple[np.ndarray, np.ndarray]:
     """The real sample cube ``(8, t, 3, 32, 32)``: its 4 rotations, each also flipped."""
     sys.path.insert(0, str(REPO))
-    from udf.ingest import load_sample_cube
+    from udf.ingest.base import load_sample_cube
 
     cube = load_sample_cube(period="10D").transpose("t", "bands", "y", "x").isel(t=slice(0, steps))
     values = cube.sel(bands=["VV", "VH", "NDVI"]).values.astype(np.float32)
@@ -166,7 +166,7 @@ class Server:
     """``s1ndvi serve`` in its own process group."""
 
     def __init__(self, data: Path, state: Path, users: Path, workers: int) -> None:
-        from local_backend.server import free_port
+        from local_backend.api.server import free_port
 
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -437,7 +437,7 @@ def main(argv: list[str] | None = None) -> int:
     if any(n % 128 for n in args.sizes + args.probe):
         parser.error(f"--sizes and --probe must be multiples of 128, got {args.sizes} {args.probe}")
     sys.path.insert(0, str(REPO))
-    from local_backend.users import UsersFile
+    from local_backend.api.users import UsersFile
 
     root = Path(args.work or tempfile.mkdtemp(prefix="bench_area-"))
     (root / "data").mkdir(parents=True, exist_ok=True)

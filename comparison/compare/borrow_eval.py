@@ -9,7 +9,7 @@ clusters as classes):
 Each reports per class: bias, MAE, R², ±1σ/±2σ coverage of NDVI_STD. Baselines fitted on the visible pixels: the
 per-date mean of the visible NDVI and the five-term least-squares fit on VV, VH, VH−VV (dB) and that per-date mean.
 
-Usage: python -m comparison.borrow_eval [--cube FILE] [--clusters 4] [--tile N] [--out FILE.json]
+Usage: python -m comparison.compare.borrow_eval [--cube FILE] [--clusters 4] [--tile N] [--out FILE.json]
 """
 
 import argparse

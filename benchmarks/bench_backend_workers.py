@@ -34,7 +34,7 @@ USER, PASSWORD = "bench", "bench-password"
 def write_cube(folder: Path, size: int, steps: int) -> Path:
     """A seeded synthetic model cube (linear VV/VH, NDVI with gaps) as ``BENCH_CUBE.nc``."""
     sys.path.insert(0, str(REPO))
-    from udf.cube_io import write_cube as write
+    from udf.ingest.cube_io import write_cube as write
 
     rng = np.random.default_rng(0)
     t = pd.date_range("2018-01-01", periods=steps, freq="10D").values
@@ -93,8 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     sys.path.insert(0, str(REPO))
-    from local_backend.server import free_port
-    from local_backend.users import UsersFile
+    from local_backend.api.server import free_port
+    from local_backend.api.users import UsersFile
     from udf import UDF_PATH
 
     udf_file = args.udf or Path(UDF_PATH)

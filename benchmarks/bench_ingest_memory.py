@@ -65,7 +65,7 @@ def make_export(folder: Path, ny: int, nx: int, periods: int, seed: int = 0) -> 
     return s1, s2
 
 
-_IMPORTS = ("import threading, time\nimport udf.ingest_sources, udf.ingest_gee, udf.cli, rasterio, dask.array\n"
+_IMPORTS = ("import threading, time\nimport udf.ingest.sources, udf.ingest.gee, udf.cli, rasterio, dask.array\n"
             "def rss():\n"
             "    return int(open('/proc/self/statm').read().split()[1]) * 4096 // 1024\n"
             "floor = rss()\n"

@@ -1,6 +1,6 @@
 """MOGPR throughput: GPy (FuseTS' way, pixel by pixel), the batched torch MOGPR and the DL UDF on the same series.
 
-Series: real pixels of the embedded WorldCereal sample (``udf.ingest.load_sample_cube(period=None)``: one step per
+Series: real pixels of the embedded WorldCereal sample (``udf.ingest.base.load_sample_cube(period=None)``: one step per
 S1 ∪ S2 acquisition day, linear VV/VH, SCL-masked NDVI), cut to the first 73 and 145 dates. MOGPR fuses RVI
 (``4·VH / (VV + VH)``) and NDVI and predicts FuseTS' 5-day grid; the DL UDF (``udf/s1_ndvi_udf.py``) gets the cube
 ``(t, bands=[VV, VH, NDVI], y=1, x=N)`` of the same pixels and dates and predicts NDVI at every date. Each row is one
@@ -79,7 +79,7 @@ Method = Callable[[Sample], object]
 
 def load_sample(n_dates: int, n_pixels: int, seed: int = 0) -> Sample:
     """``n_pixels`` pixels with ≥ 4 RVI and ≥ 4 NDVI values in the first ``n_dates`` dates (repeated if too few)."""
-    from udf.ingest import load_sample_cube
+    from udf.ingest.base import load_sample_cube
 
     cube = load_sample_cube(period=None).isel(t=slice(0, n_dates))
     data = cube.transpose("y", "x", "t", "bands").values.astype(np.float64)

@@ -1,4 +1,4 @@
-"""Mixed Sentinel-1 orbits: does per-orbit normalisation (``udf.orbits``) make the series smoother? REAL data.
+"""Mixed Sentinel-1 orbits: does per-orbit normalisation (``udf.ingest.orbits``) make the series smoother? REAL data.
 
 1. The embedded WorldCereal S1 series (``udf/data/sample``, Flanders 2017-08 → 2018-11, 32 x 32 px at 20 m,
    159 ascending acquisitions) holds two relative orbits, told apart by their acquisition time (17:32 and 17:40 UTC;
@@ -25,10 +25,10 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from udf.compositing import composite_s1, regular_grid  # noqa: E402
-from udf.ingest import load_s1  # noqa: E402
-from udf.orbits import apply_offsets, pixel_offsets, plan_orbits  # noqa: E402
-from udf.sample import sample_files  # noqa: E402
+from udf.ingest.base import load_s1  # noqa: E402
+from udf.ingest.compositing import composite_s1, regular_grid  # noqa: E402
+from udf.ingest.orbits import apply_offsets, pixel_offsets, plan_orbits  # noqa: E402
+from udf.ingest.sample import sample_files  # noqa: E402
 
 
 def tracks_by_time_of_day(times: np.ndarray, gap_minutes: float = 3.0) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""How a method's caveat (:attr:`comparison.methods.Prediction.note`) says that it saw the values it is scored on.
+"""How a method's caveat (:attr:`comparison.compare.methods.Prediction.note`) says that it saw the values it is scored on.
 
 A note that starts with :data:`IN_SAMPLE` marks a result computed with the hidden observations in its input (a
 CropSAR file, a cloud MOGPR file whose raw band holds them); :data:`POSSIBLY_IN_SAMPLE` a result whose input is

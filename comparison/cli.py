@@ -11,7 +11,8 @@ from typing import Callable, Iterator
 from tqdm import tqdm
 
 from comparison.errors import USER_ERRORS
-from udf.cli import say
+from udf.cli.output import say
+from udf.preprocess import S1_UNITS
 
 _log = logging.getLogger(__name__)
 
@@ -30,8 +31,8 @@ def _mogpr_choice(value: str) -> str:
 
 
 def _protocol_list(value: str) -> str:
-    """``--protocol``: checked with :func:`comparison.compare.parse_protocols`, passed on as given."""
-    from comparison.compare import parse_protocols
+    """``--protocol``: checked with :func:`comparison.compare.core.parse_protocols`, passed on as given."""
+    from comparison.compare.core import parse_protocols
 
     try:
         parse_protocols(value)
@@ -58,14 +59,25 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cropsar", default=None, help="CropSAR NDVI netCDF on the cube's grid (scored as in-sample)")
     p.add_argument("--protocol", default="P1,P2,P3", type=_protocol_list,
                    help="comma-separated: P1 (20 %% hidden at random), P2 (= P2_60,P2_90: 60/90-day gap), "
-                        "P3 (S1 only); default P1,P2,P3")
+                        "P3 (S1 only), P3S (S1 only on alternate --checker-block blocks, S2 kept on the others), "
+                        "P3C (one land cover clouded: one scenario per class); default P1,P2,P3")
     p.add_argument("--max-pixels", type=int, default=None,
                    help="score a seeded subsample of at most this many test pixels (default: all)")
     p.add_argument("--block", type=int, default=8, help="spatial hold-out block edge (pixels, default 8)")
-    p.add_argument("--s1-units", default="auto", choices=["auto", "db", "linear", "uint16_db"],
+    p.add_argument("--s1-units", default="auto", choices=list(S1_UNITS),
                    help="encoding of the cube's S1 values (default auto: decided from dtype and range)")
     p.add_argument("--device", default="cpu", help="torch device for DL and local MOGPR (cpu, cuda)")
     p.add_argument("--seed", type=int, default=0, help="seed of the split, subsample and hidden values (default 0)")
+    p.add_argument("--classes", default="auto",
+                   help="land-cover classes for P3C and the per-class scores: auto (the embedded WorldCereal labels "
+                        "where the cube lies on them, else S1 clusters), labels, clusters, or a WorldCereal "
+                        "OUTPUT_POLY label file (default auto)")
+    p.add_argument("--clusters", type=int, default=4, metavar="K",
+                   help="k of the seeded k-means of S1 signatures used where no labels exist (default 4)")
+    p.add_argument("--class-min-size", type=int, default=20,
+                   help="fewest pixels with NDVI for a class to get its own P3C scenario (default 20)")
+    p.add_argument("--checker-block", type=int, default=8,
+                   help="P3S block edge in pixels: NDVI hidden on alternate blocks (default 8)")
     p.add_argument("--phenology", action="store_true",
                    help="also compare each method's phenology (SOS/POS/EOS, season counts) with the real S2 series'")
     p.add_argument("--out", required=True, help="output folder (metrics.json, report.md, figures)")
@@ -86,7 +98,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int, default=None, help="optimisation steps per epoch")
     p.add_argument("--seed", type=int, default=0, help="seed of training, subsamples and protocols")
     p.add_argument("--save-models", action="store_true", help="also save each fold's model as OUT/without_<site>.npz")
+    p.add_argument("--protocol", default=None,
+                   help="P3S and/or P3C: score the shift scenarios (S2 kept on alternate blocks; one land cover "
+                        "clouded) with each site's fold model from --models instead of the standard table")
+    p.add_argument("--models", default=None,
+                   help="folder of fold models without_<site>.npz (from --save-models) for --protocol P3S,P3C; "
+                        "flanders_2017 falls back to the embedded fold model")
+    p.add_argument("--pretrain", action="store_true",
+                   help="with --protocol P3S,P3C: pretrain (and save in --out) the fold models missing from --models")
+    p.add_argument("--checker-block", type=int, default=8, help="P3S block edge in pixels (default 8)")
+    p.add_argument("--class-min-size", type=int, default=20,
+                   help="fewest sequences of a class for its own P3C scenario (default 20)")
+    p.add_argument("--clusters", type=int, default=4, metavar="K",
+                   help="k of the S1 k-means for gridded sets without labels (default 4)")
     p.set_defaults(func=cmd_loso)
+
+    from comparison.phenology.eval_cli import register_phenology_eval
+
+    register_phenology_eval(sub)
 
     p = sub.add_parser("demo", help="main job on the embedded sample: zero-shot and adapted model vs MOGPR and "
                                     "baselines on held-out pixels, phenology, report")
@@ -124,7 +153,7 @@ def _bars() -> Iterator[tuple[Callable[[str], None], Callable[[int, int], None]]
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """``s1ndvi compare``."""
-    from comparison.run_compare import compare_file
+    from comparison.compare.run import compare_file
 
     with _bars() as (step, pixel):
         report = compare_file(
@@ -133,19 +162,20 @@ def cmd_compare(args: argparse.Namespace) -> int:
             mogpr=None if args.mogpr == "none" else args.mogpr,
             mogpr_restarts=args.mogpr_restarts, cropsar=args.cropsar, max_pixels=args.max_pixels, block=args.block,
             s1_units=args.s1_units, device=args.device, seed=args.seed, progress=step, pixel_progress=pixel,
-            phenology=args.phenology)
+            phenology=args.phenology, classes=args.classes, clusters=args.clusters,
+            class_min_size=args.class_min_size, checker_block=args.checker_block)
     say(f"Wrote {report} (read it first), metrics.json and the figures it links in {report.parent}")
     return 0
 
 
 def cmd_loso(args: argparse.Namespace) -> int:
     """``s1ndvi loso``."""
-    from comparison.loso import LosoOptions, run_loso
-    from comparison.loso_report import write_loso
-    from udf.corpus import load_corpus
-    from udf.corpus.reserved import describe_reserved, reserved_grids
+    from comparison.loso.report import write_loso
+    from comparison.loso.run import LosoOptions, run_loso
     from udf.errors import CorpusError
-    from udf.training import pretrain_config
+    from udf.training.corpus import load_corpus
+    from udf.training.corpus.reserved import describe_reserved, reserved_grids
+    from udf.training.loop import pretrain_config
 
     cfg = pretrain_config(args.seed, args.epochs, args.steps)
     corpus = load_corpus(args.data)
@@ -153,6 +183,8 @@ def cmd_loso(args: argparse.Namespace) -> int:
     unknown = [s for s in sites or () if s not in corpus]
     if unknown:
         raise CorpusError(f"Unknown or unavailable site(s) {unknown}; the corpus under {args.data} has {sorted(corpus)}.")
+    if args.protocol:
+        return _loso_shift(args, corpus, sites, cfg)
     opts = LosoOptions(train=cfg, mogpr=not args.no_mogpr, max_sequences=args.max_sequences, seed=args.seed,
                        models_dir=args.out if args.save_models else None)
     with tqdm(total=len(sites or corpus), desc="folds", unit="site") as bar:
@@ -164,6 +196,29 @@ def cmd_loso(args: argparse.Namespace) -> int:
                            folder=Path(args.out))
     path = write_loso(payload, Path(args.out))
     say(f"Wrote {path}, {Path(args.out) / 'loso.json'} and loso.png")
+    return 0
+
+
+def _loso_shift(args: argparse.Namespace, corpus: dict, sites: tuple[str, ...] | None, cfg: object) -> int:
+    """``s1ndvi loso --protocol P3S,P3C``: the shift scenarios with the saved fold models."""
+    from comparison.loso.shift import ShiftLosoOptions, run_shift_loso
+
+    protocols = tuple(p.strip().upper() for p in args.protocol.split(",") if p.strip())
+    bad = [p for p in protocols if p not in ("P3S", "P3C")]
+    if bad or not protocols:
+        raise ValueError(f"s1ndvi loso --protocol takes P3S and/or P3C (got {args.protocol!r}); the standard "
+                         "protocols (P1, P2, P3) run without --protocol.")
+    opts = ShiftLosoOptions(protocols=protocols, checker_block=args.checker_block,
+                            class_min_size=args.class_min_size, clusters=args.clusters, seed=args.seed)
+    with tqdm(total=len(sites or corpus), desc="folds", unit="site") as bar:
+        def step(label: str) -> None:
+            bar.update(1)
+            bar.set_postfix_str(label)
+
+        path = run_shift_loso(corpus, opts, Path(args.out), data=Path(args.data),
+                              models=Path(args.models) if args.models else None, sites=sites, progress=step,
+                              pretrain_cfg=cfg if args.pretrain else None)  # type: ignore[arg-type]
+    say(f"Wrote {path} and {path.with_suffix('.json')}")
     return 0
 
 

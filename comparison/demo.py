@@ -22,21 +22,28 @@ from typing import Callable, Optional
 import numpy as np
 import xarray as xr
 
-from comparison.compare import CompareOptions, masked_cubes, plan, run_comparison
-from comparison.compare_report import site_figures, write_outputs
+from comparison.compare.core import CompareOptions, masked_cubes, plan, run_comparison
+from comparison.compare.field_case import FIELDS, run_field_case
+from comparison.compare.methods import Method, dl_method
+from comparison.compare.report import site_figures, write_outputs
+from comparison.compare.via_backend import (
+    LocalBackendRun,
+    backend_available,
+    backend_dl_method,
+    cube_key,
+    fuse_graph,
+    udf_context,
+)
 from comparison.errors import OptionalDependencyMissing
-from comparison.field_case import FIELDS, run_field_case
-from comparison.loso_report import LABELS
-from comparison.methods import Method, dl_method
+from comparison.loso.report import LABELS
 from comparison.report import markdown_table
-from comparison.via_backend import LocalBackendRun, backend_available, backend_dl_method, cube_key, fuse_graph, udf_context
-from udf.adapt import AdaptOptions, adapt
-from udf.cube_io import write_cube
-from udf.fit import eval_cube
+from udf.evaluation.protocols import SpatialSplit, spatial_block_split
 from udf.inference import predict_cube
-from udf.ingest import load_sample_cube
+from udf.ingest.base import load_sample_cube
+from udf.ingest.cube_io import write_cube
 from udf.model import FusionNet
-from udf.protocols import SpatialSplit, spatial_block_split
+from udf.training.adapt import AdaptOptions, adapt
+from udf.training.fit import eval_cube
 from udf.weights import DEMO_ZERO_SHOT_NAME, load_checkpoint, save_checkpoint
 
 _log = logging.getLogger(__name__)
@@ -175,7 +182,7 @@ def run_demo(out: str | Path, adapt_minutes: float = 1.5, seed: int = 0, via: st
     fields = [run_field_case(name, max_pixels=field_pixels, seed=seed, progress=progress,
                              pixel_progress=pixel_progress) for name in FIELDS]
     payload["fusets_fields"] = {f[0]["field"]: f[0] for f in fields}
-    from comparison.phenology_eval import phenology_section
+    from comparison.phenology.evaluate import phenology_section
 
     payload["phenology"], phenology_md = phenology_section(cube, prots, preds, out, fusets=True)
     shipped = load_checkpoint(None)[1]

@@ -23,7 +23,7 @@ import numpy as np
 import xarray as xr
 
 from comparison.errors import BandNotFound, NoMatchingDates, UnknownResultLayout
-from udf.cube_io import open_netcdf
+from udf.ingest.cube_io import open_netcdf
 
 _log = logging.getLogger(__name__)
 

@@ -11,13 +11,13 @@ __all__ = ["Backend", "LocalCollectionCatalog", "ServerConfig", "UsersFile", "bu
            "write_sample_collections"]
 
 _WHERE = {
-    "Backend": "local_backend.server",
-    "ServerConfig": "local_backend.server",
-    "build_backend": "local_backend.server",
-    "serve": "local_backend.server",
-    "LocalCollectionCatalog": "local_backend.collections",
-    "UsersFile": "local_backend.users",
-    "write_sample_collections": "local_backend.sample_data",
+    "Backend": "local_backend.api.server",
+    "ServerConfig": "local_backend.api.server",
+    "build_backend": "local_backend.api.server",
+    "serve": "local_backend.api.server",
+    "LocalCollectionCatalog": "local_backend.cubes.collections",
+    "UsersFile": "local_backend.api.users",
+    "write_sample_collections": "local_backend.cubes.sample_data",
 }
 
 

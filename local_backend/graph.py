@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from local_backend.errors import ProcessUnsupported
+from local_backend.graph_structure import check_structure
 
 _log = logging.getLogger(__name__)
 
@@ -83,7 +84,7 @@ def _rewrite_value(value: Any) -> Any:
 def prepare(flat_graph: dict[str, Any]) -> dict[str, Any]:
     """The flat graph as it is parsed: literal arguments of JSON-value processes wrapped, UDF callbacks rewritten."""
     from local_backend.processes import conformance
-    from local_backend.processes._literals import wrap_literals
+    from local_backend.processes.literals import wrap_literals
 
     return rewrite_udf_callbacks(wrap_literals(flat_graph, conformance.implementations()))
 
@@ -102,7 +103,11 @@ def all_nodes(flat_graph: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def check_processes(flat_graph: dict[str, Any], available: set[str]) -> None:
-    """Raise :class:`ProcessUnsupported` for the first node whose process this backend does not have."""
+    """Raise :class:`ProcessUnsupported` for the first node whose process this backend does not have.
+
+    The graph's structure is checked first (:func:`~local_backend.graph_structure.check_structure`).
+    """
+    check_structure(flat_graph)
     for node in all_nodes(flat_graph):
         process_id, namespace = node.get("process_id"), node.get("namespace")
         if namespace not in (None, "backend", "predefined"):
@@ -162,7 +167,7 @@ def execution_registry() -> Any:
     from openeo_pg_parser_networkx.process_registry import Process
     from openeo_processes_dask.process_implementations.core import process
 
-    from local_backend.processes._literals import unwrap_literals
+    from local_backend.processes.literals import unwrap_literals
 
     registry = ProcessRegistry(wrap_funcs=[process, unwrap_literals])
     for name, func in implementations().items():

@@ -1,9 +1,10 @@
 """Bounds of one evaluation: size of every intermediate cube, wall-clock deadline, cancellation, client disconnect.
 
-Every process implementation is wrapped (:func:`guard_process`) so that each intermediate result is measured before
-it is computed (processes-dask returns lazy dask-backed cubes, whose size is known from shape and dtype), and a dask
-callback (:func:`install_dask_callback`) checks the same stop signals before each task of a local dask computation,
-so a request past its deadline, a canceled job or a request whose client went away stops between tasks.
+Every process implementation is wrapped (:func:`local_backend.guards.guard_process`) so that each intermediate
+result is measured before it is computed (processes-dask returns lazy dask-backed cubes, whose size is known from
+shape and dtype), and a dask callback (:func:`local_backend.guards.install_dask_callback`) checks the same stop
+signals before each task of a local dask computation, so a request past its deadline, a canceled job or a request
+whose client went away stops between tasks.
 """
 
 import logging
@@ -16,7 +17,7 @@ from typing import Any, Callable
 
 from local_backend.errors import ClientDisconnected, CubeTooLarge, ExecutionCanceled, ProcessingTimeout
 
-__all__ = ["Guard", "Limits", "guard_process", "install_dask_callback", "socket_probe"]
+__all__ = ["Guard", "Limits", "socket_probe"]
 
 _log = logging.getLogger(__name__)
 
@@ -112,53 +113,6 @@ class Guard:
         if nbytes > self.max_bytes:
             raise CubeTooLarge(process_id, int(nbytes), self.max_bytes, sync=self.sync,
                                shape=dict(getattr(value, "sizes", {})) or tuple(value.shape))
-
-
-def _current_guard() -> Guard | None:
-    from local_backend._context import current_or_none
-
-    execution = current_or_none()
-    return None if execution is None else execution.guard
-
-
-def guard_process(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Registry wrapper: check the stop signals around a process call and the size of what it returns."""
-    name = getattr(func, "__name__", "process").strip("_")
-
-    def guarded(*args: Any, **kwargs: Any) -> Any:
-        guard = _current_guard()
-        if guard is not None:
-            guard.check()
-        result = func(*args, **kwargs)
-        if guard is not None:
-            guard.check_size(name, result)
-            guard.check()
-        return result
-
-    guarded.__name__ = getattr(func, "__name__", "guarded")
-    guarded.__doc__ = func.__doc__
-    return guarded
-
-
-_installed = threading.Lock()
-_callback: Any = None
-
-
-def install_dask_callback() -> None:
-    """Register (once per process) a dask callback checking the current evaluation's guard before each task."""
-    global _callback
-    from dask.callbacks import Callback
-
-    class _GuardCallback(Callback):
-        def _pretask(self, key: Any, dsk: Any, state: Any) -> None:
-            guard = _current_guard()
-            if guard is not None:
-                guard.check()
-
-    with _installed:
-        if _callback is None:
-            _callback = _GuardCallback()
-            _callback.register()
 
 
 def socket_probe(sock: socket.socket | None) -> Callable[[], bool] | None:

@@ -1,12 +1,22 @@
-"""Fusion core: Sentinel-1 VV/VH (+ sparse Sentinel-2 NDVI) to a gap-free NDVI time series, and its phenology.
+"""The openEO UDFs: Sentinel-1 VV/VH (+ sparse Sentinel-2 NDVI) to a gap-free NDVI time series, and its phenology.
 
 The openEO UDF entries are the files at :data:`UDF_PATH` (fusion) and :data:`PHENOLOGY_UDF_PATH` (seasons per
 farming year); both expose ``apply_datacube(cube: xarray.DataArray, context: dict) -> xarray.DataArray``.
+
+The modules at the top of this package are exactly the UDFs' runtime, listed in :data:`RUNTIME_MODULES` and
+:data:`PHENOLOGY_MODULES` (what :mod:`udf.export` concatenates into the self-contained files), plus ``export``.
+Tooling lives in subpackages: :mod:`udf.ingest`, :mod:`udf.training`, :mod:`udf.evaluation`, :mod:`udf.cli`.
 """
 
 from pathlib import Path
 
-__all__ = ["PHENOLOGY_UDF_PATH", "UDF_PATH", "UdfPath"]
+__all__ = ["PHENOLOGY_MODULES", "PHENOLOGY_UDF_PATH", "RUNTIME_MODULES", "UDF_PATH", "UdfPath"]
+
+RUNTIME_MODULES = ("errors", "preprocess", "features", "masking", "model", "selfcal", "borrow", "weights", "inference")
+"""Modules of the fusion UDF's runtime in dependency order (the entry file :data:`UDF_PATH` comes after them)."""
+
+PHENOLOGY_MODULES = ("errors", "preprocess", "whittaker", "seasons", "season_uncertainty", "flooding", "phenology")
+"""Modules of the phenology UDF's runtime in dependency order (the entry :data:`PHENOLOGY_UDF_PATH` comes last)."""
 
 
 class UdfPath(type(Path())):  # type: ignore[misc]  # the concrete Path flavour of this OS

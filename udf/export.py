@@ -2,7 +2,8 @@
 
 The phenology UDF (:func:`export_phenology_udf`) is exported the same way, from its own runtime modules (no weights).
 
-The runtime modules are concatenated in dependency order; their ``from udf.… import …`` lines are dropped (all names
+The runtime modules (the manifest :data:`udf.RUNTIME_MODULES`, :data:`udf.PHENOLOGY_MODULES`) are concatenated in
+dependency order; their ``from udf.… import …`` lines are dropped (all names
 then live in one namespace), and a final section re-defines :func:`udf.weights.default_checkpoint_bytes` to decode
 the embedded weights. The PEP 723 ``# /// script`` block of the entry file is kept at the top so that backends can
 install the dependencies.
@@ -14,12 +15,10 @@ import re
 import textwrap
 from pathlib import Path
 
-from udf import PHENOLOGY_UDF_PATH, UDF_PATH
+from udf import PHENOLOGY_MODULES, PHENOLOGY_UDF_PATH, RUNTIME_MODULES, UDF_PATH
 
 _log = logging.getLogger(__name__)
 
-RUNTIME_MODULES = ("errors", "preprocess", "features", "masking", "model", "selfcal", "weights", "inference")
-PHENOLOGY_MODULES = ("errors", "preprocess", "whittaker", "seasons", "phenology")
 _PROJECT_IMPORT = re.compile(r"^from udf(\.\w+)? import (\([^)]*\)|.*)$|^import udf.*$", re.MULTILINE)
 _SCRIPT_BLOCK = re.compile(r"^# /// script\n(?:#.*\n)*?# ///\n", re.MULTILINE)
 

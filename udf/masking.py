@@ -1,6 +1,6 @@
 """Which NDVI observations to hide: random points, contiguous gaps, everything.
 
-Shared by the training objective and the evaluation protocols (DESIGN §4), so that both hide values the same way.
+Shared by the training objective and the evaluation protocols (docs/DESIGN.md §4), so that both hide values the same way.
 All functions take a ``(N, T)`` validity mask and a numpy ``Generator`` and return a ``(N, T)`` boolean mask of the
 observations to hide (always a subset of ``valid``).
 """

@@ -1,6 +1,6 @@
 """The temporal fusion network: per-pixel sequence of S1 + time (+ optional NDVI) features → NDVI mean and spread.
 
-Two architectures share one interface (choose by measurement, see README): a bidirectional GRU (``"gru"``) and a
+Two architectures share one interface (choose by measurement, see docs/model.md): a bidirectional GRU (``"gru"``) and a
 dilated temporal convolution network (``"tcn"``). Both see every step of a pixel's series in both directions, so a
 cloud gap is filled from the NDVI before and after it and from S1 inside it. The mean is a correction added to the
 linear interpolation of the kept NDVI (``base``, see :mod:`udf.features`): next to kept observations the network

@@ -1,7 +1,7 @@
 """Input checks and Sentinel-1 decoding (the model's features are built in torch: :mod:`udf.features`).
 
 Pure numpy/xarray rules, no I/O; float32 throughout, so that decoding a block never copies it to float64. The cube
-contract is DESIGN §1: dims ``t``, ``bands``, ``y``, ``x``; S1 bands ``VV`` and ``VH`` in one of three encodings
+contract is docs/DESIGN.md §1: dims ``t``, ``bands``, ``y``, ``x``; S1 bands ``VV`` and ``VH`` in one of three encodings
 (linear power, dB, uint16 "compressed dB"); optional ``NDVI`` band.
 """
 

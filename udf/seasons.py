@@ -12,14 +12,18 @@ either side (or the span's first/last value), and start/end of season are the ti
 bases). Rules that keep dates honest (NaN rather than a guess):
 
 - a base at the edge of the span (the first or last valid value rather than a minimum) is used only where the curve
-  stays flat near the edge: the start (end) threshold measured from it must be crossed at least :data:`EDGE_DAYS`
-  days after the first (before the last) valid observation; otherwise the season is cut by the edge (NaN date);
+  stays flat near the edge (the start (end) threshold measured from it is crossed at least :data:`EDGE_DAYS`
+  days after the first (before the last) valid observation) or where the series visibly starts (ends) at base
+  level (the edge value is within :data:`EDGE_TOLERANCE` × ``sos_fraction`` of the amplitude of the season's other
+  base, a true minimum): a season whose rise begins in the first steps keeps its SOS; otherwise the season is cut by
+  the edge (NaN date);
 - a peak at the edge of the span is not a peak that was seen: that season is not reported;
 - a date whose bracketing valid observations are more than ``max_gap_days`` apart is NaN (it would be read off the
   interpolating spline, not off data).
 """
 
 import logging
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,10 +32,13 @@ from udf.whittaker import lambda_for_period, whittaker_smooth
 
 _log = logging.getLogger(__name__)
 
-__all__ = ["EDGE_DAYS", "MIN_OBSERVATIONS", "Seasons", "detect_seasons"]
+__all__ = ["EDGE_DAYS", "EDGE_TOLERANCE", "MIN_OBSERVATIONS", "Seasons", "detect_seasons", "normal_cdf",
+           "residual_noise"]
 
 EDGE_DAYS = 30.0
-"""An edge value serves as a base only if the threshold measured from it is crossed at least this far from the edge."""
+"""An edge value serves as a base if the threshold measured from it is crossed at least this far from the edge …"""
+EDGE_TOLERANCE = 0.5
+"""… or if it lies within this share of the start (end) threshold above the season's other base (a true minimum)."""
 MIN_OBSERVATIONS = 4
 """Fewest valid observations a pixel needs; with fewer every output is NaN."""
 
@@ -62,6 +69,17 @@ class Seasons:
     """``(N,)`` last valid observation (NaN without enough data)."""
     smoothed: np.ndarray
     """``(N, T)`` smoothed curve on the usable span, NaN elsewhere."""
+    confidence: np.ndarray | None = None
+    """``(N, S)`` probability that the season's amplitude and the valleys that delimit it exceed the detection
+    threshold given the values' std and the pixel's residual noise (normal errors); NaN where no season."""
+    noise: np.ndarray | None = None
+    """``(N,)`` robust std of the valid values around the smoothed curve (1.4826 × median absolute residual)."""
+    sos_std: np.ndarray | None = None
+    """``(N, S)`` spread of SOS over perturbed series (:mod:`udf.season_uncertainty`), None if not computed."""
+    pos_std: np.ndarray | None = None
+    """``(N, S)`` the same for POS."""
+    eos_std: np.ndarray | None = None
+    """``(N, S)`` the same for EOS."""
 
     @property
     def present(self) -> np.ndarray:
@@ -69,10 +87,23 @@ class Seasons:
         return np.isfinite(self.amp)
 
 
-def _zigzag(z: np.ndarray, threshold: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def normal_cdf(x: np.ndarray) -> np.ndarray:
+    """Standard normal CDF (Abramowitz & Stegun 7.1.26 for erf, |error| < 1.5e-7; ±inf → 0 / 1)."""
+    x = np.asarray(x, dtype=np.float64)
+    a = np.abs(np.nan_to_num(x, posinf=40.0, neginf=-40.0)) / np.sqrt(2.0)
+    k = 1.0 / (1.0 + 0.3275911 * a)
+    poly = k * (0.254829592 + k * (-0.284496736 + k * (1.421413741 + k * (-1.453152027 + k * 1.061405429))))
+    erf = 1.0 - poly * np.exp(-a * a)
+    return np.where(np.isnan(x), np.nan, 0.5 * (1.0 + np.sign(x) * erf))
+
+
+def _zigzag(z: np.ndarray, threshold: np.ndarray, sigma: np.ndarray | None = None, k_sigma: float = 0.0
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Alternating extrema of each row (NaN skipped): ``(index (N, K), kind (N, K) +1 peak / -1 min, count (N,))``.
 
-    ``threshold`` ``(N,)`` is the rise/fall that confirms an extremum of each row.
+    ``threshold`` ``(N,)`` is the rise/fall that confirms an extremum of each row; with ``sigma`` ``(N, T)`` (the
+    values' std, 0 where unknown) the rise/fall must also reach ``k_sigma · √(σ_extremum² + σ_now²)``: a dip or a
+    bump no larger than the uncertainty allows does not separate or make seasons.
 
     The last extremum (a peak the curve has not yet left by ``threshold``, or the lowest value after the last peak)
     is added at the end even though it is not confirmed.
@@ -93,19 +124,28 @@ def _zigzag(z: np.ndarray, threshold: np.ndarray) -> tuple[np.ndarray, np.ndarra
         count[r] += 1
 
     zt = np.ascontiguousarray(z.T)  # time-major: each step reads a contiguous row
+    var = None if sigma is None or k_sigma <= 0 else np.ascontiguousarray((k_sigma * np.nan_to_num(sigma)).T ** 2)
+    var_hi, var_lo = np.zeros(n), np.zeros(n)
     for i in range(nt):
         v = zt[i]
         ok = np.isfinite(v)
         up, down = ok & (v > hi), ok & (v < lo)
         hi[up], hi_i[up] = v[up], i
         lo[down], lo_i[down] = v[down], i
-        valley = ok & (state <= 0) & (v - lo >= threshold)
-        peak = ok & (state >= 0) & (hi - v >= threshold) & ~valley
+        if var is None:
+            rise = fall = threshold
+        else:
+            var_hi[up], var_lo[down] = var[i][up], var[i][down]
+            rise, fall = np.maximum(threshold, np.sqrt(var_lo + var[i])), np.maximum(threshold, np.sqrt(var_hi + var[i]))
+        valley = ok & (state <= 0) & (v - lo >= rise)
+        peak = ok & (state >= 0) & (hi - v >= fall) & ~valley
         push(valley, lo_i, -1)
         push(peak, hi_i, 1)
         state[valley], state[peak] = 1, -1
         hi[valley], hi_i[valley] = v[valley], i
         lo[peak], lo_i[peak] = v[peak], i
+        if var is not None:
+            var_hi[valley], var_lo[peak] = var[i][valley], var[i][peak]
     push(state == 1, hi_i, 1)
     push(state == -1, lo_i, -1)
     return ext_idx, ext_kind, count
@@ -172,11 +212,14 @@ def _gap_ok(prev_obs: np.ndarray, next_obs: np.ndarray, left: np.ndarray, right:
 
 
 def _edge_ok(z: np.ndarray, t: np.ndarray, base: np.ndarray, peak: np.ndarray, edge: np.ndarray, fraction: float,
-             left: bool) -> np.ndarray:
-    """Whether a base is usable: a minimum inside the span, or an edge value far enough from the crossing.
+             left: bool, other: np.ndarray | None = None) -> np.ndarray:
+    """Whether a base is usable: a minimum inside the span, or an edge value that the season visibly rises from.
 
     An edge value qualifies when the side's threshold (``fraction`` of the side's rise) measured from it is crossed
-    at least :data:`EDGE_DAYS` days away from the edge.
+    at least :data:`EDGE_DAYS` days away from the edge (the curve is flat there), or when it is as low as the
+    season's other base (a true minimum, ``other`` ``(N,)``, NaN where there is none) within
+    :data:`EDGE_TOLERANCE` × ``fraction`` of the amplitude: the series starts (ends) at base level and shows the
+    whole rise (fall), so the date is read off data even if it lies within the first (last) steps.
     """
     ok = base != edge
     r = np.flatnonzero(~ok)
@@ -185,7 +228,11 @@ def _edge_ok(z: np.ndarray, t: np.ndarray, base: np.ndarray, peak: np.ndarray, e
         lo, hi = (base[r], peak[r]) if left else (peak[r], base[r])
         day, _ = _crossing(z[r], t, lo, hi, zb + fraction * (zp - zb), rising=left)
         with np.errstate(invalid="ignore"):
-            ok[r] = (day - t[edge[r]] >= EDGE_DAYS) if left else (t[edge[r]] - day >= EDGE_DAYS)
+            flat = (day - t[edge[r]] >= EDGE_DAYS) if left else (t[edge[r]] - day >= EDGE_DAYS)
+            if other is not None:
+                ref = other[r]
+                flat |= np.isfinite(day) & (zb <= ref + EDGE_TOLERANCE * fraction * (zp - ref))
+        ok[r] = flat
     return ok
 
 
@@ -201,11 +248,27 @@ def _one_slot(z: np.ndarray, t: np.ndarray, obs: tuple[np.ndarray, np.ndarray], 
     lb[lead] = _masked_argext(z[lead], first[lead], p[lead], largest=False)
     rb[trail] = _masked_argext(z[trail], p[trail], last[trail], largest=False)
     zp, zl, zr = z[rows, p], z[rows, lb], z[rows, rb]
-    left_ok = _edge_ok(z, t, lb, p, first, params["sos_fraction"], left=True)
-    right_ok = _edge_ok(z, t, rb, p, last, params["eos_fraction"], left=False)
+    left_min, right_min = np.where(lb != first, zl, np.nan), np.where(rb != last, zr, np.nan)
+    left_ok = _edge_ok(z, t, lb, p, first, params["sos_fraction"], left=True, other=right_min)
+    right_ok = _edge_ok(z, t, rb, p, last, params["eos_fraction"], left=False, other=left_min)
     with np.errstate(invalid="ignore"):
         amp = np.where(left_ok & right_ok, zp - (zl + zr) / 2.0, np.where(left_ok, zp - zl, zp - zr))
         keep = (p > first) & (p < last) & (left_ok | right_ok) & (amp >= params["threshold"])
+    sd = params["sigma"]  # (N, T) std of the values (0 where unknown)
+    sp, sl, sr = sd[rows, p], sd[rows, lb], sd[rows, rb]
+    amp_sd = np.where(left_ok & right_ok, np.sqrt(sp ** 2 + (sl ** 2 + sr ** 2) / 4.0),
+                      np.sqrt(sp ** 2 + np.where(left_ok, sl, sr) ** 2))
+    keep &= amp >= params["k_sigma"] * amp_sd
+    noise = params["noise"][:, None]  # the pixel's residual noise around its smoothed curve
+    tot = np.sqrt(np.stack([sp, sl, sr]) ** 2 + noise.T ** 2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        margin = np.stack([(amp - params["threshold"]) / np.hypot(tot[0], np.where(left_ok & right_ok,
+                                                                                 np.hypot(tot[1], tot[2]) / 2.0,
+                                                                                 np.where(left_ok, tot[1], tot[2]))),
+                           np.where(lb != first, (zp - zl - params["threshold"]) / np.hypot(tot[0], tot[1]), np.inf),
+                           np.where(rb != last, (zp - zr - params["threshold"]) / np.hypot(tot[0], tot[2]), np.inf)])
+    margin = np.where(np.isnan(margin), np.inf, margin)  # zero uncertainty: a detected season is certain
+    confidence = normal_cdf(margin.min(0))
     sos, sos_node = _crossing(z, t, lb, p, zl + params["sos_fraction"] * amp, rising=True)
     eos, eos_node = _crossing(z, t, p, rb, zr + params["eos_fraction"] * amp, rising=False)
     gap = params["max_gap_days"]
@@ -219,7 +282,8 @@ def _one_slot(z: np.ndarray, t: np.ndarray, obs: tuple[np.ndarray, np.ndarray], 
     return {"sos": np.where(keep, sos, nan), "eos": np.where(keep, eos, nan),
             "pos": np.where(keep & seen, pos, nan), "peak": np.where(keep & seen, peak, nan),
             "amp": np.where(keep, amp, nan), "peak_day": np.where(keep, pos, nan),
-            "start_day": np.where(keep, t[lb], nan), "end_day": np.where(keep, t[rb], nan)}
+            "start_day": np.where(keep, t[lb], nan), "end_day": np.where(keep, t[rb], nan),
+            "confidence": np.where(keep, confidence, nan)}
 
 
 def _usable_span(values: np.ndarray, days: np.ndarray, weights: np.ndarray | None, smoothing_days: float
@@ -243,7 +307,7 @@ def _usable_span(values: np.ndarray, days: np.ndarray, weights: np.ndarray | Non
 def detect_seasons(values: np.ndarray, days: np.ndarray, weights: np.ndarray | None = None, *,
                    min_amplitude: float = 0.1, min_relative_amplitude: float = 0.25, min_length_days: float = 30.0,
                    sos_fraction: float = 0.2, eos_fraction: float = 0.2, smoothing_days: float = 40.0,
-                   max_gap_days: float = 60.0) -> Seasons:
+                   max_gap_days: float = 60.0, sigma: np.ndarray | None = None, k_sigma: float = 0.0) -> Seasons:
     """Smooth each pixel's series and find its seasons (see the module docstring for the rules).
 
     Args:
@@ -258,6 +322,9 @@ def detect_seasons(values: np.ndarray, days: np.ndarray, weights: np.ndarray | N
         eos_fraction: end of season at ``right base + eos_fraction × amplitude``.
         smoothing_days: period (days) the Whittaker smoother halves (:func:`udf.whittaker.lambda_for_period`).
         max_gap_days: dates between valid observations further apart than this are NaN.
+        sigma: ``(N, T)`` std of the values (e.g. ``NDVI_STD``; NaN: unknown, taken as 0), or None.
+        k_sigma: a season's amplitude, and every rise or fall that separates two seasons, must also reach
+            ``k_sigma`` × its std from ``sigma`` (0: off).
     """
     t = np.asarray(days, dtype=np.float64)
     values = np.asarray(values, dtype=np.float64)
@@ -269,10 +336,12 @@ def detect_seasons(values: np.ndarray, days: np.ndarray, weights: np.ndarray | N
     with np.errstate(invalid="ignore"):
         spread = np.max(np.where(finite, z, -np.inf), 1) - np.min(np.where(finite, z, np.inf), 1)
     threshold = np.maximum(min_amplitude, min_relative_amplitude * np.where(enough, spread, 0.0))
-    ext_idx, ext_kind, count = _zigzag(z, threshold)
+    sd = np.zeros_like(values) if sigma is None else np.nan_to_num(np.asarray(sigma, dtype=np.float64), nan=0.0)
+    ext_idx, ext_kind, count = _zigzag(z, threshold, sd, k_sigma)
+    noise = residual_noise(values, z, valid)
     slots = max(int((ext_kind == 1).sum(1).max(initial=0)), 1)
     offset = (ext_kind[:, 0] == -1).astype(np.int64)
-    names = ("sos", "pos", "eos", "peak", "amp", "peak_day", "start_day", "end_day")
+    names = ("sos", "pos", "eos", "peak", "amp", "peak_day", "start_day", "end_day", "confidence")
     out = {name: np.full((values.shape[0], slots), np.nan) for name in names}
     params = {"min_length_days": min_length_days, "sos_fraction": sos_fraction, "eos_fraction": eos_fraction,
               "max_gap_days": max_gap_days}
@@ -282,9 +351,19 @@ def detect_seasons(values: np.ndarray, days: np.ndarray, weights: np.ndarray | N
         if r.size == 0:
             continue
         got = _one_slot(z[r], t, (prev_obs[r], next_obs[r]), (first[r], last[r]), (ext_idx[r], count[r], k[r]),
-                        {**params, "threshold": threshold[r]})
+                        {**params, "threshold": threshold[r], "sigma": sd[r], "k_sigma": k_sigma,
+                         "noise": np.nan_to_num(noise[r])})
         for name in names:
             out[name][r, s] = got[name]
     days_first = np.where(enough, t[first], np.nan)
     days_last = np.where(enough, t[last], np.nan)
-    return Seasons(**out, first_day=days_first, last_day=days_last, smoothed=z)
+    return Seasons(**out, first_day=days_first, last_day=days_last, smoothed=z, noise=noise)
+
+
+def residual_noise(values: np.ndarray, smoothed: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """``(N,)`` robust std of ``values`` around ``smoothed`` over ``valid`` (NaN where fewer than 4 values)."""
+    res = np.where(valid, np.abs(values - smoothed), np.nan)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mad = np.nanmedian(res, axis=1)
+    return np.where(valid.sum(1) >= MIN_OBSERVATIONS, 1.4826 * mad, np.nan)

@@ -34,7 +34,7 @@ __all__ = ["GPY_INSTALL", "fit_predict_gpy", "gpy_fit_pixel"]
 GPY_INSTALL = 'pip install -e ".[mogpr]" (GPy==1.15.0; FuseTS itself: see comparison/mogpr/gpy.py)'
 
 
-def _import_gpy() -> Any:
+def import_gpy() -> Any:
     try:
         import GPy
     except ImportError as e:
@@ -49,7 +49,7 @@ def gpy_fit_pixel(times: np.ndarray, series: np.ndarray, predict_times: np.ndarr
         dict with ``params`` ``(P,)`` (GPy ``param_array``), ``log_likelihood``, ``mean`` and ``var`` ``(S, O)``
         (normalised, noise included), ``mu``/``sigma`` ``(O,)`` and ``seconds`` (optimisation wall time).
     """
-    gpy = _import_gpy()
+    gpy = import_gpy()
     xs, ys, mus, sigmas = [], [], [], []
     for o in range(series.shape[1]):
         ok = np.isfinite(series[:, o])
@@ -89,7 +89,7 @@ def fit_predict_gpy(
     Pixels with fewer than 2 values or a constant series in some output, and fits GPy raises on, are NaN and
     ``failed``. ``n_iter`` is 0 (GPy does not report it).
     """
-    _import_gpy()
+    import_gpy()
     times = np.asarray(times, dtype=np.float64)
     values = np.asarray(values, dtype=np.float64)
     t_pred = default_predict_times(times) if predict_times is None else np.asarray(predict_times, dtype=np.float64)

@@ -3,7 +3,7 @@
 processes-dask's math functions compute numbers correctly but raise ``TypeError`` on ``None`` (a 500 for
 ``add(x=1, y=null)``). Each process here returns ``null`` when one of its data parameters is ``null`` and otherwise
 calls processes-dask; ``mod`` also follows the spec for a zero divisor (``±inf``, ``NaN`` for ``mod(0, 0)``).
-Arrays and cubes go to processes-dask unchanged (see :func:`~local_backend.processes._json.json_values`).
+Arrays and cubes go to processes-dask unchanged (see :func:`~local_backend.processes.json_values.json_values`).
 """
 
 import math
@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 from openeo_processes_dask.process_implementations import math as dask_math
 
-from local_backend.processes._json import json_values
+from local_backend.processes.json_values import json_values
 
 __all__ = ["IMPLEMENTATIONS", "mod"]
 

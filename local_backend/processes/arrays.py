@@ -5,7 +5,7 @@ Differences from processes-dask for JSON arrays: ``null`` elements are skipped b
 ``ArrayElementNotAvailable`` error (or ``null`` with ``return_nodata``), negative ones included; ``array_find``
 compares strictly and returns ``null`` for no match; ``array_concat`` keeps each element's type; ``text_concat``
 joins JSON text representations with the default separator ``""``. Arrays and cubes go to processes-dask (see
-:func:`~local_backend.processes._json.json_values`).
+:func:`~local_backend.processes.json_values.json_values`).
 """
 
 import json
@@ -23,7 +23,7 @@ from openeo_processes_dask.process_implementations.exceptions import (
 )
 
 from local_backend.errors import ProcessParameterInvalid
-from local_backend.processes._json import is_number, json_values, numbers
+from local_backend.processes.json_values import is_number, json_values, numbers
 
 __all__ = ["IMPLEMENTATIONS", "array_append", "array_concat", "array_element", "array_find",
            "array_interpolate_linear", "array_labels", "constant", "count", "first", "last", "order", "sort", "text_concat"]

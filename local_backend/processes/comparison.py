@@ -3,14 +3,14 @@
 Results are booleans (processes-dask returns ``1.0``/``0.0`` for JSON numbers), ``null`` if an operand is ``null``
 (processes-dask raises), and types are checked strictly: ``gt(2, "1")`` is ``false`` (processes-dask raises a
 ``TypeError``), ``eq(1, "1")`` and ``eq(0, false)`` are ``false``, temporal strings are plain strings. Arrays and
-cubes go to processes-dask (see :func:`~local_backend.processes._json.json_values`).
+cubes go to processes-dask (see :func:`~local_backend.processes.json_values.json_values`).
 """
 
 from typing import Any, Callable
 
 from openeo_processes_dask.process_implementations import comparison as dask_comparison
 
-from local_backend.processes._json import is_number, json_values
+from local_backend.processes.json_values import is_number, json_values
 
 __all__ = ["IMPLEMENTATIONS", "between", "eq", "gt", "gte", "lt", "lte", "neq"]
 

@@ -4,8 +4,8 @@ The families (:mod:`~local_backend.processes.arithmetic`, :mod:`~local_backend.p
 :mod:`~local_backend.processes.logic`, :mod:`~local_backend.processes.arrays`,
 :mod:`~local_backend.processes.statistics`) override processes-dask's implementations of the same ids for
 numbers, booleans, strings, ``null`` and plain arrays, and delegate arrays and cubes to them. Their literal
-arguments reach them unparsed (:mod:`~local_backend.processes._literals`). Measured with the official
-openeo-test-suite: see the backend section of the README.
+arguments reach them unparsed (:mod:`~local_backend.processes.literals`). Measured with the official
+openeo-test-suite: see docs/backend.md.
 """
 
 from typing import Any, Callable

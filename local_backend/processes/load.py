@@ -8,7 +8,7 @@ import pandas as pd
 import rioxarray  # noqa: F401 - registers the .rio accessor used to tag cubes with their CRS
 import xarray as xr
 
-from local_backend._context import current
+from local_backend.context import current
 from local_backend.errors import ProcessParameterInvalid, ResultTooLarge, SarBackscatterUnsupported
 
 _log = logging.getLogger(__name__)

@@ -4,7 +4,7 @@ processes-dask returns ``1.0``/``0.0`` for JSON booleans, ``NaN`` where ``null``
 and raises on ``null`` (``xor``). Here ``and(false, null)`` is ``false``, ``or(true, null)`` is ``true``, otherwise a
 ``null`` operand gives ``null``; ``all``/``any`` skip ``null`` unless ``ignore_nodata`` is false; ``is_nan`` is true
 for everything that is not a number. Arrays and cubes go to processes-dask (see
-:func:`~local_backend.processes._json.json_values`).
+:func:`~local_backend.processes.json_values.json_values`).
 """
 
 import math
@@ -14,7 +14,7 @@ from openeo_processes_dask.process_implementations import comparison as dask_com
 from openeo_processes_dask.process_implementations import logic as dask_logic
 
 from local_backend.errors import ProcessParameterInvalid
-from local_backend.processes._json import is_number, json_values
+from local_backend.processes.json_values import is_number, json_values
 
 __all__ = ["IMPLEMENTATIONS", "all_", "and_", "any_", "if_", "is_nan", "is_valid", "not_", "or_", "xor"]
 

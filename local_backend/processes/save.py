@@ -8,9 +8,9 @@ import numpy as np
 import rioxarray  # noqa: F401 - .rio accessor (CRS of cubes, GeoTIFF writing)
 import xarray as xr
 
-from local_backend._context import current
+from local_backend.context import current
 from local_backend.errors import ProcessParameterInvalid, ResultTooLarge
-from local_backend.stream_write import stream_gtiff, stream_netcdf
+from local_backend.tiles.stream_write import stream_gtiff, stream_netcdf
 
 _log = logging.getLogger(__name__)
 

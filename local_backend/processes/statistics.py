@@ -1,10 +1,10 @@
 """Statistics over JSON arrays of numbers: ``null`` skipped by default, ``null`` for no values, as the spec defines.
 
 processes-dask answers ``max([])`` with a 500 (the pg parser hands it a ``TemporalIntervals``; see
-:mod:`~local_backend.processes._literals`) and ``max([5, null])`` with a ``TypeError``. Here each reducer drops
+:mod:`~local_backend.processes.literals`) and ``max([5, null])`` with a ``TypeError``. Here each reducer drops
 ``null`` unless ``ignore_nodata`` is false (then a ``null`` makes the result ``null``) and returns ``null`` when no
 value is left; ``sd``/``variance`` are the sample statistics; ``quantiles`` is type 7 (numpy's default). Arrays and
-cubes go to processes-dask (see :func:`~local_backend.processes._json.json_values`).
+cubes go to processes-dask (see :func:`~local_backend.processes.json_values.json_values`).
 """
 
 import math
@@ -18,7 +18,7 @@ from openeo_processes_dask.process_implementations.exceptions import (
 )
 
 from local_backend.errors import ProcessParameterInvalid
-from local_backend.processes._json import json_values, numbers
+from local_backend.processes.json_values import json_values, numbers
 
 __all__ = ["IMPLEMENTATIONS", "extrema", "quantiles"]
 

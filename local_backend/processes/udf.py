@@ -11,9 +11,9 @@ from typing import Any, Callable
 
 import xarray as xr
 
-from local_backend._context import current
+from local_backend.context import current
 from local_backend.errors import ProcessParameterInvalid
-from local_backend.processes._tiles import run_tiled
+from local_backend.tiles.jobs import run_tiles
 
 _log = logging.getLogger(__name__)
 
@@ -43,9 +43,16 @@ def run_udf(data: Any, udf: str, runtime: str = "Python", version: str | None = 
     if not isinstance(data, xr.DataArray) or not all(d in data.dims for d in SPATIAL):
         from openeo_processes_dask.process_implementations.udf.udf import run_udf as dask_run_udf
 
+        from local_backend.errors import ProcessParameterInvalid
+        from local_backend.tiles.sandbox import policy
+
+        if policy().wanted():  # processes-dask would run the code in this process, outside any sandbox
+            raise ProcessParameterInvalid("run_udf", "data", "with UDF isolation on, a UDF runs on a cube with "
+                                                             "x and y dimensions only")
+
         _log.info("run_udf on %s without spatial labels: delegating to processes-dask", type(data).__name__)
         return dask_run_udf(data=data, udf=udf, runtime=runtime, context=context)
-    return run_tiled(data, udf, context, _square(current().tile_size), {})
+    return run_tiles(data, udf, context, _square(current().tile_size), {})
 
 
 def _run_along(process: str, data: xr.DataArray, dimension: str, udf: str, runtime: str,
@@ -57,7 +64,7 @@ def _run_along(process: str, data: xr.DataArray, dimension: str, udf: str, runti
         raise ProcessParameterInvalid(process, "dimension",
                                       f"'{dimension}' not in the cube's dimensions {list(data.dims)}")
     tile = {} if dimension in SPATIAL else _square(current().tile_size)
-    return run_tiled(data, udf, udf_context, tile, {})
+    return run_tiles(data, udf, udf_context, tile, {})
 
 
 def udf_apply_dimension(data: xr.DataArray, dimension: str, udf: str, runtime: str = "Python",
@@ -123,7 +130,7 @@ def udf_apply_neighborhood(data: xr.DataArray, size: list[dict], udf: str, runti
     data = _check_cube("apply_neighborhood", data)
     _check_runtime("apply_neighborhood", runtime)
     tile, pad = _neighbourhood(data, size, overlap)
-    return run_tiled(data, udf, udf_context, tile, pad)
+    return run_tiles(data, udf, udf_context, tile, pad)
 
 
 def apply_neighborhood(data: xr.DataArray, process: Callable[..., Any], size: list[dict],

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import make_cube
-from udf.cube_io import write_cube
+from udf.ingest.cube_io import write_cube
 
 
 def _one_error_line(err: str) -> str:

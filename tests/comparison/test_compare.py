@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from comparison.compare import (
+from comparison.compare.core import (
     CompareOptions,
     check_overlap,
     parse_protocols,
@@ -18,12 +18,12 @@ from comparison.compare import (
     run_comparison,
     scored_pixels,
 )
+from comparison.compare.evaluate import evaluate
+from comparison.compare.methods import Prediction, mogpr_method
 from comparison.errors import BandNotFound, NoOverlap
-from comparison.evaluate import evaluate
-from comparison.methods import Prediction, mogpr_method
 from tests.conftest import make_cube
-from udf.metrics import paired_difference
-from udf.protocols import spatial_block_split
+from udf.evaluation.metrics import paired_difference
+from udf.evaluation.protocols import spatial_block_split
 
 
 def test_parse_protocols() -> None:
@@ -135,7 +135,7 @@ def test_run_comparison_on_real_sample(sample_cube: xr.DataArray) -> None:
 
 def test_compare_command_writes_metrics_report_and_figures(sample_cube: xr.DataArray, tmp_path: Path) -> None:
     from udf.cli import main
-    from udf.cube_io import write_cube
+    from udf.ingest.cube_io import write_cube
 
     path = write_cube(sample_cube, tmp_path / "cube.nc")
     out = tmp_path / "cmp"
@@ -158,8 +158,8 @@ def test_compare_command_writes_metrics_report_and_figures(sample_cube: xr.DataA
 def test_compare_refuses_the_shipped_weights_with_another_split_of_a_reserved_cube(sample_cube: xr.DataArray,
                                                                                    tmp_path: Path) -> None:
     """The shipped weights saw the sample's training and validation blocks: only split 8/0 scores held-out pixels."""
-    from comparison.run_compare import compare_file
-    from udf.cube_io import write_cube
+    from comparison.compare.run import compare_file
+    from udf.ingest.cube_io import write_cube
 
     path = write_cube(sample_cube, tmp_path / "cube.nc")
     with pytest.raises(ValueError, match="only the test blocks of split"):
@@ -167,7 +167,7 @@ def test_compare_refuses_the_shipped_weights_with_another_split_of_a_reserved_cu
 
 
 def _meta_for(cube: xr.DataArray, split_seed: int = 0) -> dict:
-    from udf.fit import grid_fingerprint
+    from udf.training.fit import grid_fingerprint
 
     split = spatial_block_split((cube.sizes["y"], cube.sizes["x"]), block=4, seed=split_seed)
     return {"split": split.describe(), "training_data": {
@@ -177,7 +177,7 @@ def _meta_for(cube: xr.DataArray, split_seed: int = 0) -> dict:
 
 def test_provenance_compares_grids_not_shapes() -> None:
     """A checkpoint from another tile with the same shape and an overlapping year is cross-site, not in-site."""
-    from comparison.compare import dl_provenance
+    from comparison.compare.core import dl_provenance
 
     here = make_cube(nt=20, ny=16, nx=16, units="linear")
     here.attrs["crs"] = "EPSG:32631"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from comparison.field_case import field_mogpr_method, field_rvi, field_truth, run_field_case
+from comparison.compare.field_case import field_mogpr_method, field_rvi, field_truth, run_field_case
 
 
 def test_field_inputs() -> None:

@@ -11,15 +11,15 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from comparison.compare import CompareOptions, plan, prepare_cube
-from comparison.compare_report import FIGURE_NOTES, site_figures
-from comparison.evaluate import evaluate
-from comparison.methods import Prediction, linear_method
-from comparison.plots import bin_label, draw_breakdown, draw_residuals, draw_scatter
-from comparison.plots_series import draw_series, hidden_windows
+from comparison.compare.core import CompareOptions, plan, prepare_cube
+from comparison.compare.evaluate import evaluate
+from comparison.compare.methods import Prediction, linear_method
+from comparison.compare.report import FIGURE_NOTES, site_figures
+from comparison.figures.plots import bin_label, draw_breakdown, draw_residuals, draw_scatter
+from comparison.figures.series import draw_series, hidden_windows
 from tests.conftest import make_cube
-from udf.cube_io import write_cube
-from udf.protocols import spatial_block_split
+from udf.evaluation.protocols import spatial_block_split
+from udf.ingest.cube_io import write_cube
 
 IN_SAMPLE_NOTE = "in-sample: the service saw every observation"
 

@@ -4,11 +4,11 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from comparison.loso import LosoOptions, load_folds, run_fold, run_loso
-from comparison.loso_report import write_loso
-from udf.corpus import load_corpus
+from comparison.loso.report import write_loso
+from comparison.loso.run import LosoOptions, load_folds, run_fold, run_loso
 from udf.model import ModelConfig
-from udf.training import TrainConfig
+from udf.training.corpus import load_corpus
+from udf.training.loop import TrainConfig
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +24,7 @@ OPTS = LosoOptions(train=TrainConfig(model=ModelConfig(hidden=8), epochs=1, step
 
 
 def test_a_fold_never_trains_on_its_site(corpus, monkeypatch):
-    import comparison.loso as loso
+    import comparison.loso.run as loso
 
     seen = {}
     original = loso.pretrain
@@ -60,7 +60,7 @@ def test_folds_in_one_folder_make_one_table(corpus, tmp_path):
 
 def test_s1_only_is_calibrated_on_the_other_sequences_only(corpus, monkeypatch):
     """P3: each half is calibrated on the other half's NDVI, never on the sequences it scores."""
-    import comparison.loso as loso
+    import comparison.loso.run as loso
     from udf.model import FusionNet
 
     calls = []

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from comparison.compare import prepare_cube
+from comparison.compare.core import prepare_cube
+from comparison.compare.field_case import field_truth
 from comparison.errors import GridMismatch, NoMatchingDates, UnknownResultLayout
-from comparison.field_case import field_truth
 from comparison.peers import align_to_cube, cloud_mogpr_method, cropsar_method, seen_in_periods
 from comparison.result_files import FIELD_DATA, read_cropsar
 from tests.conftest import make_cube

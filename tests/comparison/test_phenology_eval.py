@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from comparison.methods import Prediction
-from comparison.phenology_eval import match_seasons, phenology_scores, phenology_section, touched_seasons
+from comparison.compare.methods import Prediction
+from comparison.phenology.evaluate import match_seasons, phenology_scores, phenology_section, touched_seasons
 from tests.udf.test_phenology import curve, day, grid
+from udf.evaluation.protocols import make_protocols
 from udf.phenology import PhenologyConfig, pixel_seasons
-from udf.protocols import make_protocols
 
 SEASONS = [("2019-12-01", "2020-04-01"), ("2020-05-20", "2020-09-10")]
 
@@ -98,7 +98,7 @@ def test_phenology_section_writes_figures_and_markdown(tmp_path: Path) -> None:
 
 
 def test_fusets_comparison_on_the_real_field(tmp_path: Path) -> None:
-    from comparison.phenology_fusets import fusets_phenology_comparison
+    from comparison.phenology.fusets import fusets_phenology_comparison
 
     payload, markdown = fusets_phenology_comparison(tmp_path)
     assert payload["fusets_pos_equals_cropsar_max_dn"] == 0  # FuseTS ran on this CropSAR series
@@ -111,7 +111,7 @@ def test_fusets_comparison_on_the_real_field(tmp_path: Path) -> None:
 
 def test_compare_command_with_phenology(sample_cube: xr.DataArray, tmp_path: Path) -> None:
     from udf.cli import main
-    from udf.cube_io import write_cube
+    from udf.ingest.cube_io import write_cube
 
     path = write_cube(sample_cube, tmp_path / "cube.nc")
     out = tmp_path / "cmp"

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from comparison.seed_mlp import seed_features
+from comparison.compare.seed_mlp import seed_features
 
 
 def test_seed_features_reproduce_the_rvi_on_db_flaw():

@@ -9,9 +9,9 @@ import pytest
 
 pytest.importorskip("openeo_driver")
 
-from comparison.compare import prepare_cube  # noqa: E402
-from comparison.methods import dl_method  # noqa: E402
-from comparison.via_backend import LocalBackendRun, backend_dl_method, cube_key  # noqa: E402
+from comparison.compare.core import prepare_cube  # noqa: E402
+from comparison.compare.methods import dl_method  # noqa: E402
+from comparison.compare.via_backend import LocalBackendRun, backend_dl_method, cube_key  # noqa: E402
 from tests.conftest import make_cube  # noqa: E402
 
 

@@ -78,7 +78,7 @@ def _wait_ready(url: str, process: subprocess.Popen, log: Path, timeout: float =
 def start_server(state: Path, data: Path, users: Path, workers: int = 0, extra: tuple[str, ...] = (),
                  env: dict[str, str] | None = None) -> Server:
     """Start ``s1ndvi serve`` on a free port and wait until it answers (``env``: extra environment variables)."""
-    from local_backend.server import free_port
+    from local_backend.api.server import free_port
 
     port = free_port()
     log = state / f"server-{port}.log"
@@ -97,7 +97,7 @@ def start_server(state: Path, data: Path, users: Path, workers: int = 0, extra: 
 @pytest.fixture(scope="session")
 def sample_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The embedded sample written as SENTINEL1_GRD, SENTINEL2_L2A and S1NDVI_SAMPLE_CUBE."""
-    from local_backend.sample_data import write_sample_collections
+    from local_backend.cubes.sample_data import write_sample_collections
 
     target = tmp_path_factory.mktemp("data")
     write_sample_collections(target)
@@ -107,7 +107,7 @@ def sample_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def users_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A users file with one user (:data:`USER`, :data:`PASSWORD`)."""
-    from local_backend.users import UsersFile
+    from local_backend.api.users import UsersFile
 
     path = tmp_path_factory.mktemp("users") / "users.json"
     UsersFile(path).add(USER, PASSWORD)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from local_backend.api.input_checks import check_graph_arguments, check_job_metadata, check_json_body, json_depth
 from local_backend.errors import InputInvalid, ProcessParameterInvalid, UsersFileError
-from local_backend.input_checks import check_graph_arguments, check_job_metadata, check_json_body, json_depth
 
 
 def test_json_depth_without_recursion() -> None:
@@ -49,7 +49,7 @@ def _median_s(func: object, *args: object) -> float:
 
 
 def test_login_costs_the_same_for_unknown_users(tmp_path: Path) -> None:
-    from local_backend.users import UsersFile
+    from local_backend.api.users import UsersFile
 
     users = UsersFile(tmp_path / "users.json")
     users.add("alice", "right password")
@@ -60,7 +60,7 @@ def test_login_costs_the_same_for_unknown_users(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("password, shown", [("a:b", "':'"), ("caf\u00e9", "'\u00e9'"), ("tab\there", "'\\t'")])
 def test_users_add_refuses_passwords_basic_auth_cannot_carry(tmp_path: Path, password: str, shown: str) -> None:
-    from local_backend.users import UsersFile
+    from local_backend.api.users import UsersFile
 
     with pytest.raises(UsersFileError, match=f"contains {re.escape(shown)}.*printable ASCII characters other than ':'"):
         UsersFile(tmp_path / "users.json").add("alice", password)
@@ -79,7 +79,7 @@ def test_users_add_cli_reports_refused_password(cli, tmp_path: Path, monkeypatch
 
 
 def test_token_with_non_ascii_signature_is_invalid(tmp_path: Path) -> None:
-    from local_backend.users import TokenSigner
+    from local_backend.api.users import TokenSigner
 
     signer = TokenSigner.from_key_file(tmp_path / "token_key")
     token = signer.build("alice")

@@ -7,7 +7,7 @@ import xarray as xr
 pytest.importorskip("openeo_processes_dask")
 
 from local_backend.processes import arrays, comparison, logic, statistics  # noqa: E402
-from local_backend.processes._literals import LITERAL_KEY, unwrap_literals, wrap_literals  # noqa: E402
+from local_backend.processes.literals import LITERAL_KEY, unwrap_literals, wrap_literals  # noqa: E402
 
 
 def test_wrap_literals_only_for_listed_processes_and_literal_arguments() -> None:

@@ -9,12 +9,12 @@ import pytest
 import xarray as xr
 from openeo_pg_parser_networkx.pg_schema import BoundingBox
 
-from local_backend import lazy_io
-from local_backend._context import Execution, activate, deactivate
-from local_backend.collections import LocalCollectionCatalog
+from local_backend.context import Execution, activate, deactivate
+from local_backend.cubes import lazy_io
+from local_backend.cubes.collections import LocalCollectionCatalog
 from local_backend.graph import implementations
 from local_backend.processes.load import load_collection
-from local_backend.tile_store import TileStore
+from local_backend.tiles.store import TileStore
 
 EPSG = 32631
 
@@ -189,7 +189,7 @@ def store_view(lazy: xr.DataArray) -> Any:
 
 def test_netcdf_written_in_blocks(tmp_path: Path) -> None:
     from local_backend.processes.save import write_netcdf
-    from local_backend.stream_write import BLOCK
+    from local_backend.tiles.stream_write import BLOCK
 
     size = BLOCK + 44
     cube = _cube_dataset(size, 10.0, steps=2)[["VV", "NDVI"]].to_dataarray("bands").transpose("t", "bands", "y", "x")
@@ -205,7 +205,7 @@ def test_gtiff_one_file_per_date_written_in_blocks(tmp_path: Path) -> None:
     import rasterio
 
     from local_backend.processes.save import write_gtiff
-    from local_backend.stream_write import BLOCK
+    from local_backend.tiles.stream_write import BLOCK
 
     cube = _cube_dataset(BLOCK + 20, 10.0, steps=2)[["VV", "VH"]].to_dataarray("bands").transpose("t", "bands", "y", "x")
     cube.attrs["crs"] = f"EPSG:{EPSG}"

@@ -10,8 +10,8 @@ from local_backend.limits import Guard, Limits
 
 
 def test_supervisor_restores_a_dropped_worker() -> None:
-    from local_backend.cluster import start_local_cluster
-    from local_backend.supervision import WorkerSupervisor
+    from local_backend.jobs.cluster import start_local_cluster
+    from local_backend.jobs.supervision import WorkerSupervisor
 
     dask = start_local_cluster(1, memory_limit=1024 * 2**20)
     try:
@@ -31,7 +31,7 @@ def test_supervisor_restores_a_dropped_worker() -> None:
 
 
 def test_default_worker_memory_shares_half_the_ram() -> None:
-    from local_backend.cluster import default_worker_memory
+    from local_backend.jobs.cluster import default_worker_memory
 
     assert default_worker_memory(1, 16 * 2**30) == 8 * 2**30
     assert default_worker_memory(4, 16 * 2**30) == 2 * 2**30
@@ -69,7 +69,7 @@ def test_guard_size_of_lazy_intermediate() -> None:
 
 
 def test_login_limiter_locks_user_then_address() -> None:
-    from local_backend.ratelimit import LoginLimiter
+    from local_backend.api.ratelimit import LoginLimiter
 
     limiter = LoginLimiter(max_failures=3, lockout_s=60, window_s=600)
     for _ in range(2):
@@ -87,8 +87,8 @@ def test_login_limiter_locks_user_then_address() -> None:
 def test_dask_callback_stops_a_local_computation(tmp_path: object) -> None:
     import dask.array as da
 
-    from local_backend._context import Execution, activate, deactivate
-    from local_backend.limits import install_dask_callback
+    from local_backend.context import Execution, activate, deactivate
+    from local_backend.guards import install_dask_callback
 
     def slow(block: object) -> object:
         time.sleep(0.2)

@@ -10,11 +10,11 @@ import pandas as pd
 import pytest
 from conftest import REPO
 
+from local_backend.api.users import TokenSigner, UsersFile, check_password, hash_password
 from local_backend.errors import InsecureBind, ProcessUnsupported, UsersFileError
 from local_backend.graph import check_processes, implementations, rewrite_udf_callbacks
-from local_backend.processes._tiles import windows
 from local_backend.processes.temporal import period_edges
-from local_backend.users import TokenSigner, UsersFile, check_password, hash_password
+from local_backend.tiles.windows import windows
 
 
 def test_password_hash_roundtrip() -> None:
@@ -54,7 +54,7 @@ def test_token_signer() -> None:
 
 
 def test_refuses_public_bind_without_users(tmp_path: Path) -> None:
-    from local_backend.server import ServerConfig, build_backend
+    from local_backend.api.server import ServerConfig, build_backend
 
     config = ServerConfig(host="0.0.0.0", state_dir=tmp_path, users_file=tmp_path / "none.json", workers=0)
     with pytest.raises(InsecureBind, match="users add"):
@@ -145,7 +145,7 @@ def test_netcdf_strips_unstorable_attributes(tmp_path: Path) -> None:
 
 
 def test_default_data_is_the_embedded_sample(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from local_backend.server import ServerConfig, build_backend
+    from local_backend.api.server import ServerConfig, build_backend
 
     for name in ("OPENEO_BACKEND_CONFIG", "S1NDVI_USERS_FILE"):  # restored after the test
         monkeypatch.delenv(name, raising=False)

@@ -3,13 +3,13 @@ import pytest
 import xarray as xr
 
 from tests.udf.test_export import run_isolated
-from udf import training
-from udf.adapt import AdaptOptions, adapt, adapt_split, format_trust_report
 from udf.errors import NotEnoughNDVI
 from udf.export import export_udf
-from udf.fit import eval_cube
-from udf.ingest import load_sample_cube
+from udf.ingest.base import load_sample_cube
 from udf.s1_ndvi_udf import apply_datacube
+from udf.training import loop as training
+from udf.training.adapt import AdaptOptions, adapt, adapt_split, format_trust_report
+from udf.training.fit import eval_cube
 from udf.weights import load_checkpoint, save_checkpoint
 
 SENTINEL = 0.123456
@@ -93,7 +93,7 @@ def test_adapt_command_from_a_shell(sample_10d, tmp_path):
     import subprocess
     import sys
 
-    from udf.cube_io import write_cube
+    from udf.ingest.cube_io import write_cube
 
     cube = write_cube(sample_10d, tmp_path / "cube.nc")
     out = tmp_path / "adapted.npz"

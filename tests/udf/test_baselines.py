@@ -1,6 +1,6 @@
 import numpy as np
 
-from udf.baselines import choose_whittaker_lambda, linear_interpolation, whittaker
+from udf.evaluation.baselines import choose_whittaker_lambda, linear_interpolation, whittaker
 
 
 def test_linear_interpolation():

@@ -1,8 +1,8 @@
 import numpy as np
 
 from udf.cli import main
-from udf.cube_io import read_cube
-from udf.sample import sample_files
+from udf.ingest.cube_io import read_cube
+from udf.ingest.sample import sample_files
 
 
 def test_cube_predict_export(tmp_path, random_checkpoint):

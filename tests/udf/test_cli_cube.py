@@ -8,10 +8,11 @@ import xarray as xr
 from tests.conftest import DATA
 from tests.udf.gee_files import Series, s1_id, s2_id, tobands_s1, tobands_s2
 from udf.cli import main
-from udf.cube_io import read_cube
 from udf.errors import CloudMaskMissing
-from udf.ingest_sources import IngestOptions, make_cube
-from udf.sample import CROSS_SITE_FILE, sample_files
+from udf.ingest.cube_io import read_cube
+from udf.ingest.options import IngestOptions
+from udf.ingest.sample import CROSS_SITE_FILE, sample_files
+from udf.ingest.sources import make_cube
 
 TOGO = DATA / "gee" / "98-togo_2019-02-06_2020-02-01.tif"
 
@@ -31,7 +32,7 @@ def test_cube_command_on_netcdf_is_unchanged_and_refuses_s2_without_scl(tmp_path
     out = tmp_path / "c.nc"
     assert main(["cube", "--s1", str(f["s1"]), "--s2", str(f["s2_10m"]), "--scl", str(f["s2_20m"]), "--period",
                  "12D", "--out", str(out)]) == 0
-    from udf.ingest import build_cube, load_s1, load_s2_ndvi
+    from udf.ingest.base import build_cube, load_s1, load_s2_ndvi
 
     s1 = load_s1(f["s1"])
     ref = build_cube(s1, load_s2_ndvi(f["s2_10m"], s1, scl_path=f["s2_20m"]), period="12D")

@@ -11,10 +11,10 @@ import pytest
 
 from tests.conftest import make_cube
 from udf.cli import build_parser
-from udf.cube_io import write_cube
 from udf.errors import NotEnoughNDVI
-from udf.fit import check_training_ndvi
-from udf.sample import sample_files
+from udf.ingest.cube_io import write_cube
+from udf.ingest.sample import sample_files
+from udf.training.fit import check_training_ndvi
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -3,13 +3,14 @@ import pandas as pd
 import pytest
 
 from tests.conftest import DATA
-from udf.corpus.points import read_long_points, read_wide_points
-from udf.corpus.rasters import cube_series
-from udf.corpus.regrid import composite_days, regular_edges, training_variants
-from udf.corpus.reserved import RESERVED_SPLIT, drop_reserved, reserved_grids
-from udf.corpus.series import SeriesSet, compressed_db_to_linear
 from udf.errors import CubeError
-from udf.protocols import spatial_block_split
+from udf.evaluation.protocols import spatial_block_split
+from udf.ingest.decode import compressed_db_to_linear
+from udf.training.corpus.points import read_long_points, read_wide_points
+from udf.training.corpus.rasters import cube_series
+from udf.training.corpus.regrid import composite_days, regular_edges, training_variants
+from udf.training.corpus.reserved import RESERVED_SPLIT, drop_reserved, reserved_grids
+from udf.training.corpus.series import SeriesSet
 
 CORPUS = DATA / "corpus"
 
@@ -111,7 +112,7 @@ def test_training_variants_of_an_acquisition_series():
 
 
 def test_reserved_test_blocks_are_left_out_of_the_sample():
-    from udf.ingest import load_sample_cube
+    from udf.ingest.base import load_sample_cube
 
     cube = load_sample_cube(period=None)
     ss = cube_series(cube, "flanders_2017", "sample", grid="acquisition")
@@ -123,7 +124,7 @@ def test_reserved_test_blocks_are_left_out_of_the_sample():
 
 
 def test_cropharvest_stack_with_a_haze_screen():
-    from udf.corpus.rasters import read_cropharvest_tif
+    from udf.training.corpus.rasters import read_cropharvest_tif
 
     tif = DATA / "gee" / "98-togo_2019-02-06_2020-02-01.tif"
     ss = read_cropharvest_tif(tif, "togo", "2019-02-06")

@@ -4,11 +4,11 @@ import xarray as xr
 from openeo.udf import XarrayDataCube
 
 from tests.conftest import DATA
-from udf.compositing import composite_ndvi, composite_s1, regular_grid
-from udf.cube_io import read_cube, write_cube
 from udf.errors import BandNotAvailable
-from udf.ingest import build_cube, load_s1, load_s2_ndvi, load_sample_cube
-from udf.sample import sample_files
+from udf.ingest.base import build_cube, load_s1, load_s2_ndvi, load_sample_cube
+from udf.ingest.compositing import composite_ndvi, composite_s1, regular_grid
+from udf.ingest.cube_io import read_cube, write_cube
+from udf.ingest.sample import sample_files
 
 FIXTURES = DATA / "openeo_fixtures"
 
@@ -91,7 +91,7 @@ def test_bad_period():
 
 
 def test_cross_site_cube_treats_65535_as_nodata():
-    from udf.sample import CROSS_SITE_FILE
+    from udf.ingest.sample import CROSS_SITE_FILE
 
     raw = xr.open_dataset(CROSS_SITE_FILE, decode_cf=False)["S2-L2A-B04"].values.view(np.uint16)
     s1 = load_s1(CROSS_SITE_FILE)

@@ -8,7 +8,8 @@ import rasterio
 
 from tests.udf.gee_files import CRS, TRANSFORM, Series, write_tif
 from udf.errors import UnsupportedLayout
-from udf.ingest_sources import IngestOptions, make_cube
+from udf.ingest.options import IngestOptions
+from udf.ingest.sources import make_cube
 
 
 def _s1_scene(root, stamp, vv, vh, state, rel, collection="sentinel-1-rtc", item=True):
@@ -80,7 +81,7 @@ def test_download_scenes_writes_what_the_reader_reads(tmp_path):
     pytest.importorskip("odc.stac")
     from pyproj import Transformer
 
-    from udf.stac_download import download_scenes, geobox_for, group_items
+    from udf.ingest.stac_download import download_scenes, geobox_for, group_items
 
     s = Series(nt=3, ny=20, nx=24, start="2021-06-01")
     west, north = TRANSFORM.c, TRANSFORM.f

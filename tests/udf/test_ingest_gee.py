@@ -11,14 +11,15 @@ import xarray as xr
 from tests.conftest import DATA
 from tests.udf.gee_files import Series, s1_id, s2_id, tobands_s1, tobands_s2, write_tif
 from udf.errors import CloudMaskMissing, DatesNotFound, GridMismatch, S1UnitsError, UnsupportedLayout
-from udf.ingest import build_cube
-from udf.ingest_sources import IngestOptions, make_cube
+from udf.ingest.base import build_cube
+from udf.ingest.options import IngestOptions
+from udf.ingest.sources import make_cube
 
 TOGO = DATA / "gee" / "98-togo_2019-02-06_2020-02-01.tif"
 
 
 def _reference(s: Series, period: str | None = "12D") -> xr.DataArray:
-    """The cube built in memory by udf.ingest.build_cube from the same values."""
+    """The cube built in memory by udf.ingest.base.build_cube from the same values."""
     t = s.times.astype("datetime64[ns]")
     coords = {"y": np.arange(s.shape[1]), "x": np.arange(s.shape[2])}
     lin = np.stack([10 ** (s.vv_db / 10), 10 ** (s.vh_db / 10)], axis=1).astype(np.float32)
@@ -201,7 +202,7 @@ def test_unsupported_layouts_say_what_was_found(tmp_path):
 
 
 def test_python_entry_in_udf_ingest():
-    from udf.ingest import cube_from_exports
+    from udf.ingest.sources import cube_from_exports
 
     cube = cube_from_exports(TOGO, TOGO, layout="cropharvest", no_cloud_mask=True, period=None)
     assert cube.sizes["t"] == 12 and "ndvi_warning" in cube.attrs

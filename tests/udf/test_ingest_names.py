@@ -5,9 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from udf.cloudmask import choose_mask, clear_sky, ndvi_block
 from udf.errors import CloudMaskMissing, DatesNotFound, UnsupportedLayout
-from udf.ingest_names import orbit_from_text, parse_datetime, parse_stack_names, read_sidecar
+from udf.ingest.cloudmask import choose_mask, clear_sky, ndvi_block
+from udf.ingest.names import orbit_from_text, parse_datetime, parse_stack_names, read_sidecar
 
 S1A = "S1A_IW_GRDH_1SDV_20191103T223012_20191103T223037_029739_036497_6B3A"
 

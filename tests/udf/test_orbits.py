@@ -5,8 +5,9 @@ import pytest
 
 from tests.udf.gee_files import Series, s1_id, tobands_s1
 from udf.errors import OrbitsNotComparable
-from udf.ingest_sources import IngestOptions, make_cube
-from udf.orbits import apply_offsets, pixel_offsets, plan_orbits
+from udf.ingest.options import IngestOptions
+from udf.ingest.orbits import apply_offsets, pixel_offsets, plan_orbits
+from udf.ingest.sources import make_cube
 
 
 def _two_tracks(n: int = 20):

@@ -104,6 +104,24 @@ def test_seasons_cut_by_the_cube_are_nan_not_invented():
     assert np.isnan(got["LOS_1"]) and np.isnan(got["LOS_2"])
 
 
+def test_a_rise_in_the_first_steps_keeps_its_sos_on_a_double_season_cube():
+    """Issue 19 item 6: the series starts at base level and rises within its first steps (SOS was NaN in 30 %)."""
+    rng = np.random.default_rng(0)
+    days = np.arange(0.0, 730.0, 10.0) + day("2019-01-01")
+    shift = rng.uniform(-25.0, 40.0, 600)  # first of four 120-day seasons, 180 days apart, starts here
+    x = np.clip((days[None, None, :] - (days[0] + shift[:, None, None] + 180.0 * np.arange(4)[None, :, None]))
+                / 120.0, 0.0, 1.0)
+    ndvi = BASE + (TOP - BASE) * (np.sin(np.pi * x) ** 2).max(1) + rng.normal(0.0, 0.02, (shift.size, days.size))
+    seasons = phenology.pixel_seasons(ndvi, days)
+    want = days[0] + shift + _RISE * 120.0
+    assert np.all(np.abs(seasons.peak_day[:, 0] - (days[0] + shift + 60.0)) < 20.0)
+    shown = shift >= 0.0  # the series starts at base level before the rise
+    assert np.isfinite(seasons.sos[shown, 0]).all()
+    assert np.nanpercentile(np.abs(seasons.sos[shown, 0] - want[shown]), 90) < 6.0
+    before = want < days[0]  # the true SOS precedes the data: never guessed
+    assert before.sum() > 20 and np.isnan(seasons.sos[before, 0]).all()
+
+
 def test_a_peak_outside_the_cube_is_not_a_season():
     days = grid("2018-04-01", "2018-12-31", 10)  # the first season peaks on 2018-04-01, before the first rise
     seasons = [("2018-02-01", "2018-06-01"), ("2018-07-01", "2018-11-01")]

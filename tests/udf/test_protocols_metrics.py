@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from udf.metrics import by_distance, distance_to_kept, score
-from udf.protocols import make_protocols, spatial_block_split
+from udf.evaluation.metrics import by_distance, distance_to_kept, score
+from udf.evaluation.protocols import make_protocols, spatial_block_split
 
 
 def test_spatial_split_is_disjoint_and_buffered():

@@ -2,12 +2,12 @@ import numpy as np
 import pytest
 import torch
 
-from udf.fit import fit
-from udf.ingest import load_sample_cube
+from udf.evaluation.protocols import spatial_block_split
+from udf.ingest.base import load_sample_cube
 from udf.masking import hide_all, hide_random, hide_window
 from udf.model import FusionNet, ModelConfig
-from udf.protocols import spatial_block_split
-from udf.training import in_site_config, laplace_nll, screen_cloud_dips
+from udf.training.fit import fit
+from udf.training.loop import in_site_config, laplace_nll, screen_cloud_dips
 from udf.weights import load_checkpoint, save_checkpoint
 
 

@@ -1,0 +1,1 @@
+"""Leave-one-site-out evaluation of the pretrained model and its report."""

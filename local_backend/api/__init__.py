@@ -1,0 +1,1 @@
+"""The HTTP side of the local openEO backend: the openeo-driver app, request hooks, users, rate limits, validation."""

@@ -1,6 +1,6 @@
 """Where a batch job's time goes (per stage, from the job's log), and the bare UDF on the same tiles.
 
-The tile runner logs one line per tiled step (``local_backend.tile_timing``): the seconds its tiles spent reading,
+The tile runner logs one line per tiled step (``local_backend.tiles.timing``): the seconds its tiles spent reading,
 decoding, in the UDF and writing, their own wall and CPU seconds, and the tile phase's wall span. With the job's wall
 time and its number of workers this splits the job's worker-seconds (workers x wall) into the stages, the rest of
 the tiles' time (cropping, the graph), the scheduling/idle time inside the tile phase (workers x span - tile
@@ -108,7 +108,6 @@ def _measure(zarr: Path, n: int, tile: int, tiles: int, threads: int, device: st
     from local_backend.cubes.lazy_io import lazy_cube
     from local_backend.cubes.readers import describe_source
     from local_backend.tiles.windows import windows
-
     from udf.s1_ndvi_udf import apply_datacube
 
     torch.set_num_threads(threads)

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from local_backend.tile_timing import stage
+from local_backend.tiles.timing import stage
 from udf.ingest.decode import Encoding
 
 _log = logging.getLogger(__name__)

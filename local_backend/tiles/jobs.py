@@ -38,10 +38,10 @@ from local_backend.jobs.cluster import DaskCluster
 from local_backend.jobs.log import job_log, progress_step
 from local_backend.jobs.supervision import collect, wait_for_workers
 from local_backend.processes.save import cube_crs
-from local_backend.tile_timing import stage, summarise, timed_tile
 from local_backend.tiles.sandbox import SandboxSpec, policy, run_isolated
 from local_backend.tiles.shipping import ship
 from local_backend.tiles.store import TileStore
+from local_backend.tiles.timing import stage, summarise, timed_tile
 from local_backend.tiles.windows import CUBE_ORDER, Window, run_udf_on_array, windows
 
 _log = logging.getLogger(__name__)
@@ -131,7 +131,7 @@ class _Progress:
     def __init__(self, execution: Execution, total: int, done: int, many: bool) -> None:
         self.execution, self.total, self.done, self.many = execution, total, done, many
         self.timings: list[dict[str, Any]] = []
-        """Stage times of the tiles computed by this run (:meth:`~local_backend.tile_timing.TileTimer.describe`)."""
+        """Stage times of the tiles computed by this run (:meth:`~local_backend.tiles.timing.TileTimer.describe`)."""
         self._report()
 
     def _report(self) -> None:

@@ -21,7 +21,7 @@ import xarray as xr
 
 from local_backend.cubes.lazy_io import apply_index, index_ranges
 from local_backend.errors import UdfError
-from local_backend.tile_timing import TileTimer
+from local_backend.tiles.timing import TileTimer
 
 _log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ class TileStore:
         """Write one tile's result (already cropped to its core) and return its description.
 
         With ``timer``, writing the values counts as its ``write`` stage and the description keeps the tile's stage
-        times as ``timing`` (:meth:`~local_backend.tile_timing.TileTimer.describe`).
+        times as ``timing`` (:meth:`~local_backend.tiles.timing.TileTimer.describe`).
         """
         stem.parent.mkdir(parents=True, exist_ok=True)
         values = np.ascontiguousarray(out.values)

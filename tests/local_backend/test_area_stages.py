@@ -8,6 +8,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parents[2] / "benchmarks"))
 
 from area_stages import stage_split, stage_table, stages_from_logs  # noqa: E402
+
 from local_backend.tiles.jobs import _Progress  # noqa: E402
 
 

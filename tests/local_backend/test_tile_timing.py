@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from local_backend.tile_timing import STAGES, TileTimer, current, stage, summarise, timed_tile
+from local_backend.tiles.timing import STAGES, TileTimer, current, stage, summarise, timed_tile
 
 
 def test_stage_adds_to_the_tile_of_this_thread_only() -> None:
@@ -38,6 +38,7 @@ def test_summarise_sums_stages_and_spans_the_tiles() -> None:
 def test_run_tile_records_read_decode_udf_write(tmp_path: Path) -> None:
     import dask.array as da
     import zarr
+
     from local_backend.cubes.lazy_io import BandEncoding, CubeSource, SourceInfo, lazy_cube
     from local_backend.tiles.jobs import _task, run_tile
     from local_backend.tiles.store import TileStore

@@ -39,16 +39,17 @@ def test_run_tile_records_read_decode_udf_write(tmp_path: Path) -> None:
     import dask.array as da
     import zarr
 
-    from local_backend.cubes.lazy_io import BandEncoding, CubeSource, SourceInfo, lazy_cube
+    from local_backend.cubes.lazy_io import CubeSource, SourceInfo, lazy_cube
     from local_backend.tiles.jobs import _task, run_tile
     from local_backend.tiles.store import TileStore
     from local_backend.tiles.windows import windows
+    from udf.ingest.decode import Encoding
 
     values = np.arange(4 * 32 * 32, dtype=np.float32).reshape(4, 32, 32)
     zarr.open_array(str(tmp_path / "s.zarr" / "B1"), mode="w", shape=values.shape, dtype="float32",
                     chunks=(4, 16, 16))[:] = values
     source = CubeSource(kind="zarr", files=(str(tmp_path / "s.zarr"),), variables=("B1",), axes=(("t", "y", "x"),),
-                        encodings=(BandEncoding(),), shape=values.shape)
+                        encodings=(Encoding(),), shape=values.shape)
     coords = {"t": np.arange(4).astype("M8[D]").astype("M8[ns]"), "y": np.arange(32.0), "x": np.arange(32.0)}
     cube = lazy_cube(SourceInfo(source=source, bands=("B1",), coords=coords, crs=None, chunks=(16, 16)))
     assert isinstance(cube.data, da.Array)

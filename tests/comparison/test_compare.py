@@ -163,7 +163,7 @@ def test_compare_refuses_the_shipped_weights_with_another_split_of_a_reserved_cu
 
     path = write_cube(sample_cube, tmp_path / "cube.nc")
     with pytest.raises(ValueError, match="only the test blocks of split"):
-        compare_file(path, tmp_path / "o", protocols="P1", block=4, mogpr=None, max_pixels=4, adapt_minutes=None)
+        compare_file(path, tmp_path / "o", protocols="P1", block=4, mogpr=None, max_pixels=4, adapt_steps=None)
 
 
 def _meta_for(cube: xr.DataArray, split_seed: int = 0) -> dict:

@@ -58,8 +58,10 @@ class AdaptOptions:
     """Spatial block edge (pixels); default from the cube size (at least 8, about 8 blocks across)."""
     seed: int = 0
     """Seed of the split, the masks and the training."""
-    threads: int = 2
-    """Torch threads."""
+    threads: int = 1
+    """Torch intra-op threads. One: on the shared 2-core test machine at load ~7, 240 steps on the embedded sample
+    took 15.7 s with one thread and 126 s with two (threads wait for each other at every small op); the weights
+    differ between thread counts at float level only (4e-7 after 160 steps)."""
     device: str = "cpu"
     """Torch device of the fine-tuning."""
 

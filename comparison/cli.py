@@ -50,8 +50,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="train a DL model on this cube's training blocks for at most MINUTES instead of --dl")
     p.add_argument("--adapt-steps", type=int, default=COMPARE_ADAPT_STEPS, metavar="STEPS",
                    help="also score the --dl model adapted on this cube's training blocks (s1ndvi adapt, test pixels' "
-                        f"NDVI removed) for STEPS optimisation steps (default {COMPARE_ADAPT_STEPS}, about 3 min on a "
-                        "quiet 2-core CPU; seeded, so the same on any machine); 0 skips it")
+                        f"NDVI removed) for STEPS optimisation steps (default {COMPARE_ADAPT_STEPS}, about what the former "
+                        "3-minute budget ran on a quiet 2-core CPU; seeded, so the same on any machine); 0 skips it")
     p.add_argument("--adapt", type=float, default=None, metavar="MINUTES",
                    help="wall-clock cap of that adaptation (default: none); if it runs out first, training stops "
                         "there with a warning and the result depends on the machine's speed and load; 0 skips it")
@@ -102,8 +102,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="out/demo", help="output folder")
     p.add_argument("--adapt-steps", type=int, default=DEMO_ADAPT_STEPS,
                    help="optimisation steps of `s1ndvi adapt` on the sample's training blocks (default "
-                        f"{DEMO_ADAPT_STEPS}: the 195 epochs of the README's table, about 1.5 min on a quiet 2-core "
-                        "CPU; seeded, so the same numbers on any machine); 0: zero-shot only")
+                        f"{DEMO_ADAPT_STEPS}: the 195 epochs the former 1.5-minute budget ran on a quiet 2-core CPU; "
+                        "seeded, so the same numbers on any machine); 0: zero-shot only")
     p.add_argument("--adapt-minutes", type=float, default=None,
                    help="wall-clock cap of that adaptation (default: none); if it runs out first, training stops "
                         "there with a warning and the numbers depend on the machine's load; 0: zero-shot only")

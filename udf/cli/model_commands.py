@@ -25,8 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="checkpoint to write (.npz); usable wherever weights are")
     p.add_argument("--base", default=None, help="pretrained checkpoint to start from (default: the shipped weights)")
     p.add_argument("--steps", type=int, default=DEFAULT_ADAPT_STEPS,
-                   help=f"fine-tuning budget in optimisation steps (default {DEFAULT_ADAPT_STEPS}, about 4 min on a "
-                        "quiet 2-core CPU): seeded, so the same weights on any machine")
+                   help=f"fine-tuning budget in optimisation steps (default {DEFAULT_ADAPT_STEPS}: the 450 epochs the "
+                        "former 4-minute budget ran on a quiet 2-core CPU): seeded, so the same weights on any machine")
     p.add_argument("--minutes", type=float, default=None,
                    help="wall-clock cap in minutes (default: none); if it runs out first, training stops there with a "
                         "warning, and the result depends on the machine's speed and load")

@@ -79,7 +79,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="record the backscatter convention when the input does not say it")
     p.add_argument("--adapt-steps", type=int, default=RUN_ADAPT_STEPS,
                    help=f"fine-tuning budget on the cube's clear pixels, optimisation steps (default {RUN_ADAPT_STEPS}"
-                        ", about 2 min on a quiet 2-core CPU): seeded, so the same model on any machine")
+                        ", about what the former 2-minute budget ran on a quiet 2-core CPU): seeded, so the same model "
+                        "on any machine")
     p.add_argument("--adapt-minutes", type=float, default=None,
                    help="wall-clock cap of the fine-tuning, minutes (default: none); if it runs out first, training "
                         "stops there with a warning and the result depends on the machine's speed and load")

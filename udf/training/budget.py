@@ -2,8 +2,9 @@
 
 A budget in steps (seeded) gives the same adapted weights on any machine, however loaded; the former wall-clock
 budgets did not (the demo's adapted P2_90 MAE was 0.076 after 195 epochs on a quiet machine, 0.084 after 71 and 0.106
-after 29 on busy ones). Each default is what the former time budget ran on a quiet 2-core CPU, so the commands take
-about as long there as before; a time limit (``--minutes``) is only a cap that warns when it cuts training short.
+after 29 on busy ones). Each default is what the former time budget ran on a quiet 2-core CPU (with two torch threads
+then; one thread, now adapt's default, ran 8x faster than two at load ~7 and was not timed on a quiet machine). A
+time limit (``--minutes``) is only a cap that warns when it cuts training short.
 Kept free of heavy imports: the command-line parser reads it.
 """
 

@@ -13,6 +13,7 @@ from tqdm import tqdm
 from comparison.errors import USER_ERRORS
 from udf.cli.output import say
 from udf.preprocess import S1_UNITS
+from udf.training.budget import COMPARE_ADAPT_STEPS, DEMO_ADAPT_STEPS
 
 _log = logging.getLogger(__name__)
 
@@ -48,9 +49,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dl", default=None, help="DL checkpoint (.npz); default: the shipped weights")
     p.add_argument("--train-dl", type=float, default=None, metavar="MINUTES",
                    help="train a DL model on this cube's training blocks for at most MINUTES instead of --dl")
-    p.add_argument("--adapt", type=float, default=3.0, metavar="MINUTES",
+    p.add_argument("--adapt-steps", type=int, default=COMPARE_ADAPT_STEPS, metavar="STEPS",
                    help="also score the --dl model adapted on this cube's training blocks (s1ndvi adapt, test pixels' "
-                        "NDVI removed) for at most MINUTES; 0 skips it (default 3)")
+                        f"NDVI removed) for STEPS optimisation steps (default {COMPARE_ADAPT_STEPS}, about what the former "
+                        "3-minute budget ran on a quiet 2-core CPU; seeded, so the same on any machine); 0 skips it")
+    p.add_argument("--adapt", type=float, default=None, metavar="MINUTES",
+                   help="wall-clock cap of that adaptation (default: none); if it runs out first, training stops "
+                        "there with a warning and the result depends on the machine's speed and load; 0 skips it")
     p.add_argument("--no-dl", action="store_true", help="skip the DL model")
     p.add_argument("--mogpr", default="local", type=_mogpr_choice,
                    help="'local' (batched torch, default), 'gpy' (FuseTS' GPy model, optional), a cloud "
@@ -120,8 +125,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="main job on the embedded sample: zero-shot and adapted model vs MOGPR and "
                                     "baselines on held-out pixels, phenology, report")
     p.add_argument("--out", default="out/demo", help="output folder")
-    p.add_argument("--adapt-minutes", type=float, default=1.5,
-                   help="budget of `s1ndvi adapt` on the sample's training blocks (default 1.5; 0: zero-shot only)")
+    p.add_argument("--adapt-steps", type=int, default=DEMO_ADAPT_STEPS,
+                   help="optimisation steps of `s1ndvi adapt` on the sample's training blocks (default "
+                        f"{DEMO_ADAPT_STEPS}: the 195 epochs the former 1.5-minute budget ran on a quiet 2-core CPU; "
+                        "seeded, so the same numbers on any machine); 0: zero-shot only")
+    p.add_argument("--adapt-minutes", type=float, default=None,
+                   help="wall-clock cap of that adaptation (default: none); if it runs out first, training stops "
+                        "there with a warning and the numbers depend on the machine's load; 0: zero-shot only")
     p.add_argument("--via", default="auto", choices=["auto", "backend", "udf"],
                    help="run the DL model through the local openEO backend (process graph, stock client), "
                         "or call the UDF directly; auto: the backend when its extra is installed")
@@ -158,7 +168,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     with _bars() as (step, pixel):
         report = compare_file(
             args.cube, Path(args.out), protocols=args.protocol, dl=None if args.no_dl else (args.dl or "shipped"),
-            train_minutes=args.train_dl, adapt_minutes=args.adapt or None,
+            train_minutes=args.train_dl, adapt_steps=0 if args.adapt == 0 else args.adapt_steps,
+            adapt_minutes=args.adapt,
             mogpr=None if args.mogpr == "none" else args.mogpr,
             mogpr_restarts=args.mogpr_restarts, cropsar=args.cropsar, max_pixels=args.max_pixels, block=args.block,
             s1_units=args.s1_units, device=args.device, seed=args.seed, progress=step, pixel_progress=pixel,
@@ -227,8 +238,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from comparison.demo import run_demo
 
     with _bars() as (step, pixel):
-        payload = run_demo(args.out, adapt_minutes=args.adapt_minutes, seed=args.seed, via=args.via,
-                           field_pixels=args.field_pixels, progress=step, pixel_progress=pixel)
+        payload = run_demo(args.out, adapt_steps=args.adapt_steps, adapt_minutes=args.adapt_minutes, seed=args.seed,
+                           via=args.via, field_pixels=args.field_pixels, progress=step, pixel_progress=pixel)
     out = Path(args.out)
     written = sorted(p.name for p in out.iterdir() if p.is_file())
     say(f"Demo done in {payload['seconds_total']:.0f} s. Wrote in {out}: {', '.join(written)}. "

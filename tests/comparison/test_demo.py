@@ -11,7 +11,7 @@ import pytest
 @pytest.mark.slow
 def test_demo_from_the_command_line(tmp_path: Path) -> None:
     out = tmp_path / "demo"
-    proc = subprocess.run([sys.executable, "-m", "udf.cli", "demo", "--out", str(out), "--adapt-minutes", "0.3",
+    proc = subprocess.run([sys.executable, "-m", "udf.cli", "demo", "--out", str(out), "--adapt-steps", "400",
                            "--field-pixels", "2"], capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Demo done" in proc.stdout and "report.md" in proc.stdout

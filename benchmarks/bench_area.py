@@ -1,14 +1,16 @@
 """Area benchmark: the fusion UDF over a SYNTHETIC N x N px x 36-step zarr collection as a batch job.
 
-The collection is built from the real embedded WorldCereal sample (``udf.ingest.base.load_sample_cube``, 32 x 32 px at
-20 m, the first 36 dekads): every 32 x 32 block is the sample rotated/flipped at random, with a random gain and
-multiplicative speckle on VV/VH and an offset, noise and extra random cloud gaps on NDVI. It is SYNTHETIC (the id is
+The collection (:mod:`area_data`) is built from the real embedded WorldCereal sample; it is SYNTHETIC (the id is
 ``SYNTHETIC_AREA_<N>`` and its metadata says so): a realistic input for timing and memory, not for accuracy.
 
 For each N the script starts ``s1ndvi serve --workers W`` (a new process group), runs
 ``load_collection -> apply_neighborhood(udf.UDF_PATH, tile, overlap 8) -> save_result(netCDF)`` as a batch job with
 the stock openeo client, and prints wall time, pixel-steps/s (output pixels x steps / wall), the peak resident memory
-(VmHWM) of the server process and of its worker processes, and the load average. With ``--kill-at F`` the job of the
+(VmHWM) of the server process and of its worker processes, and the load average. Then, from the job's log
+(:mod:`area_stages`), the seconds and share of the job per stage (read, decode, UDF, tile write, other, scheduling/
+idle, outside the tile phase), and the job's pixel-steps/s next to the bare UDF's on windows of the same tiles, timed
+right after the job in the same run (``--bare-threads`` torch threads), per wall second and per CPU second (the CPU
+ratio is the one that survives a loaded machine). With ``--kill-at F`` the job of the
 largest N is killed (SIGKILL to the server's process group: server and workers) once ``progress`` reaches F, the
 server is started again and the job restarted; the script checks that every tile finished before the kill was kept
 (its file unchanged) and counts the tiles computed after the restart.
@@ -18,9 +20,9 @@ without UDF that writes the area's NDVI to netCDF, for the memory of the server 
 
 Usage::
 
+    python benchmarks/bench_area.py                                   # N = 1024 and 2048: the stage tables
     python benchmarks/bench_area.py --sizes 1024 2048 4096 --kill-at 0.5
-    python benchmarks/bench_area.py --sizes 1024 2048 --kill-at 0.5 --probe 4096      # a busy machine
-    python benchmarks/bench_area.py --sizes 256 --workers 1 --tile 128               # quick check
+    python benchmarks/bench_area.py --sizes 256 --workers 1 --tile 128 --bare-tiles 1   # quick check
 """
 
 import argparse
@@ -28,184 +30,26 @@ import json
 import logging
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from area_data import STEPS, write_synthetic  # noqa: E402 - sibling modules of this script
+from area_server import PeakMemory, Server  # noqa: E402
+from area_stages import bare_udf, speed_table, stage_table, stages_from_logs  # noqa: E402
+
 _log = logging.getLogger("bench_area")
 REPO = Path(__file__).resolve().parents[1]
 USER, PASSWORD = "bench", "bench-password"
-STEPS = 36
 
 
-def _variants(steps: int) -> tuple[np.ndarray, np.ndarray]:
-    """The real sample cube ``(8, t, 3, 32, 32)``: its 4 rotations, each also flipped."""
-    sys.path.insert(0, str(REPO))
-    from udf.ingest.base import load_sample_cube
-
-    cube = load_sample_cube(period="10D").transpose("t", "bands", "y", "x").isel(t=slice(0, steps))
-    values = cube.sel(bands=["VV", "VH", "NDVI"]).values.astype(np.float32)
-    rotated = [np.rot90(values, k, axes=(2, 3)) for k in range(4)]
-    return np.stack(rotated + [r[..., ::-1] for r in rotated]), cube["t"].values
-
-
-def _stripe(variants: np.ndarray, rows: int, n: int, rng: np.random.Generator) -> np.ndarray:
-    """``rows`` x ``n`` px of perturbed sample blocks, ``(t, 3, rows, n)``."""
-    block = variants.shape[-1]
-    by, bx = rows // block, n // block
-    pick = variants[rng.integers(0, len(variants), size=(by, bx))]  # (by, bx, t, 3, b, b)
-    out = np.ascontiguousarray(pick.transpose(2, 3, 0, 4, 1, 5).reshape(variants.shape[1], 3, rows, n))
-    gain = np.repeat(np.repeat(rng.lognormal(0, 0.1, size=(by, bx)), block, 0), block, 1).astype(np.float32)
-    speckle = np.exp(0.15 * rng.standard_normal(size=(out.shape[0], 2, rows, n), dtype=np.float32))
-    out[:, :2] *= gain * speckle
-    offset = np.repeat(np.repeat(rng.normal(0, 0.03, size=(by, bx)), block, 0), block, 1).astype(np.float32)
-    ndvi = out[:, 2] + offset + 0.02 * rng.standard_normal(size=out[:, 2].shape, dtype=np.float32)
-    ndvi[rng.random(size=ndvi.shape, dtype=np.float32) < 0.1] = np.nan
-    out[:, 2] = np.clip(ndvi, -1, 1)
-    return out
-
-
-def write_synthetic(folder: Path, n: int, seed: int = 0) -> str:
-    """Write ``SYNTHETIC_AREA_<n>.zarr`` (zarr v3, chunks t x 128 x 128) and its sidecar; return the id."""
-    import zarr
-    from pyproj import CRS
-
-    cid = f"SYNTHETIC_AREA_{n}"
-    path = folder / f"{cid}.zarr"
-    if (path / "zarr.json").exists() and (folder / f"{cid}.json").exists():
-        return cid
-    variants, times = _variants(STEPS)
-    rng = np.random.default_rng(seed)
-    group = zarr.open_group(str(path), mode="w", zarr_format=3)
-    days = ((times - np.datetime64("2017-01-01")) / np.timedelta64(1, "D")).astype("int64")
-    group.create_array("t", data=days, dimension_names=["t"], attributes={"units": "days since 2017-01-01"})
-    group.create_array("y", data=5600000.0 - 20 * (np.arange(n) + 0.5), dimension_names=["y"])
-    group.create_array("x", data=500000.0 + 20 * (np.arange(n) + 0.5), dimension_names=["x"])
-    group.create_array("crs", shape=(), dtype="int32", attributes={"crs_wkt": CRS.from_epsg(32631).to_wkt()})
-    arrays = {b: group.create_array(b, shape=(len(days), n, n), dtype="float32", chunks=(len(days), 128, 128),
-                                    dimension_names=["t", "y", "x"], fill_value=np.nan)
-              for b in ("VV", "VH", "NDVI")}
-    for row in range(0, n, 128):
-        stripe = _stripe(variants, min(128, n - row), n, rng)
-        for k, array in enumerate(arrays.values()):
-            array[:, row:row + stripe.shape[2], :] = stripe[:, k]
-    sidecar = {"id": cid, "title": f"SYNTHETIC {n} x {n} px x {STEPS} steps",
-               "description": "SYNTHETIC: 32 x 32 px blocks of the embedded WorldCereal sample, rotated/flipped, "
-                              "with random gains, speckle, NDVI noise and gaps. For timing and memory, not accuracy."}
-    (folder / f"{cid}.json").write_text(json.dumps(sidecar))
-    return cid
-
-
-def _vmhwm_kb(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
-class PeakMemory:
-    """Peak resident memory (VmHWM) of a server process and of its descendants, sampled in a thread."""
-
-    def __init__(self, interval: float = 0.5) -> None:
-        self.interval = interval
-        self.peaks: dict[int, tuple[int, bool, int]] = {}
-        """pid -> (server generation, is the server, peak kB)."""
-        self._root: int | None = None
-        self._generation = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-        self._thread.start()
-
-    def watch(self, pid: int) -> None:
-        """Follow this server process (and its descendants) from now on (a restarted server: a new generation)."""
-        self._root, self._generation = pid, self._generation + 1
-
-    def _note(self, pid: int, is_server: bool) -> None:
-        kb = max(self.peaks.get(pid, (0, False, 0))[2], _vmhwm_kb(pid))
-        self.peaks[pid] = (self._generation, is_server, kb)
-
-    def _loop(self) -> None:
-        import psutil
-
-        while not self._stop.wait(self.interval):
-            root = self._root
-            if root is None:
-                continue
-            try:
-                children = psutil.Process(root).children(recursive=True)
-            except psutil.Error:
-                continue
-            self._note(root, True)
-            for child in children:
-                self._note(child.pid, False)
-
-    def stop(self) -> dict[str, float]:
-        """Stop sampling; peaks in MiB (``total``: the largest server + all its workers of any server run)."""
-        self._stop.set()
-        self._thread.join()
-        big = {pid: p for pid, p in self.peaks.items() if p[2] > 20 * 1024}  # not the resource tracker
-        servers = [kb for _, is_server, kb in big.values() if is_server]
-        workers = [kb for _, is_server, kb in big.values() if not is_server]
-        totals = [sum(kb for g, _, kb in big.values() if g == gen) for gen in {g for g, _, _ in big.values()}]
-        return {"server_mb": max(servers, default=0) / 1024, "worker_max_mb": max(workers, default=0) / 1024,
-                "workers": len(workers), "total_mb": max(totals, default=0) / 1024}
-
-
-class Server:
-    """``s1ndvi serve`` in its own process group."""
-
-    def __init__(self, data: Path, state: Path, users: Path, workers: int) -> None:
-        from local_backend.api.server import free_port
-
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        cmd = [sys.executable, "-m", "udf.cli", "-v", "serve", "--port", str(self.port), "--data", str(data),
-               "--state", str(state), "--users", str(users), "--workers", str(workers)]
-        log = (state.parent / f"server-{self.port}.log").open("w")
-        env = {**os.environ, "PYTHONPATH": str(REPO)}
-        self.process = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                        start_new_session=True)
-        deadline = time.time() + 300
-        while time.time() < deadline:
-            try:
-                urllib.request.urlopen(f"{self.url}/.well-known/openeo", timeout=2)
-                return
-            except OSError:
-                if self.process.poll() is not None:
-                    raise RuntimeError(f"server exited with {self.process.returncode}; see {log.name}")
-                time.sleep(0.5)
-        self.kill()
-        raise RuntimeError("server did not start")
-
-    def kill(self) -> None:
-        """SIGKILL the whole process group (server and its dask workers), as a crash would."""
-        os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait()
-
-    def stop(self) -> None:
-        """SIGTERM, then make sure nothing of the group is left."""
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=60)
-        finally:
-            try:
-                os.killpg(self.process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-
-
-def create_job(url: str, collection: str, tile: int) -> Any:
+def create_job(url: str, collection: str, tile: int, device: str = "cpu") -> Any:
     """The batch job: the fusion UDF over the whole collection, tiles of ``tile`` px with 8 px overlap."""
     import openeo
 
@@ -214,7 +58,7 @@ def create_job(url: str, collection: str, tile: int) -> Any:
     conn = openeo.connect(url).authenticate_basic(USER, PASSWORD)
     size = [{"dimension": d, "value": tile, "unit": "px"} for d in ("x", "y")]
     overlap = [{"dimension": d, "value": 8, "unit": "px"} for d in ("x", "y")]
-    udf = openeo.UDF.from_file(UDF_PATH, context={"device": "cpu"})
+    udf = openeo.UDF.from_file(UDF_PATH, context={"device": device})
     cube = conn.load_collection(collection).apply_neighborhood(process=udf, size=size, overlap=overlap)
     return cube.create_job(title=f"bench_area {collection}", out_format="netCDF")
 
@@ -287,7 +131,7 @@ def bench_size(n: int, args: argparse.Namespace, root: Path, kill: bool) -> dict
     memory.watch(server.process.pid)
     load = [os.getloadavg()[0]]
     try:
-        job = create_job(server.url, collection, args.tile)
+        job = create_job(server.url, collection, args.tile, args.device)
         start = time.time()
         job.start()
         row: dict[str, Any] = {}
@@ -302,12 +146,20 @@ def bench_size(n: int, args: argparse.Namespace, root: Path, kill: bool) -> dict
         result = paths["state"] / "jobs" / job.job_id / "results" / "openEO.nc"
         row.update(_check_result(result, n))
         row.update(_phases(job))
+        row.update(stages_from_logs([e["message"] for e in job.logs()]))
     finally:
         server.stop()
         peaks = memory.stop()
     steps = n * n * STEPS
-    return {"n": n, "wall_s": wall, "pixel_steps_per_s": steps / wall, "load_1min": load, **peaks, **row,
-            "kill_restart": kill}
+    _log.info("job done: %s", json.dumps({"n": n, "wall_s": wall, **peaks, **row}))
+    try:
+        bare = bare_udf(paths["data"] / f"{collection}.zarr", n, args.tile, args.bare_tiles, args.bare_threads,
+                        device=args.device)
+    except (RuntimeError, subprocess.TimeoutExpired) as exc:  # the job's row is still worth printing
+        _log.error("bare UDF: %s", exc)
+        bare = {"error": str(exc)[:300]}
+    return {"n": n, "steps": STEPS, "wall_s": wall, "pixel_steps_per_s": steps / wall, "load_1min": load, **peaks,
+            **row, "kill_restart": kill, "bare": bare}
 
 
 def probe_size(n: int, args: argparse.Namespace, root: Path) -> dict[str, Any]:
@@ -326,7 +178,7 @@ def probe_size(n: int, args: argparse.Namespace, root: Path) -> dict[str, Any]:
     server = Server(paths["data"], paths["state"], paths["users"], args.workers)
     memory.watch(server.process.pid)
     try:
-        job = create_job(server.url, collection, args.tile)
+        job = create_job(server.url, collection, args.tile, args.device)
         start = time.time()
         job.start()
         while time.time() < start + args.probe_seconds and job.describe()["status"] in ("queued", "running"):
@@ -388,7 +240,7 @@ def print_table(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
     """Markdown table, ratios against the first row (same run)."""
     base = rows[0]
     lines = [f"UDF {UDF_COMMIT} (git log -1 -- udf/), {args.workers} worker(s), tile {args.tile} px + 8 px overlap, "
-             f"{os.cpu_count()} CPUs",
+             f"{os.cpu_count()} CPUs, UDF device {args.device}",
              "| N x N x 36 | tiles | wall s | pixel-steps/s | x base | server peak MiB | worker peak MiB (each, max) "
              "| server + workers MiB | result write s | load avg (start, end) | kill/restart |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"]
@@ -422,7 +274,7 @@ UDF_COMMIT = _udf_version()
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print the table (and the rows as JSON)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="*", default=[1024, 2048, 4096], help="N (multiples of 128)")
+    parser.add_argument("--sizes", type=int, nargs="*", default=[1024, 2048], help="N (multiples of 128)")
     parser.add_argument("--workers", type=int, default=2, help="dask worker processes (default 2)")
     parser.add_argument("--tile", type=int, default=256, help="apply_neighborhood tile edge in px (default 256)")
     parser.add_argument("--kill-at", type=float, default=None,
@@ -430,6 +282,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--probe", type=int, nargs="*", default=[],
                         help="sizes run time-boxed only (--probe-seconds of tiles, then a write-only job)")
     parser.add_argument("--probe-seconds", type=float, default=600, help="tile phase of a probe (default 600 s)")
+    parser.add_argument("--bare-tiles", type=int, default=4, help="tiles the bare UDF is timed on (default 4)")
+    parser.add_argument("--bare-threads", type=int, default=2,
+                        help="torch threads of the bare UDF (default 2; on a loaded machine use 1: torch's idle "
+                             "threads spin and inflate both its wall and CPU seconds)")
+    parser.add_argument("--device", default="cpu", help="the UDF's device in the job and the bare run (cpu, cuda)")
+    parser.add_argument("--json", type=Path, default=None, help="also write the rows to this JSON file")
     parser.add_argument("--work", type=Path, default=None, help="folder for data and state (default: temporary)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     args = parser.parse_args(argv)
@@ -458,9 +316,14 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(root, ignore_errors=True)
     if rows:
         print_table(rows, args)
+        print(stage_table(rows, args.workers))  # noqa: T201
+        print(speed_table(rows))  # noqa: T201
     if probes:
         print_probes(probes, args)
     print(json.dumps(rows + probes, indent=1))  # noqa: T201
+    if args.json:
+        args.json.write_text(json.dumps({"rows": rows, "probes": probes, "device": args.device,
+                                         "workers": args.workers, "tile": args.tile}, indent=1))
     return 0
 
 

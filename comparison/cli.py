@@ -11,6 +11,8 @@ from typing import Callable, Iterator
 from comparison.errors import USER_ERRORS
 from udf.cli.output import say
 from udf.cli.progress import progress_bar
+from udf.preprocess import S1_UNITS
+from udf.training.budget import COMPARE_ADAPT_STEPS, DEMO_ADAPT_STEPS
 
 _log = logging.getLogger(__name__)
 
@@ -46,9 +48,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dl", default=None, help="DL checkpoint (.npz); default: the shipped weights")
     p.add_argument("--train-dl", type=float, default=None, metavar="MINUTES",
                    help="train a DL model on this cube's training blocks for at most MINUTES instead of --dl")
-    p.add_argument("--adapt", type=float, default=3.0, metavar="MINUTES",
+    p.add_argument("--adapt-steps", type=int, default=COMPARE_ADAPT_STEPS, metavar="STEPS",
                    help="also score the --dl model adapted on this cube's training blocks (s1ndvi adapt, test pixels' "
-                        "NDVI removed) for at most MINUTES; 0 skips it (default 3)")
+                        f"NDVI removed) for STEPS optimisation steps (default {COMPARE_ADAPT_STEPS}, about what the former "
+                        "3-minute budget ran on a quiet 2-core CPU; seeded, so the same on any machine); 0 skips it")
+    p.add_argument("--adapt", type=float, default=None, metavar="MINUTES",
+                   help="wall-clock cap of that adaptation (default: none); if it runs out first, training stops "
+                        "there with a warning and the result depends on the machine's speed and load; 0 skips it")
     p.add_argument("--no-dl", action="store_true", help="skip the DL model")
     p.add_argument("--mogpr", default="local", type=_mogpr_choice,
                    help="'local' (batched torch, default), 'gpy' (FuseTS' GPy model, optional), a cloud "
@@ -57,14 +63,25 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cropsar", default=None, help="CropSAR NDVI netCDF on the cube's grid (scored as in-sample)")
     p.add_argument("--protocol", default="P1,P2,P3", type=_protocol_list,
                    help="comma-separated: P1 (20 %% hidden at random), P2 (= P2_60,P2_90: 60/90-day gap), "
-                        "P3 (S1 only); default P1,P2,P3")
+                        "P3 (S1 only), P3S (S1 only on alternate --checker-block blocks, S2 kept on the others), "
+                        "P3C (one land cover clouded: one scenario per class); default P1,P2,P3")
     p.add_argument("--max-pixels", type=int, default=None,
                    help="score a seeded subsample of at most this many test pixels (default: all)")
     p.add_argument("--block", type=int, default=8, help="spatial hold-out block edge (pixels, default 8)")
-    p.add_argument("--s1-units", default="auto", choices=["auto", "db", "linear", "uint16_db"],
+    p.add_argument("--s1-units", default="auto", choices=list(S1_UNITS),
                    help="encoding of the cube's S1 values (default auto: decided from dtype and range)")
     p.add_argument("--device", default="cpu", help="torch device for DL and local MOGPR (cpu, cuda)")
     p.add_argument("--seed", type=int, default=0, help="seed of the split, subsample and hidden values (default 0)")
+    p.add_argument("--classes", default="auto",
+                   help="land-cover classes for P3C and the per-class scores: auto (the embedded WorldCereal labels "
+                        "where the cube lies on them, else S1 clusters), labels, clusters, or a WorldCereal "
+                        "OUTPUT_POLY label file (default auto)")
+    p.add_argument("--clusters", type=int, default=4, metavar="K",
+                   help="k of the seeded k-means of S1 signatures used where no labels exist (default 4)")
+    p.add_argument("--class-min-size", type=int, default=20,
+                   help="fewest pixels with NDVI for a class to get its own P3C scenario (default 20)")
+    p.add_argument("--checker-block", type=int, default=8,
+                   help="P3S block edge in pixels: NDVI hidden on alternate blocks (default 8)")
     p.add_argument("--phenology", action="store_true",
                    help="also compare each method's phenology (SOS/POS/EOS, season counts) with the real S2 series'")
     p.add_argument("--out", required=True, help="output folder (metrics.json, report.md, figures)")
@@ -85,6 +102,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int, default=None, help="optimisation steps per epoch")
     p.add_argument("--seed", type=int, default=0, help="seed of training, subsamples and protocols")
     p.add_argument("--save-models", action="store_true", help="also save each fold's model as OUT/without_<site>.npz")
+    p.add_argument("--protocol", default=None,
+                   help="P3S and/or P3C: score the shift scenarios (S2 kept on alternate blocks; one land cover "
+                        "clouded) with each site's fold model from --models instead of the standard table")
+    p.add_argument("--models", default=None,
+                   help="folder of fold models without_<site>.npz (from --save-models) for --protocol P3S,P3C; "
+                        "flanders_2017 falls back to the embedded fold model")
+    p.add_argument("--pretrain", action="store_true",
+                   help="with --protocol P3S,P3C: pretrain (and save in --out) the fold models missing from --models")
+    p.add_argument("--checker-block", type=int, default=8, help="P3S block edge in pixels (default 8)")
+    p.add_argument("--class-min-size", type=int, default=20,
+                   help="fewest sequences of a class for its own P3C scenario (default 20)")
+    p.add_argument("--clusters", type=int, default=4, metavar="K",
+                   help="k of the S1 k-means for gridded sets without labels (default 4)")
     p.set_defaults(func=cmd_loso)
 
     from comparison.phenology.eval_cli import register_phenology_eval
@@ -94,8 +124,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="main job on the embedded sample: zero-shot and adapted model vs MOGPR and "
                                     "baselines on held-out pixels, phenology, report")
     p.add_argument("--out", default="out/demo", help="output folder")
-    p.add_argument("--adapt-minutes", type=float, default=1.5,
-                   help="budget of `s1ndvi adapt` on the sample's training blocks (default 1.5; 0: zero-shot only)")
+    p.add_argument("--adapt-steps", type=int, default=DEMO_ADAPT_STEPS,
+                   help="optimisation steps of `s1ndvi adapt` on the sample's training blocks (default "
+                        f"{DEMO_ADAPT_STEPS}: the 195 epochs the former 1.5-minute budget ran on a quiet 2-core CPU; "
+                        "seeded, so the same numbers on any machine); 0: zero-shot only")
+    p.add_argument("--adapt-minutes", type=float, default=None,
+                   help="wall-clock cap of that adaptation (default: none); if it runs out first, training stops "
+                        "there with a warning and the numbers depend on the machine's load; 0: zero-shot only")
     p.add_argument("--via", default="auto", choices=["auto", "backend", "udf"],
                    help="run the DL model through the local openEO backend (process graph, stock client), "
                         "or call the UDF directly; auto: the backend when its extra is installed")
@@ -132,11 +167,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
     with _bars() as (step, pixel):
         report = compare_file(
             args.cube, Path(args.out), protocols=args.protocol, dl=None if args.no_dl else (args.dl or "shipped"),
-            train_minutes=args.train_dl, adapt_minutes=args.adapt or None,
+            train_minutes=args.train_dl, adapt_steps=0 if args.adapt == 0 else args.adapt_steps,
+            adapt_minutes=args.adapt,
             mogpr=None if args.mogpr == "none" else args.mogpr,
             mogpr_restarts=args.mogpr_restarts, cropsar=args.cropsar, max_pixels=args.max_pixels, block=args.block,
             s1_units=args.s1_units, device=args.device, seed=args.seed, progress=step, pixel_progress=pixel,
-            phenology=args.phenology)
+            phenology=args.phenology, classes=args.classes, clusters=args.clusters,
+            class_min_size=args.class_min_size, checker_block=args.checker_block)
     say(f"Wrote {report} (read it first), metrics.json and the figures it links in {report.parent}")
     return 0
 
@@ -156,6 +193,8 @@ def cmd_loso(args: argparse.Namespace) -> int:
     unknown = [s for s in sites or () if s not in corpus]
     if unknown:
         raise CorpusError(f"Unknown or unavailable site(s) {unknown}; the corpus under {args.data} has {sorted(corpus)}.")
+    if args.protocol:
+        return _loso_shift(args, corpus, sites, cfg)
     opts = LosoOptions(train=cfg, mogpr=not args.no_mogpr, max_sequences=args.max_sequences, seed=args.seed,
                        models_dir=args.out if args.save_models else None)
     with progress_bar(total=len(sites or corpus), desc="folds", unit="site") as bar:
@@ -170,13 +209,36 @@ def cmd_loso(args: argparse.Namespace) -> int:
     return 0
 
 
+def _loso_shift(args: argparse.Namespace, corpus: dict, sites: tuple[str, ...] | None, cfg: object) -> int:
+    """``s1ndvi loso --protocol P3S,P3C``: the shift scenarios with the saved fold models."""
+    from comparison.loso.shift import ShiftLosoOptions, run_shift_loso
+
+    protocols = tuple(p.strip().upper() for p in args.protocol.split(",") if p.strip())
+    bad = [p for p in protocols if p not in ("P3S", "P3C")]
+    if bad or not protocols:
+        raise ValueError(f"s1ndvi loso --protocol takes P3S and/or P3C (got {args.protocol!r}); the standard "
+                         "protocols (P1, P2, P3) run without --protocol.")
+    opts = ShiftLosoOptions(protocols=protocols, checker_block=args.checker_block,
+                            class_min_size=args.class_min_size, clusters=args.clusters, seed=args.seed)
+    with progress_bar(total=len(sites or corpus), desc="folds", unit="site") as bar:
+        def step(label: str) -> None:
+            bar.update(1)
+            bar.set_postfix_str(label)
+
+        path = run_shift_loso(corpus, opts, Path(args.out), data=Path(args.data),
+                              models=Path(args.models) if args.models else None, sites=sites, progress=step,
+                              pretrain_cfg=cfg if args.pretrain else None)  # type: ignore[arg-type]
+    say(f"Wrote {path} and {path.with_suffix('.json')}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """``s1ndvi demo``."""
     from comparison.demo import run_demo
 
     with _bars() as (step, pixel):
-        payload = run_demo(args.out, adapt_minutes=args.adapt_minutes, seed=args.seed, via=args.via,
-                           field_pixels=args.field_pixels, progress=step, pixel_progress=pixel)
+        payload = run_demo(args.out, adapt_steps=args.adapt_steps, adapt_minutes=args.adapt_minutes, seed=args.seed,
+                           via=args.via, field_pixels=args.field_pixels, progress=step, pixel_progress=pixel)
     out = Path(args.out)
     written = sorted(p.name for p in out.iterdir() if p.is_file())
     say(f"Demo done in {payload['seconds_total']:.0f} s. Wrote in {out}: {', '.join(written)}. "

@@ -43,6 +43,7 @@ from udf.ingest.base import load_sample_cube
 from udf.ingest.cube_io import write_cube
 from udf.model import FusionNet
 from udf.training.adapt import AdaptOptions, adapt
+from udf.training.budget import DEMO_ADAPT_STEPS, describe_budget
 from udf.training.fit import eval_cube
 from udf.weights import DEMO_ZERO_SHOT_NAME, load_checkpoint, save_checkpoint
 
@@ -54,26 +55,27 @@ Step = Optional[Callable[[str], None]]
 Pixels = Optional[Callable[[int, int], None]]
 
 
-def _models(cube: xr.DataArray, split: SpatialSplit, adapt_minutes: float, seed: int, out: Path,
-            progress: Step) -> tuple[dict[str, tuple[FusionNet, dict, Optional[Path]]], dict[str, str]]:
+def _models(cube: xr.DataArray, split: SpatialSplit, adapt_steps: int, adapt_minutes: Optional[float], seed: int,
+            out: Path, progress: Step) -> tuple[dict[str, tuple[FusionNet, dict, Optional[Path]]], dict[str, str]]:
     """``{row: (model, meta, weights path)}`` and each row's provenance sentence."""
     zero, zero_meta = load_checkpoint(Path(__file__).resolve().parents[1] / "udf" / "data" / DEMO_ZERO_SHOT_NAME)
     held = zero_meta.get("training_data", {}).get("held_out_sites", [])
     models: dict[str, tuple[FusionNet, dict, Optional[Path]]] = {"DL zero-shot": (zero, zero_meta, None)}
     prov = {"DL zero-shot": f"pretrained on {', '.join(zero_meta['training_data']['sites'])} — this site "
                             f"({', '.join(held)}) never seen; self-calibrated on the cube's kept NDVI"}
-    if adapt_minutes > 0:
+    if adapt_steps > 0:
         blind = cube.copy(data=cube.values.copy())
         blind.loc[{"bands": "NDVI"}] = np.where(split.test[None], np.nan, cube.sel(bands="NDVI").values)
-        model, meta = adapt(blind, zero, zero_meta, AdaptOptions(minutes=adapt_minutes, seed=seed), split=split,
+        model, meta = adapt(blind, zero, zero_meta, AdaptOptions(steps=adapt_steps, minutes=adapt_minutes, seed=seed),
+                            split=split,
                             score_test=False,
                             progress=(lambda e, r: progress(f"adapt epoch {e}: val MAE {r['val_score']:.4f}"))
                             if progress else None)
         meta["training_data"]["source"] = "embedded WorldCereal sample 31UDS, training blocks (s1ndvi adapt)"
         path = save_checkpoint(model, meta, out / "model_adapted.npz")
         models["DL adapted"] = (model, meta, path)
-        prov["DL adapted"] = (f"the zero-shot model adapted here for {adapt_minutes:g} min "
-                              f"({len(meta['history']) - 1} epochs) on the training blocks; std recalibrated on the "
+        prov["DL adapted"] = (f"the zero-shot model adapted here ({describe_budget(meta['adapt'])}) "
+                              "on the training blocks; std recalibrated on the "
                               f"validation blocks; the test pixels' NDVI was removed from its cube")
     return models, prov
 
@@ -155,13 +157,15 @@ def _extra_sections(out: Path, fields: list[tuple], field_pixels: int) -> list[t
     return sections
 
 
-def run_demo(out: str | Path, adapt_minutes: float = 1.5, seed: int = 0, via: str = "auto",
+def run_demo(out: str | Path, adapt_steps: int = DEMO_ADAPT_STEPS, adapt_minutes: Optional[float] = None,
+             seed: int = 0, via: str = "auto",
              field_pixels: int = 6, progress: Step = None, pixel_progress: Pixels = None) -> dict:
     """Run the demo; see the module docstring. Returns the payload written to ``metrics.json``.
 
     Args:
         out: output folder.
-        adapt_minutes: budget of ``s1ndvi adapt`` on the sample (0: zero-shot only).
+        adapt_steps: optimisation steps of ``s1ndvi adapt`` on the sample (0: zero-shot only).
+        adapt_minutes: wall-clock cap of that adaptation (None: none; 0: zero-shot only); it warns when it cuts.
         seed: seed of the split, the protocols, the subsamples and the adaptation.
         via: ``auto``, ``backend`` or ``udf``: how the adapted model is run on the protocols.
         field_pixels: pixels per FuseTS field scored (MOGPR with 3 outputs is the slow part).
@@ -174,7 +178,8 @@ def run_demo(out: str | Path, adapt_minutes: float = 1.5, seed: int = 0, via: st
     cube = eval_cube(load_sample_cube(period=None))
     write_cube(cube, out / "cube_10D.nc")
     split = spatial_block_split((cube.sizes["y"], cube.sizes["x"]), block=8, seed=seed)
-    models, prov = _models(cube, split, adapt_minutes, seed, out, progress)
+    steps = 0 if adapt_minutes is not None and adapt_minutes <= 0 else adapt_steps
+    models, prov = _models(cube, split, steps, adapt_minutes, seed, out, progress)
     opts = CompareOptions(seed=seed, extra={
         "data": "embedded WorldCereal sample 31UDS (Flanders), 10-day composites, 20 m", "dl_provenance": prov})
     payload, preds, prots = _evaluate_sample(cube, split, opts, models, out, _use_backend(via), progress,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from udf.errors import GridMismatch  # one definition (udf.errors); re-exported: comparison raises it too
+
 __all__ = [
     "USER_ERRORS",
     "OptionalDependencyMissing",
@@ -35,10 +37,6 @@ class UnknownResultLayout(ValueError):
 
 class NoMatchingDates(ValueError):
     """Two time series to be scored against each other share no date; the message gives both date ranges."""
-
-
-class GridMismatch(ValueError):
-    """Two rasters to be compared are on different grids or CRS; the message describes both."""
 
 
 class NoOverlap(ValueError):

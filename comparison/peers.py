@@ -23,6 +23,7 @@ from comparison.compare.methods import Method, Prediction
 from comparison.errors import GridMismatch, NoMatchingDates
 from comparison.result_files import fusets_std_to_std, read_cloud_mogpr, read_cropsar
 from udf.ingest.cube_io import open_netcdf
+from udf.ingest.decode import crs_wkt
 
 _log = logging.getLogger(__name__)
 
@@ -32,11 +33,7 @@ __all__ = ["file_crs", "align_to_cube", "cloud_mogpr_method", "cropsar_method", 
 def file_crs(path: str | Path) -> Optional[str]:
     """CRS declared by a netCDF file's ``crs`` grid-mapping variable (``crs_wkt`` or ``spatial_ref``), else None."""
     with open_netcdf(path, decode_cf=False) as ds:
-        for name in ("crs", "spatial_ref"):
-            if name in ds.variables:
-                attrs = ds[name].attrs
-                return attrs.get("crs_wkt") or attrs.get("spatial_ref") or None
-    return None
+        return crs_wkt({str(n): ds[n].attrs for n in ds.variables}) or None
 
 
 def _same_crs(a: Optional[str], b: Optional[str]) -> bool:

@@ -38,6 +38,9 @@ def _sigterm(signum: int, frame: FrameType | None) -> None:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the server until interrupted."""
+    from local_backend.api.log_hygiene import quiet_startup_logs
+
+    quiet_startup_logs()
     _require_backend()
     from local_backend.api.server import DEFAULT_STATE_DIR, ServerConfig, serve
 
@@ -47,7 +50,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         max_sync_mb=args.max_sync_mb, tile_size=args.tile_size, max_batch_mb=args.max_batch_mb,
         request_timeout_s=args.request_timeout, job_timeout_s=args.job_timeout, tile_timeout_s=args.tile_timeout,
         worker_memory_mb=args.worker_memory_mb, login_max_failures=args.login_max_failures,
-        login_lockout_s=args.login_lockout, debug=args.debug)
+        login_lockout_s=args.login_lockout, debug=args.debug_routes, udp_catalogue=args.udp_catalogue,
+        trusted_proxies=tuple(args.trusted_proxy or ()), udf_isolation=args.udf_isolation)
     signal.signal(signal.SIGTERM, _sigterm)
     serve(config, announce=say)
     stuck = [t.name for t in threading.enumerate() if t.name.startswith("s1ndvi-job") and t.is_alive()]
@@ -89,12 +93,24 @@ def cmd_sample_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _port(text: str) -> int:
+    """``--port``: an integer 0-65535 (0: any free port); anything else is a usage error naming the value."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"port must be an integer from 1 to 65535 (or 0 for any free port), "
+                                         f"got {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be from 1 to 65535 (or 0 for any free port), got {port}")
+    return port
+
+
 def _add_serve(sub: Any) -> None:
     serve = sub.add_parser("serve", help="run the local openEO backend (openEO API 1.2)")
     serve.add_argument("--data", type=Path, default=None,
                        help="folder of collections (netCDF, zarr, GeoTIFF); default: the embedded sample")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    serve.add_argument("--port", type=_port, default=8080, help="port 1-65535, 0 for any free port (default 8080)")
     serve.add_argument("--users", type=Path, default=None, help="users file (default STATE/users.json)")
     where = serve.add_mutually_exclusive_group()
     where.add_argument("--workers", type=int, default=1,
@@ -106,6 +122,18 @@ def _add_serve(sub: Any) -> None:
     serve.add_argument("--tile-size", type=int, default=128, help="spatial tile in pixels for UDF work (128)")
     _add_limits(serve)
     serve.set_defaults(func=cmd_serve)
+
+
+def _proxy(text: str) -> str:
+    """A ``--trusted-proxy`` value: an IP address or network."""
+    import ipaddress
+
+    try:
+        ipaddress.ip_network(text, strict=False)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an IP address or network (e.g. 127.0.0.1, 10.0.0.0/8)") \
+            from exc
+    return text
 
 
 def _add_limits(serve: Any) -> None:
@@ -123,8 +151,17 @@ def _add_limits(serve: Any) -> None:
                        help="failed logins per user (x4 per address) in 15 min before logins are refused (5)")
     serve.add_argument("--login-lockout", type=float, default=300.0,
                        help="seconds a locked user or address is refused with HTTP 429 (300)")
-    serve.add_argument("--debug", action="store_true",
+    serve.add_argument("--udf-isolation", choices=("auto", "on", "off"), default="auto",
+                       help="run UDFs in a bubblewrap sandbox without network, state folder or users file; auto "
+                            "(default): when the users file has more than one user (see docs/backend-security.md)")
+    serve.add_argument("--trusted-proxy", action="append", metavar="ADDR", type=_proxy,
+                       help="reverse proxy (address or network) whose X-Forwarded-For names the client for the login "
+                            "limiter; repeatable; default: none (see docs/backend-security.md)")
+    serve.add_argument("--debug-routes", action="store_true",
                        help="serve openeo-driver's /_debug routes (to logged-in users only)")
+    serve.add_argument("--udp-catalogue", type=Path, default=None,
+                       help="folder of UDP JSONs: a process namespace URL whose file name is in it resolves to it "
+                            "(offline catalogue)")
 
 
 def register(sub: Any) -> None:

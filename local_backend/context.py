@@ -53,6 +53,8 @@ class Execution:
     """Digest of the process graph being evaluated (part of a tiled step's key)."""
     steps: int = 0
     """Tiled steps started so far (numbers each step's tile folder, in evaluation order)."""
+    expand: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    """Inlines calls to user-defined processes before the graph is parsed (None: predefined processes only)."""
 
     def tiles_root(self) -> Path:
         """Where tiled steps keep their tiles."""

@@ -21,10 +21,10 @@ except ImportError:  # backend extra not installed: only `s1ndvi users` works, a
 
 __all__ = [
     "BackendDependencyMissing",
-    "BandNotAvailable",
     "ClientDisconnected",
     "CollectionNotFound",
     "CollectionReadError",
+    "CredentialsMalformed",
     "CubeTooLarge",
     "ExecutionCanceled",
     "InsecureBind",
@@ -38,6 +38,7 @@ __all__ = [
     "ProcessingTimeout",
     "ResultTooLarge",
     "SarBackscatterUnsupported",
+    "TemporalExtentInvalid",
     "TooManyRequests",
     "UdfError",
     "UdfRuntimeError",
@@ -103,8 +104,14 @@ class ProcessParameterInvalid(OpenEOApiException):
         )
 
 
-class BandNotAvailable(ProcessParameterInvalid):
-    """``bands`` asked for a band the collection does not have."""
+class TemporalExtentInvalid(OpenEOApiException):
+    """A date outside the range a cube's time axis can hold, or an interval that ends before it starts."""
+
+    status_code = 400
+    code = "TemporalExtentInvalid"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message=message)
 
 
 class SarBackscatterUnsupported(ProcessParameterInvalid):
@@ -213,6 +220,16 @@ class WorkersUnavailable(OpenEOApiException):
 
     status_code = 503
     code = "WorkersUnavailable"
+
+
+class CredentialsMalformed(OpenEOApiException):
+    """An ``Authorization: Basic`` header that is not strict base64 of ``user:password`` with a valid user name."""
+
+    status_code = 401
+    code = "AuthenticationRequired"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message=message)
 
 
 class TooManyRequests(OpenEOApiException):

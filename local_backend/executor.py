@@ -4,6 +4,7 @@
 into openeo-driver and turns the written file into the HTTP response.
 """
 
+import functools
 import hashlib
 import io
 import json
@@ -28,6 +29,8 @@ from local_backend.context import Execution, activate, deactivate
 from local_backend.cubes.collections import LocalCollectionCatalog
 from local_backend.guards import guard_process
 from local_backend.limits import Guard, Limits, socket_probe
+from local_backend.processes.argument_schemas import check_required
+from local_backend.processes.errors_map import input_errors
 from local_backend.processes.save import MEDIA_TYPES, save_result
 
 _log = logging.getLogger(__name__)
@@ -51,19 +54,23 @@ class Runtime:
     """The :class:`~local_backend.jobs.cluster.DaskCluster` behind ``client`` (None: no cluster)."""
     limits: Limits = field(default_factory=Limits)
     """Size and time limits (see :mod:`local_backend.limits`)."""
+    resolver: Any = None
+    """:class:`~local_backend.api.udp.resolve.ProcessResolver` for user-defined processes (None: none)."""
 
     def execution(self, output_dir: Path, sync: bool, log: logging.Logger = _log, guard: Guard | None = None,
                   job_id: str | None = None, tile_dir: Path | None = None,
-                  progress: Callable[[float], None] | None = None) -> Execution:
+                  progress: Callable[[float], None] | None = None, user_id: str | None = None) -> Execution:
         """A fresh :class:`Execution` writing into ``output_dir``.
 
         ``guard`` defaults to one from :attr:`limits`; tiled UDF steps keep their tiles in ``tile_dir`` (see
-        :class:`Execution`) and report the percentage of tiles done to ``progress``.
+        :class:`Execution`) and report the percentage of tiles done to ``progress``; calls to user-defined
+        processes are resolved for ``user_id``.
         """
+        expand = None if self.resolver is None else functools.partial(self.resolver.expand, user_id=user_id)
         return Execution(catalog=self.catalog, output_dir=output_dir, sync=sync, max_sync_bytes=self.max_sync_bytes,
                          client=self.client, tile_size=self.tile_size, log=log,
                          guard=guard or self.limits.guard(sync), job_id=job_id, dask=self.dask, tile_dir=tile_dir,
-                         progress=progress)
+                         progress=progress, expand=expand)
 
 
 def _api_error(exc: Exception) -> OpenEOApiException:
@@ -87,10 +94,29 @@ def _parse(flat_graph: dict[str, Any]) -> Any:
 
     graph.check_processes(flat_graph, set(graph.implementations()))
     check_graph_arguments(flat_graph)
+    check_required(flat_graph)
     try:
         return OpenEOProcessGraph({"process_graph": graph.prepare(flat_graph)})
     except Exception as exc:  # noqa: BLE001 - the parser raises many types for a malformed graph
         raise ProcessGraphInvalidException(message=f"Invalid process graph: {type(exc).__name__}: {exc}") from exc
+
+
+def check_graph(flat_graph: Any, expand: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> None:
+    """Everything ``POST /result`` checks before it runs a graph (``POST /jobs`` checks the same at creation).
+
+    ``expand`` inlines calls to user-defined processes first (as :func:`evaluate_graph` does).
+
+    Raises:
+        OpenEOApiException: (4xx) for a malformed graph, an unknown process or an invalid argument.
+    """
+    if not isinstance(flat_graph, dict) or not flat_graph:
+        raise ProcessGraphInvalidException(message="The process graph must be a non-empty object of nodes.")
+    if expand is not None:
+        try:
+            flat_graph = expand(flat_graph)
+        except Exception as exc:  # noqa: BLE001 - translated for the API
+            raise _api_error(exc) from exc
+    _parse(flat_graph)
 
 
 def evaluate_graph(flat_graph: dict[str, Any], execution: Execution) -> Any:
@@ -104,12 +130,18 @@ def evaluate_graph(flat_graph: dict[str, Any], execution: Execution) -> Any:
     """
     if not isinstance(flat_graph, dict) or not flat_graph:
         raise ProcessGraphInvalidException(message="The process graph must be a non-empty object of nodes.")
+    if execution.expand is not None:
+        try:
+            flat_graph = execution.expand(flat_graph)
+        except Exception as exc:  # noqa: BLE001 - translated for the API
+            raise _api_error(exc) from exc
     execution.graph_digest = hashlib.sha256(json.dumps(flat_graph, sort_keys=True, default=str).encode()).hexdigest()
     token = activate(execution)
     try:
         registry = graph.execution_registry()
         registry.add_wrap_func(resolve_nested_parameters)
         registry.add_wrap_func(guard_process)
+        registry.add_wrap_func(input_errors)
         result = _parse(flat_graph).to_callable(process_registry=registry)()
         if not execution.outputs and isinstance(result, xr.DataArray):
             save_result(result, format="netCDF")
@@ -140,15 +172,20 @@ class LocalProcessing(Processing):
 
     def validate(self, process_graph: dict, env: EvalEnv | None = None) -> list[dict]:
         """Errors of a graph without running it (``POST /validation``)."""
+        from local_backend.api.udp.service import request_user_id
         from local_backend.api.validation import validate_process_graph
 
-        return validate_process_graph(process_graph, self.runtime.catalog)
+        expand = None if self.runtime.resolver is None else functools.partial(
+            self.runtime.resolver.expand, user_id=request_user_id())
+        return validate_process_graph(process_graph, self.runtime.catalog, expand=expand)
 
     def evaluate(self, process_graph: dict, env: EvalEnv | None = None) -> flask.Response:
         """Run a graph synchronously and answer with the file it wrote (or its JSON value)."""
         out_dir = self.runtime.work_dir / f"sync-{uuid.uuid4().hex}"
         probe = socket_probe(flask.request.environ.get("werkzeug.socket")) if flask.has_request_context() else None
-        execution = self.runtime.execution(out_dir, sync=True, guard=self.runtime.limits.guard(True, probe))
+        user = env.get("user") if env is not None else None
+        execution = self.runtime.execution(out_dir, sync=True, guard=self.runtime.limits.guard(True, probe),
+                                           user_id=getattr(user, "user_id", None))
         try:
             result = evaluate_graph(dict(process_graph), execution)
             if not execution.outputs:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from local_backend.errors import ProcessUnsupported
+from local_backend.graph_structure import check_structure
 
 _log = logging.getLogger(__name__)
 
@@ -102,7 +103,11 @@ def all_nodes(flat_graph: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def check_processes(flat_graph: dict[str, Any], available: set[str]) -> None:
-    """Raise :class:`ProcessUnsupported` for the first node whose process this backend does not have."""
+    """Raise :class:`ProcessUnsupported` for the first node whose process this backend does not have.
+
+    The graph's structure is checked first (:func:`~local_backend.graph_structure.check_structure`).
+    """
+    check_structure(flat_graph)
     for node in all_nodes(flat_graph):
         process_id, namespace = node.get("process_id"), node.get("namespace")
         if namespace not in (None, "backend", "predefined"):

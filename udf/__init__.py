@@ -12,7 +12,8 @@ from pathlib import Path
 
 __all__ = ["PHENOLOGY_MODULES", "PHENOLOGY_UDF_PATH", "RUNTIME_MODULES", "UDF_PATH", "UdfPath"]
 
-RUNTIME_MODULES = ("errors", "band_info", "preprocess", "features", "masking", "model", "selfcal", "weights", "inference")
+RUNTIME_MODULES = ("errors", "band_info", "preprocess", "features", "masking", "model", "selfcal", "borrow", "weights",
+                   "inference")
 """Modules of the fusion UDF's runtime in dependency order (the entry file :data:`UDF_PATH` comes after them)."""
 
 PHENOLOGY_MODULES = ("errors", "band_info", "preprocess", "whittaker", "seasons", "season_uncertainty", "flooding",

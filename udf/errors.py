@@ -83,7 +83,10 @@ class CloudMaskMissing(CubeError):
 
 
 class GridMismatch(CubeError):
-    """Input files are not on the same pixel grid (CRS, transform, size)."""
+    """Rasters are not on the same pixel grid (CRS, transform, size); the message describes both.
+
+    Input files of an ingest, or a peer result and the cube (:mod:`comparison` raises it too and re-exports it).
+    """
 
 
 class OrbitsNotComparable(CubeError):

@@ -15,6 +15,7 @@ import torch
 import xarray as xr
 
 from udf.band_info import band_attrs
+from udf.borrow import PROTOTYPES, Borrower, build_borrower, signature_series
 from udf.errors import DeviceNotAvailable
 from udf.features import FEATURES, series_features
 from udf.model import FusionNet
@@ -46,7 +47,7 @@ def resolve_device(device: str) -> torch.device:
 
 def predict_series(model: FusionNet, vv: torch.Tensor, vh: torch.Tensor, ndvi: torch.Tensor | None,
                    days: torch.Tensor, cal: SelfCalibration | None = None,
-                   std_scale: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+                   std_scale: float = 1.0, borrower: Borrower | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """NDVI mean and predictive std ``(B, T)`` of a batch of decoded sequences (NaN where no S1 at all).
 
     Args:
@@ -58,6 +59,8 @@ def predict_series(model: FusionNet, vv: torch.Tensor, vh: torch.Tensor, ndvi: t
         cal: the cube's self-calibration (:mod:`udf.selfcal`): trust weights and std scale where a sequence has kept
             NDVI, the S1-only map and its std scale where it has none; None to use the model's output as is.
         std_scale: the std scale wherever ``cal`` has none (the checkpoint's).
+        borrower: the tile's similar-pixel borrowing (:mod:`udf.borrow`); where given, sequences without any kept
+            NDVI are calibrated locally on their analogs instead of by ``cal``'s S1-only map.
     """
     feats = series_features(vv, vh, ndvi, days, model.config.calendar)
     if vv.device.type == "cuda":
@@ -66,6 +69,7 @@ def predict_series(model: FusionNet, vv: torch.Tensor, vh: torch.Tensor, ndvi: t
     else:
         mean, log_b = model(feats.x, feats.base)
     mean, log_b = mean.float(), log_b.float()
+    prior = mean
     scale = torch.full_like(mean, std_scale)
     if cal is not None:
         has = feats.x[..., FEATURES.index("has_ndvi")] > 0
@@ -76,9 +80,18 @@ def predict_series(model: FusionNet, vv: torch.Tensor, vh: torch.Tensor, ndvi: t
                 blended = apply_gap_map(blended, mean, feats.base, feats.x, dist, has, cal.gap_map, cal.gap_bins)
             mean = blended
             scale = torch.where(has, torch.full_like(scale, cal.std_scale), scale)
-        if cal.s1_only is not None and cal.s1_only_std_scale is not None:
+        if cal.s1_only is not None and cal.s1_only_std_scale is not None and borrower is None:
             mean = apply_s1_only(mean, feats.x, days, has, cal.s1_only, cal.s1_only_range)
             scale = torch.where(has, scale, torch.full_like(scale, cal.s1_only_std_scale))
+    if borrower is not None:
+        rows = ~(feats.x[..., FEATURES.index("has_ndvi")] > 0).any(1) & feats.s1_any
+        if bool(rows.any()):
+            sig, water = signature_series(vv[rows], vh[rows], days if days.dim() == 1 else days[rows])
+            local_mean, local_scale, extra = borrower.apply(prior[rows], sig, water)
+            spread = math.sqrt(2.0) * torch.exp(log_b[rows])
+            mean, scale = mean.clone(), scale.clone()
+            mean[rows] = local_mean
+            scale[rows] = torch.sqrt(local_scale ** 2 + (extra / spread) ** 2)
     nan = torch.tensor(float("nan"), device=mean.device)
     keep = feats.s1_any[:, None]
     std = math.sqrt(2.0) * scale * torch.exp(log_b)
@@ -114,6 +127,22 @@ def _calibration_sample(cube: xr.DataArray, rows: int, max_pixels: int, seed: in
     return yy[pick], xx[pick]
 
 
+def borrower_for_cube(cube: xr.DataArray, model: FusionNet, units: str, days: torch.Tensor, dev: torch.device,
+                      rows: int, std_scale: float, seed: int = 0) -> Borrower | None:
+    """:func:`udf.borrow.build_borrower` on a seeded sample of the cube's pixels that have kept NDVI."""
+    yy, xx = _calibration_sample(cube, rows, PROTOTYPES, seed + 7)
+    if yy.size == 0:
+        return None
+    sample = cube.isel(y=xr.DataArray(yy, dims="p"), x=xr.DataArray(xx, dims="p"))
+
+    def band(name: str) -> torch.Tensor:  # (pixels, t)
+        return torch.from_numpy(np.ascontiguousarray(np.asarray(sample.sel(bands=name).transpose("p", "t").values)))
+
+    vv, vh = (torch.from_numpy(s1_to_linear(band(b).numpy(), units, check=False)).to(dev) for b in ("VV", "VH"))
+    nd = torch.from_numpy(check_ndvi(band(NDVI_BAND).numpy())).to(dev)
+    return build_borrower(model, vv, vh, nd, days, std_scale, seed=seed)
+
+
 def calibrate_cube(cube: xr.DataArray, model: FusionNet, units: str, days: torch.Tensor, dev: torch.device,
                    rows: int, max_pixels: int = 1000, seed: int = 0) -> SelfCalibration:
     """:func:`udf.selfcal.self_calibrate` on a seeded sample of the cube's pixels that have kept NDVI."""
@@ -137,7 +166,7 @@ def calibrate_cube(cube: xr.DataArray, model: FusionNet, units: str, days: torch
 
 def predict_cube(cube: xr.DataArray, model: FusionNet, meta: dict, s1_units: str = "auto",
                  include_uncertainty: bool = False, batch_size: int = 4096, device: str = "auto",
-                 self_calibration: bool = True,
+                 self_calibration: bool = True, borrowing: bool = True,
                  progress: Callable[[int, int], None] | None = None) -> xr.DataArray:
     """Predict NDVI (and its predictive std) for every pixel and step of a cube.
 
@@ -150,6 +179,8 @@ def predict_cube(cube: xr.DataArray, model: FusionNet, meta: dict, s1_units: str
         batch_size: pixels per forward pass (rows of the cube are grouped to about this many).
         device: ``auto``, ``cpu`` or ``cuda``.
         self_calibration: calibrate trust weights and std on the cube's own kept NDVI (:mod:`udf.selfcal`).
+        borrowing: pixels without any kept NDVI borrow from clear pixels of the cube with similar S1
+            (:mod:`udf.borrow`; needs ``self_calibration`` and NDVI on some pixels).
         progress: called with ``(pixels_done, pixels_total)``.
 
     Returns:
@@ -167,6 +198,10 @@ def predict_cube(cube: xr.DataArray, model: FusionNet, meta: dict, s1_units: str
     rows = max(1, batch_size // max(nx, 1))
     cal = calibrate_cube(cube, model, units, days, dev, rows) if self_calibration and has_ndvi else SelfCalibration()
     std_scale = float(meta.get("std_scale", 1.0))
+    borrower = None
+    if borrowing and self_calibration and has_ndvi:
+        with torch.inference_mode():
+            borrower = borrower_for_cube(cube, model, units, days, dev, rows, std_scale)
     out_bands = [NDVI_BAND, "NDVI_STD"] if include_uncertainty else [NDVI_BAND]
     out = np.full((nt, len(out_bands), ny, nx), np.nan, dtype=np.float32)
     with torch.inference_mode():
@@ -175,7 +210,7 @@ def predict_cube(cube: xr.DataArray, model: FusionNet, meta: dict, s1_units: str
             vv = _flat(s1_to_linear(_stripe(cube, "VV", r0, r1), units, check=False), dev)
             vh = _flat(s1_to_linear(_stripe(cube, "VH", r0, r1), units, check=False), dev)
             nd = _flat(check_ndvi(_stripe(cube, NDVI_BAND, r0, r1)), dev) if has_ndvi else None
-            m, std = predict_series(model, vv, vh, nd, days, cal, std_scale)
+            m, std = predict_series(model, vv, vh, nd, days, cal, std_scale, borrower)
             out[:, 0, r0:r1] = m.T.reshape(nt, r1 - r0, nx).cpu().numpy()
             if include_uncertainty:
                 out[:, 1, r0:r1] = std.T.reshape(nt, r1 - r0, nx).cpu().numpy()
@@ -184,6 +219,7 @@ def predict_cube(cube: xr.DataArray, model: FusionNet, meta: dict, s1_units: str
     attrs = {k: v for k, v in cube.attrs.items() if k in ("crs", "ndvi_warning")}
     attrs["s1ndvi_self_calibration"] = json.dumps(cal.describe())
     attrs.update(band_attrs(list(out_bands)))
+    attrs["s1ndvi_borrowing"] = json.dumps(None if borrower is None else borrower.describe())
     return xr.DataArray(out, dims=("t", "bands", "y", "x"), attrs=attrs,
                         coords={"t": cube["t"].values, "bands": out_bands, "y": cube["y"].values,
                                 "x": cube["x"].values})

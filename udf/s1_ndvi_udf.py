@@ -8,7 +8,8 @@ optionally ``NDVI``. Output bands ``NDVI`` (+ ``NDVI_STD`` with ``include_uncert
 Context keys: ``weights`` (path of a checkpoint; default: the shipped weights), ``include_uncertainty`` (bool),
 ``s1_units`` (``auto``/``db``/``linear``/``uint16_db``), ``device`` (``auto``/``cpu``/``cuda``), ``batch_size`` (int),
 ``self_calibration`` (bool, default true: trust weights, gap map, std and S1-only map calibrated on the cube's own kept
-NDVI).
+NDVI), ``borrowing`` (bool, default true: pixels without any kept NDVI borrow from clear pixels of the cube whose S1
+looks alike, see ``udf/borrow.py``).
 """
 
 import xarray
@@ -19,7 +20,7 @@ from udf.preprocess import S1_UNITS, check_cube
 from udf.weights import check_cube_against, load_checkpoint
 
 CONTEXT_DEFAULTS = {"weights": None, "include_uncertainty": False, "s1_units": "auto", "device": "auto",
-                    "batch_size": 4096, "self_calibration": True}
+                    "batch_size": 4096, "self_calibration": True, "borrowing": True}
 
 
 def validate_context(context: dict | None) -> dict:
@@ -37,6 +38,8 @@ def validate_context(context: dict | None) -> dict:
         raise InvalidContext(f"context 'batch_size'={ctx['batch_size']!r}; expected a positive integer.")
     if not isinstance(ctx["self_calibration"], bool):
         raise InvalidContext(f"context 'self_calibration'={ctx['self_calibration']!r}; expected true/false.")
+    if not isinstance(ctx["borrowing"], bool):
+        raise InvalidContext(f"context 'borrowing'={ctx['borrowing']!r}; expected true/false.")
     if not isinstance(ctx["include_uncertainty"], bool):
         raise InvalidContext(f"context 'include_uncertainty'={ctx['include_uncertainty']!r}; expected true/false.")
     if ctx["weights"] is not None and not isinstance(ctx["weights"], str):
@@ -54,4 +57,4 @@ def apply_datacube(cube: xarray.DataArray, context: dict) -> xarray.DataArray:
     check_cube_against(meta, [str(b) for b in cube.coords["bands"].values], ctx["s1_units"])
     return predict_cube(cube, model, meta, s1_units=ctx["s1_units"], include_uncertainty=ctx["include_uncertainty"],
                         batch_size=ctx["batch_size"], device=ctx["device"],
-                        self_calibration=ctx["self_calibration"])
+                        self_calibration=ctx["self_calibration"], borrowing=ctx["borrowing"])

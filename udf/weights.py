@@ -16,7 +16,7 @@ import torch
 from udf.errors import CheckpointMismatch
 from udf.features import feature_names
 from udf.model import FusionNet, ModelConfig
-from udf.preprocess import S1_BANDS
+from udf.preprocess import S1_BANDS, S1_UNITS
 
 _log = logging.getLogger(__name__)
 
@@ -106,6 +106,6 @@ def check_cube_against(meta: dict, bands: list[str], s1_units: str) -> None:
     missing = [b for b in required if b not in bands]
     if missing:
         raise CheckpointMismatch(f"The checkpoint needs band(s) {missing}; the cube has {bands}.")
-    accepted = meta.get("s1_units_accepted", ["auto", "db", "linear", "uint16_db"])
+    accepted = meta.get("s1_units_accepted", list(S1_UNITS))
     if s1_units not in accepted:
         raise CheckpointMismatch(f"The checkpoint accepts s1_units {accepted}; the cube declares {s1_units!r}.")

@@ -25,6 +25,7 @@ from comparison.errors import BandNotFound, NoOverlap
 from udf.errors import CheckpointMismatch, DimensionNotAvailable
 from udf.evaluation.baselines import choose_whittaker_lambda
 from udf.evaluation.protocols import PROTOCOLS, Protocol, SpatialSplit, make_protocols, spatial_block_split
+from udf.evaluation.shift_protocols import SHIFT_PROTOCOLS
 from udf.preprocess import check_ndvi, detect_s1_units, s1_to_linear, times_to_days, to_db
 
 _log = logging.getLogger(__name__)
@@ -40,7 +41,7 @@ class CompareOptions:
     """What ``s1ndvi compare`` runs."""
 
     protocols: tuple[str, ...] = PROTOCOLS
-    """Protocols among P1, P2_60, P2_90, P3."""
+    """Protocols among P1, P2_60, P2_90, P3, P3S, P3C (P3C expands to one protocol per class)."""
     mogpr: Optional[str] = "local"
     """``local`` (batched torch), ``gpy`` (FuseTS' GPy model), a cloud result file, or None."""
     mogpr_restarts: int = 3
@@ -59,16 +60,28 @@ class CompareOptions:
     """Cheap baselines to run."""
     extra: dict = field(default_factory=dict)
     """Free-form description added to the payload (e.g. the DL model's provenance)."""
+    classes: str = "auto"
+    """Land-cover classes for P3C and the per-class scores: auto, labels, clusters or a label file
+    (:func:`comparison.compare.shift.resolve_land_cover`)."""
+    clusters: int = 4
+    """k of the S1-signature k-means where no labels exist."""
+    class_min_size: int = 20
+    """Fewest pixels (with NDVI) of a class that gets its own P3C protocol."""
+    checker_block: int = 8
+    """P3S block edge (pixels)."""
+    s1_only_baselines: tuple[str, ...] = ("DateMean", "Regression5")
+    """Baselines run on the S1-only protocols (P3, P3S, P3C) only."""
 
 
 def parse_protocols(text: str) -> tuple[str, ...]:
-    """``"P1,P2,P3"`` → ``("P1", "P2_60", "P2_90", "P3")`` (P2 means both gap lengths)."""
+    """``"P1,P2,P3"`` → ``("P1", "P2_60", "P2_90", "P3")`` (P2 means both gap lengths; P3S, P3C: issue 18)."""
     out: list[str] = []
     for part in (p.strip().upper() for p in text.split(",") if p.strip()):
         names = ["P2_60", "P2_90"] if part == "P2" else [part]
         for n in names:
-            if n not in PROTOCOLS:
-                raise ValueError(f"Unknown protocol {part!r}; known: P1, P2 (= P2_60 + P2_90), P2_60, P2_90, P3.")
+            if n not in PROTOCOLS + SHIFT_PROTOCOLS:
+                raise ValueError(f"Unknown protocol {part!r}; known: P1, P2 (= P2_60 + P2_90), P2_60, P2_90, P3, "
+                                 "P3S (S2 kept on alternate blocks), P3C (one land cover clouded).")
             if n not in out:
                 out.append(n)
     if not out:
@@ -170,7 +183,15 @@ def plan(cube: xr.DataArray, opts: CompareOptions, split: SpatialSplit) -> tuple
     """The scored pixels and each protocol's hidden observations (drawn once, shared by every method)."""
     ndvi, days = cube.sel(bands="NDVI").values, times_to_days(cube["t"].values)
     pixels = scored_pixels(split.test, ndvi, opts.max_pixels, opts.seed)
-    return pixels, make_protocols(ndvi, days, pixels, names=opts.protocols, seed=opts.seed + 2)
+    protocols = make_protocols(ndvi, days, pixels, names=tuple(p for p in opts.protocols if p in PROTOCOLS),
+                               seed=opts.seed + 2)
+    shift = tuple(p for p in opts.protocols if p in SHIFT_PROTOCOLS)
+    if shift:
+        from comparison.compare.shift import resolve_land_cover, shift_protocols
+
+        land = resolve_land_cover(cube, opts.classes, opts.clusters, opts.seed) if "P3C" in shift else None
+        protocols.update(shift_protocols(cube, shift, land, opts.checker_block, opts.class_min_size))
+    return pixels, protocols
 
 
 def masked_cubes(cube: xr.DataArray, protocols: dict[str, Protocol]) -> dict[str, xr.DataArray]:
@@ -210,6 +231,8 @@ def run_comparison(cube: xr.DataArray, opts: CompareOptions, dl: Optional[dict[s
     base, info = learned_baselines(cube, split, opts.baselines, opts.seed)
     methods.update(base)
     metrics, predictions = evaluate(cube, protocols, methods, pixels, progress=progress)
+    if any(p.split(":")[0] in ("P3", "P3S", "P3C") for p in protocols):
+        info.update(_shift_outputs(cube, opts, protocols, pixels, metrics, predictions))
     payload = {"options": {k: v for k, v in asdict(opts).items() if k != "extra"}, **opts.extra,
                "cube": {**{k: str(cube.attrs[k]) for k in ("ndvi_warning", "s2_level", "s1_backscatter")
                            if k in cube.attrs},
@@ -219,6 +242,25 @@ def run_comparison(cube: xr.DataArray, opts: CompareOptions, dl: Optional[dict[s
                "subsampled": bool(pixels.sum() < (split.test & np.isfinite(ndvi).any(0)).sum()),
                **info, "metrics": metrics, "seconds_total": time.perf_counter() - t0}
     return payload, predictions, protocols
+
+
+def _shift_outputs(cube: xr.DataArray, opts: CompareOptions, protocols: dict[str, Protocol], pixels: np.ndarray,
+                   metrics: dict, predictions: dict) -> dict:
+    """S1-only baselines on P3/P3S/P3C (merged into ``metrics``/``predictions``), in-sample flags, per-class scores."""
+    from comparison.compare.shift import flag_in_sample, per_class_metrics, resolve_land_cover, run_s1_only_baselines
+
+    base_m, base_p = run_s1_only_baselines(cube, protocols, pixels, opts.s1_only_baselines)
+    for p in base_m:
+        metrics[p].update(base_m[p])
+        predictions[p].update(base_p[p])
+    flag_in_sample(metrics, tuple(opts.extra.get("dl_trained_on_cube", ())))
+    try:
+        land = resolve_land_cover(cube, opts.classes, opts.clusters, opts.seed)
+    except ValueError as exc:  # e.g. fewer pixels with S1 than clusters: no per-class scores, say why
+        _log.warning("No per-class scores: %s", exc)
+        return {"classes": {"skipped": str(exc)}}
+    return {"classes": {"source": land.source, "pixels": {land.name(c): n for c, n in land.sizes().items()}},
+            "per_class": per_class_metrics(cube.sel(bands="NDVI").values, protocols, predictions, land)}
 
 
 def load_cube(path: str | Path, s1_units: str = "auto") -> xr.DataArray:

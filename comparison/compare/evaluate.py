@@ -82,10 +82,11 @@ def evaluate(cube: xr.DataArray, protocols: dict[str, Protocol], methods: dict[s
         masked = mask_cube(cube, prot)
         dist = distance_to_kept(days, np.isfinite(masked.sel(bands="NDVI").values))
         metrics[pname], predictions[pname] = {}, {}
+        px = prot.pixels if prot.pixels is not None else pixels  # P3S/P3C score their own hidden area
         for mname, method in methods.items():
             t0 = time.perf_counter()
-            pred = method(masked, pixels)
-            rec = score_prediction(pred, truth, prot.hidden, dist, pixels, time.perf_counter() - t0)
+            pred = method(masked, px)
+            rec = score_prediction(pred, truth, prot.hidden, dist, px, time.perf_counter() - t0)
             metrics[pname][mname], predictions[pname][mname] = rec, pred
             _log.info("%s/%s: MAE %.4f R² %.3f (%d NaN of %d, %d pixels not fitted) in %.2f s", pname, mname,
                       rec["mae"], rec["r2"], rec["n_nan"], rec["n"], rec["n_failed_pixels"], rec["seconds"])

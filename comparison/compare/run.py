@@ -14,6 +14,7 @@ from comparison.compare.core import CompareOptions, dl_provenance, load_cube, pa
 from comparison.compare.methods import Method, dl_method
 from comparison.compare.report import write_outputs
 from udf.evaluation.protocols import SpatialSplit, spatial_block_split
+from udf.training.budget import COMPARE_ADAPT_STEPS, describe_budget
 
 _log = logging.getLogger(__name__)
 
@@ -25,12 +26,13 @@ DL_ROWS = ("DL adapted", "DL trained here", "DL zero-shot")
 
 
 def build_dl(dl: str, cube: xr.DataArray, split: SpatialSplit, train_minutes: Optional[float], seed: int,
-             device: str, out: Path, adapt_minutes: Optional[float] = None,
+             device: str, out: Path, adapt_steps: Optional[int] = None, adapt_minutes: Optional[float] = None,
              progress: Optional[Callable[[str], None]] = None) -> tuple[dict[str, Method], dict[str, str]]:
     """The DL rows and a sentence on each one's provenance.
 
     - ``DL zero-shot``: the checkpoint ``dl`` (``shipped``: the default weights) applied as is;
-    - ``DL adapted`` (``adapt_minutes``): that checkpoint fine-tuned here with ``s1ndvi adapt`` on the training
+    - ``DL adapted`` (``adapt_steps`` optimisation steps, ``adapt_minutes`` a wall-clock cap that warns when it
+      cuts them short; None or 0 steps skips it): that checkpoint fine-tuned here with ``s1ndvi adapt`` on the training
       blocks (validation blocks choose the epoch kept and recalibrate the std); the test pixels' NDVI is removed
       from the cube it sees, so no hidden value (of any protocol) ever reaches it;
     - ``DL trained here`` (``train_minutes``): a fresh model trained on the training blocks.
@@ -45,18 +47,19 @@ def build_dl(dl: str, cube: xr.DataArray, split: SpatialSplit, train_minutes: Op
     methods = {"DL zero-shot": dl_method(base, base_meta, device=device)}
     prov = {"DL zero-shot": ("shipped weights: " if source is None else f"{source}: ")
             + dl_provenance(base_meta, cube, split)}
-    if adapt_minutes:
+    if adapt_steps:
         from udf.training.adapt import AdaptOptions, adapt
 
         blind = cube.copy(data=cube.values.copy())
         blind.loc[{"bands": "NDVI"}] = np.where(split.test[None], np.nan, cube.sel(bands="NDVI").values)
-        model, meta = adapt(blind, base, base_meta, AdaptOptions(minutes=adapt_minutes, seed=seed, device=device),
+        model, meta = adapt(blind, base, base_meta, AdaptOptions(steps=adapt_steps, minutes=adapt_minutes, seed=seed,
+                                                                  device=device),
                             split=split, score_test=False)
         meta["training_data"]["source"] = "this cube's training blocks (s1ndvi adapt in s1ndvi compare)"
         save_checkpoint(model, meta, out / "model_adapted.npz")
         methods["DL adapted"] = dl_method(model, meta, device=device)
-        prov["DL adapted"] = (f"the zero-shot model adapted here on the training blocks ({adapt_minutes:g} min, "
-                              f"{len(meta['history']) - 1} epochs; std recalibrated on validation blocks to "
+        prov["DL adapted"] = (f"the zero-shot model adapted here on the training blocks ({describe_budget(meta['adapt'])}"
+                              "; std recalibrated on validation blocks to "
                               f"{100 * meta['validation_std_coverage']['within_1std']:.0f} % at ±1σ); the test "
                               "pixels' NDVI was removed from its cube; saved as model_adapted.npz")
         if progress:
@@ -74,6 +77,15 @@ def build_dl(dl: str, cube: xr.DataArray, split: SpatialSplit, train_minutes: Op
         prov["DL trained here"] = (f"trained from scratch here on the training blocks ({train_minutes:g} min budget, "
                                    f"{len(meta.get('history', []))} epochs); saved as model.npz")
     return methods, prov
+
+
+def _zero_shot_saw_cube(dl: str, cube: xr.DataArray) -> list[str]:
+    """``["DL zero-shot"]`` when that checkpoint trained on pixels of this cube (in-sample for P3S/P3C), else ``[]``."""
+    from comparison.compare.shift import trained_on_cube
+    from udf.weights import load_checkpoint
+
+    _, meta = load_checkpoint(None if dl == "shipped" else Path(dl))
+    return ["DL zero-shot"] if trained_on_cube(meta, cube) else []
 
 
 def cloud_agreement(path: str | Path, restarts: int = 3, device: str = "cpu", max_pixels: int = 64,
@@ -104,28 +116,39 @@ def cloud_agreement(path: str | Path, restarts: int = 3, device: str = "cpu", ma
 
 
 def compare_file(cube_path: str | Path, out: Path, protocols: str = "P1,P2,P3", dl: Optional[str] = "shipped",
-                 train_minutes: Optional[float] = None, adapt_minutes: Optional[float] = 3.0,
+                 train_minutes: Optional[float] = None, adapt_steps: Optional[int] = COMPARE_ADAPT_STEPS,
+                 adapt_minutes: Optional[float] = None,
                  mogpr: Optional[str] = "local", mogpr_restarts: int = 3,
                  cropsar: Optional[str] = None, max_pixels: Optional[int] = None, block: int = 8,
                  s1_units: str = "auto", device: str = "cpu", seed: int = 0,
                  progress: Optional[Callable[[str], None]] = None,
-                 pixel_progress: Optional[Callable[[int, int], None]] = None, phenology: bool = False) -> Path:
+                 pixel_progress: Optional[Callable[[int, int], None]] = None, phenology: bool = False,
+                 classes: str = "auto", clusters: int = 4, class_min_size: int = 20, checker_block: int = 8) -> Path:
     """Run ``s1ndvi compare`` and return the path of ``report.md`` (see the CLI's ``--help`` for the options)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     cube = load_cube(cube_path, s1_units=s1_units)
     opts = CompareOptions(protocols=parse_protocols(protocols), mogpr=mogpr, mogpr_restarts=mogpr_restarts,
-                          cropsar=cropsar, max_pixels=max_pixels, block=block, seed=seed, device=device)
+                          cropsar=cropsar, max_pixels=max_pixels, block=block, seed=seed, device=device,
+                          classes=classes, clusters=clusters, class_min_size=class_min_size,
+                          checker_block=checker_block)
     split = spatial_block_split((cube.sizes["y"], cube.sizes["x"]), block=block, seed=seed)
     methods: dict[str, Method] = {}
     extra: dict = {"cube_file": str(cube_path)}
     if dl is not None:
         methods, extra["dl_provenance"] = build_dl(dl, cube, split, train_minutes, seed, device, out,
-                                                   adapt_minutes=adapt_minutes, progress=progress)
+                                                   adapt_steps=adapt_steps, adapt_minutes=adapt_minutes,
+                                                   progress=progress)
+        extra["dl_trained_on_cube"] = _zero_shot_saw_cube(dl, cube)
     opts = replace(opts, extra=extra)
     payload, predictions, prots = run_comparison(cube, opts, dl=methods, split=split, progress=progress,
                                                  pixel_progress=pixel_progress)
     sections = []
+    if "per_class" in payload:
+        from comparison.compare.shift import per_class_table
+
+        sections.append(("S1-only scenarios per land-cover class (bias, MAE, R², ±1σ/±2σ coverage)",
+                         per_class_table(payload["per_class"], payload["classes"])))
     if phenology:
         from comparison.phenology.evaluate import phenology_section
 

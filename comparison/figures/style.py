@@ -34,14 +34,15 @@ NDVI_LIMITS = (-0.1, 1.0)
 
 _COLOURS = {"DL": "tab:red", "DL adapted": "tab:red", "DL zero-shot": "tab:pink", "MOGPR": "tab:blue",
             "Whittaker": "tab:green", "Linear": "tab:gray", "SeedMLP": "tab:purple", "seed MLP": "tab:purple",
-            "CropSAR": "tab:orange", "MOGPR-GPy": "tab:cyan", "MOGPR-file": "navy"}
+            "CropSAR": "tab:orange", "MOGPR-GPy": "tab:cyan", "MOGPR-file": "navy", "DateMean": "tab:olive",
+            "Regression5": "tab:brown"}
 """Colour of each method by its exact name; variants of a family (``"DL zero-shot"``, ``"DL adapted"``) each have
 their own."""
 FAMILIES = ("DL", "MOGPR", "Whittaker", "Linear", "SeedMLP", "CropSAR")
 """Method families: a name is in a family when it is the family's name or starts with it and a space or hyphen."""
 _SHADES = (0.55, 0.75, 1.3, 1.5)
 """Lightness factors of the family colour for family members without a colour of their own."""
-_OTHERS = ("tab:olive", "tab:brown", "darkgoldenrod", "teal", "slateblue")
+_OTHERS = ("darkgoldenrod", "teal", "slateblue", "olivedrab", "sienna")
 """Colours of names in no family (never black: black is the observations' colour in every figure)."""
 
 

@@ -1,27 +1,30 @@
 """Request hooks on the openeo-driver Flask app: close side doors, bound request bodies, limit logins, quiet 4xx logs.
 
 * ``/_debug/*`` routes (openeo-driver's echo, which returns the request headers including ``Authorization``, and
-  its error generators) answer 404 unless the server runs with ``--debug``, and then only with a valid login.
+  its error generators) answer 404 unless the server runs with ``--debug-routes``, and then only with a valid login.
 * Signed result URLs (``.../results/<user>/<signature>/...``) answer 404: this backend issues no signed URLs
   (openeo-driver crashed on them with a 500 when no URL signer is configured).
 * JSON bodies: larger than the limit → 413, nested deeper than :data:`~local_backend.api.input_checks.MAX_JSON_DEPTH`
   → 400 (a body nested 100,000 deep crashed the parser with a ``RecursionError``).
-* ``GET /credentials/basic``: failed logins are counted per user name and per client address
-  (:class:`~local_backend.api.ratelimit.LoginLimiter`); a locked name or address gets 429 with ``Retry-After``.
+* ``GET /credentials/basic``: the header is parsed by :func:`~local_backend.api.credentials.parse_basic` (the parser
+  the authenticator uses too; a malformed header is refused with 401 and counted against the address); failed
+  logins are counted per canonical user name and per client address (:class:`~local_backend.api.ratelimit.LoginLimiter`;
+  the address is ``X-Forwarded-For`` only from trusted proxies, see :mod:`local_backend.api.proxies`);
+  a locked name or address gets 429 with ``Retry-After``.
 * openeo-driver logs every error response at ERROR with a traceback; a filter turns client errors (4xx) into one
   INFO/WARNING line without traceback, server errors (5xx) keep theirs.
 """
 
-import base64
 import logging
 import re
 from typing import Any
 
 import flask
 
+from local_backend.api.credentials import parse_basic
 from local_backend.api.input_checks import check_json_body
 from local_backend.api.ratelimit import LoginLimiter
-from local_backend.errors import InputInvalid, TooManyRequests
+from local_backend.errors import CredentialsMalformed, InputInvalid, TooManyRequests
 
 __all__ = ["ClientErrorLogFilter", "install"]
 
@@ -50,17 +53,6 @@ def _not_found(message: str) -> Exception:
     return OpenEOApiException(message=message, code="NotFound", status_code=404)
 
 
-def _basic_user(header: str) -> str:
-    """The user name of a ``Basic`` Authorization header ('' when unreadable)."""
-    try:
-        scheme, token = header.split(" ", 1)
-        if scheme != "Basic":
-            return ""
-        return base64.b64decode(token.strip(), validate=True).decode("utf-8").split(":", 1)[0]
-    except (ValueError, UnicodeError):
-        return ""
-
-
 def _endpoint_name() -> str:
     return (flask.request.endpoint or "").rsplit(".", 1)[-1]
 
@@ -69,8 +61,12 @@ def _check_route(app: flask.Flask, debug: bool) -> None:
     name = _endpoint_name()
     if name.startswith("debug_"):
         if not debug:
-            raise _not_found(f"'{flask.request.path}' does not exist (debug routes need `s1ndvi serve --debug`).")
+            raise _not_found(f"'{flask.request.path}' does not exist (debug routes need `s1ndvi serve --debug-routes`).")
         app.extensions["auth_handler"].get_user_from_bearer_token(flask.request)
+    namespace = str((flask.request.view_args or {}).get("namespace", ""))
+    if name in ("processes_from_namespace", "processes_details") and ":" in namespace and not (
+            namespace.startswith("u:") and app.extensions.get("s1ndvi_udps")):
+        raise _not_found(f"Process namespace {namespace[:80]!r} does not exist (openeo-driver answered 500).")
     if name.endswith("_signed"):
         raise _not_found("Signed result URLs are not issued by this backend: download results with an authenticated "
                          "request (GET /jobs/{job_id}/results).")
@@ -88,9 +84,14 @@ def _check_body(max_bytes: int) -> None:
 
 
 def _check_login(limiter: LoginLimiter) -> None:
-    if _endpoint_name() != "credentials_basic":
+    if _endpoint_name() != "credentials_basic" or flask.request.method == "OPTIONS":  # CORS preflight: no credentials
         return
-    user, address = _basic_user(flask.request.headers.get("Authorization", "")), flask.request.remote_addr or "?"
+    address = flask.request.remote_addr or "?"
+    try:
+        user: str | None = parse_basic(flask.request.headers.get("Authorization")).user
+        malformed = None
+    except CredentialsMalformed as exc:
+        user, malformed = None, exc
     flask.g.s1ndvi_login = (user, address)
     wait = limiter.retry_after(user, address)
     if wait:
@@ -98,6 +99,9 @@ def _check_login(limiter: LoginLimiter) -> None:
         flask.g.s1ndvi_retry_after = wait
         raise TooManyRequests(f"Too many failed logins for this user or from this address; try again in {wait} s.",
                               retry_after=wait)
+    if malformed is not None:
+        _log.warning("Login from %s refused: %s", address, malformed.message)
+        raise malformed
 
 
 def _record_login(limiter: LoginLimiter, response: flask.Response) -> flask.Response:

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from local_backend.errors import InputInvalid, JobMetadataInvalid, ProcessParameterInvalid
+from local_backend.processes.argument_schemas import check_argument_types
 
 __all__ = [
     "JOB_FIELDS", "MAX_JSON_DEPTH", "check_graph_arguments", "check_job_metadata", "check_json_body", "json_depth",
@@ -38,7 +39,10 @@ def json_depth(value: Any) -> int:
 
 
 def check_json_body(data: bytes, max_depth: int = MAX_JSON_DEPTH) -> None:
-    """Refuse a JSON body nested deeper than ``max_depth`` (malformed JSON is left to the normal parser).
+    """Refuse a JSON body nested deeper than ``max_depth`` or holding a lone UTF-16 surrogate.
+
+    Malformed JSON is left to the normal parser. A lone surrogate decodes in Python but cannot be stored or
+    logged as UTF-8 (a job title holding one failed with a 500).
 
     Raises:
         InputInvalid: for a body too deeply nested to parse or deeper than ``max_depth``.
@@ -52,6 +56,28 @@ def check_json_body(data: bytes, max_depth: int = MAX_JSON_DEPTH) -> None:
     depth = json_depth(parsed)
     if depth > max_depth:
         raise InputInvalid(message=f"The JSON body is nested {depth} levels deep; at most {max_depth} are accepted.")
+    bad = _lone_surrogate(parsed)
+    if bad is not None:
+        raise InputInvalid(message=f"The JSON body holds the string {bad!r} with a lone UTF-16 surrogate, which is "
+                                   f"not valid Unicode: send text as valid UTF-8.")
+
+
+def _lone_surrogate(value: Any) -> str | None:
+    """The first string (value or key) of a parsed JSON value that cannot be encoded as UTF-8 (None: all can)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return item[:80]
+    return None
 
 
 def _nodes(flat_graph: Any) -> list[dict[str, Any]]:
@@ -74,6 +100,9 @@ def _nodes(flat_graph: Any) -> list[dict[str, Any]]:
 def check_graph_arguments(flat_graph: dict[str, Any]) -> None:
     """Refuse arguments of the wrong JSON type that the process implementations do not check.
 
+    Literal arguments are checked against their parameter's schema
+    (:func:`~local_backend.processes.argument_schemas.check_argument_types`).
+
     Raises:
         ProcessParameterInvalid: e.g. for a ``load_collection`` ``id`` that is not a string.
     """
@@ -87,6 +116,7 @@ def check_graph_arguments(flat_graph: dict[str, Any]) -> None:
             if not isinstance(collection_id, str):
                 raise ProcessParameterInvalid("load_collection", "id",
                                               f"expected a collection id string, got {json.dumps(collection_id)[:80]}")
+    check_argument_types(flat_graph)
 
 
 def check_job_metadata(metadata: dict[str, Any]) -> None:

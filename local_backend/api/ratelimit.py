@@ -30,18 +30,23 @@ class LoginLimiter:
     _locked_until: dict[str, float] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def _keys(self, user: str, address: str) -> list[tuple[str, int]]:
-        return [(f"user:{user}", self.max_failures), (f"addr:{address}", ADDRESS_FACTOR * self.max_failures)]
+    def _keys(self, user: str | None, address: str) -> list[tuple[str, int]]:
+        keys = [(f"addr:{address}", ADDRESS_FACTOR * self.max_failures)]
+        return keys if user is None else [(f"user:{user}", self.max_failures), *keys]
 
-    def retry_after(self, user: str, address: str, now: float | None = None) -> int:
+    def retry_after(self, user: str | None, address: str, now: float | None = None) -> int:
         """Seconds until ``user`` may try again from ``address`` (0: not locked)."""
         now = time.monotonic() if now is None else now
         with self._lock:
             wait = max((self._locked_until.get(key, 0.0) - now for key, _ in self._keys(user, address)), default=0.0)
         return int(wait) + 1 if wait > 0 else 0
 
-    def failed(self, user: str, address: str, now: float | None = None) -> None:
-        """Record a failed login; lock the user name or the address when over its limit."""
+    def failed(self, user: str | None, address: str, now: float | None = None) -> None:
+        """Record a failed login; lock the user name or the address when over its limit.
+
+        ``user`` is the canonical name of :func:`~local_backend.api.credentials.parse_basic` (None: the header named no
+        valid user, only the address is counted).
+        """
         now = time.monotonic() if now is None else now
         with self._lock:
             for key, limit in self._keys(user, address):

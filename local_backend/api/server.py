@@ -5,14 +5,20 @@ import logging
 import os
 import socket
 import threading
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import flask
 
-from local_backend.api import http_hooks
+from local_backend.api import endpoints as api_endpoints
+from local_backend.api import http_hooks, proxies, result_items
+from local_backend.api.credentials import parse_basic
+from local_backend.api.log_hygiene import quiet_worker_udf_failures
+from local_backend.api.proxies import ClientAddress
 from local_backend.api.ratelimit import LoginLimiter
+from local_backend.api.udp.service import install as install_udp_views
+from local_backend.api.udp.service import user_processes
 from local_backend.api.users import TokenSigner, UsersFile
 from local_backend.cubes.collections import LocalCollectionCatalog
 from local_backend.errors import InsecureBind, MalformedJson
@@ -24,6 +30,7 @@ from local_backend.jobs.state_files import PRIVATE_UMASK, secure_state_dir
 from local_backend.jobs.store import JobStore
 from local_backend.jobs.supervision import WorkerSupervisor
 from local_backend.limits import Limits
+from local_backend.tiles import sandbox
 
 _log = logging.getLogger(__name__)
 
@@ -69,6 +76,12 @@ class ServerConfig:
     """How long a locked user name or address is refused (HTTP 429)."""
     debug: bool = False
     """Serve openeo-driver's ``/_debug`` routes (to logged-in users only)."""
+    udf_isolation: str = "auto"
+    """``auto`` (isolate UDFs when more than one user exists), ``on`` or ``off`` (see :mod:`local_backend.tiles.sandbox`)."""
+    trusted_proxies: tuple[str, ...] = ()
+    """Reverse proxies (addresses or networks) whose ``X-Forwarded-For`` names the client (none by default)."""
+    udp_catalogue: Path | None = None
+    """Folder of UDP JSONs: the offline catalogue that process namespaces (URLs by file name) resolve to."""
 
     def limits(self) -> Limits:
         """The size and time limits these options set."""
@@ -120,6 +133,7 @@ def _secure_tokens(app: flask.Flask, signer: TokenSigner) -> None:
         return User(user_id=user_id, internal_auth_data={"authentication_method": "basic"})
 
     auth.build_basic_access_token = signer.build
+    auth.parse_basic_auth_header = lambda request: astuple(parse_basic(request.headers.get("Authorization")))
     auth.resolve_basic_access_token = resolve
 
 
@@ -222,24 +236,34 @@ def build_backend(config: ServerConfig) -> Backend:
     from local_backend.api.conformance import conform_app
 
     secure_state_dir(config.state_dir)
+    sandbox.configure(sandbox.Policy(config.udf_isolation, lambda: len(users.users()), sandbox.SandboxSpec(
+        hidden=(str(Path(config.state_dir).resolve()), str(users_file.resolve())))))
     store = JobStore(config.state_dir)
     store.recover()
     dask = _dask_cluster(config)
+    if dask is not None:
+        quiet_worker_udf_failures(dask.client)
     runtime = Runtime(catalog=LocalCollectionCatalog(_data_dir(config)), work_dir=config.state_dir / "tmp",
                       client=None if dask is None else dask.client, max_sync_bytes=int(config.max_sync_mb * 2**20),
                       tile_size=config.tile_size, dask=dask, limits=config.limits())
     install_dask_callback()
     jobs = LocalBatchJobs(runtime, store)
+    udps = user_processes(config.state_dir, config.udp_catalogue, runtime)
     implementation = _implementation_class()(
         catalog=runtime.catalog, batch_jobs=jobs, processing=LocalProcessing(runtime),
-        config=get_backend_config(force_reload=True))
+        user_defined_processes=udps, config=get_backend_config(force_reload=True))
     app = build_app(implementation)
+    app.extensions["s1ndvi_udps"] = bool(implementation.user_defined_processes)  # u:NAME namespaces served
     _secure_tokens(app, TokenSigner.from_key_file(config.state_dir / "token_key"))
     _restartable_jobs(app, jobs)
+    result_items.install(app, jobs)
     _json_errors(app)
     conform_app(app, store)
+    install_udp_views(app, udps)
+    api_endpoints.install(app, store, runtime.catalog, implementation.processing)
     http_hooks.install(app, LoginLimiter(max_failures=config.login_max_failures, lockout_s=config.login_lockout_s),
                        debug=config.debug)
+    proxies.install(app, ClientAddress.from_options(config.trusted_proxies))
     supervisor = WorkerSupervisor(dask).start() if dask is not None else None
     return Backend(app=app, runtime=runtime, jobs=jobs, users=users, supervisor=supervisor)
 

@@ -9,7 +9,7 @@ requires.
 """
 
 import logging
-from typing import Any
+from typing import Any, Callable
 
 from openeo_driver.errors import (
     OpenEOApiException,
@@ -59,14 +59,20 @@ def _collection_errors(flat_graph: dict[str, Any], catalog: LocalCollectionCatal
     return errors
 
 
-def validate_process_graph(flat_graph: Any, catalog: LocalCollectionCatalog) -> list[dict[str, str]]:
-    """The errors of a flat process graph (``[]`` when it is valid), each ``{"code", "message"}``."""
+def validate_process_graph(flat_graph: Any, catalog: LocalCollectionCatalog,
+                           expand: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> list[dict[str, str]]:
+    """The errors of a flat process graph (``[]`` when it is valid), each ``{"code", "message"}``.
+
+    ``expand`` inlines calls to user-defined processes first (their errors are reported like the others).
+    """
     from openeo_pg_parser_networkx import OpenEOProcessGraph
 
     if not isinstance(flat_graph, dict) or not flat_graph or not all(isinstance(n, dict)
                                                                      for n in flat_graph.values()):
         return [_error(ProcessGraphInvalidException(message="The process graph must be a non-empty object of nodes."))]
     try:
+        if expand is not None:
+            flat_graph = expand(flat_graph)
         graph.check_processes(flat_graph, set(graph.implementations()))
         check_graph_arguments(flat_graph)  # arguments that are not an object, a collection id that is not a string
     except OpenEOApiException as exc:

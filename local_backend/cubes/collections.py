@@ -18,7 +18,7 @@ from openeo_driver.backend import CollectionCatalog, CollectionsListing
 
 from local_backend.cubes.lazy_io import lazy_cube
 from local_backend.cubes.readers import describe_source, open_source, source_kind
-from local_backend.errors import BandNotAvailable, CollectionNotFound, CollectionReadError
+from local_backend.errors import CollectionNotFound, CollectionReadError, ProcessParameterInvalid
 
 _log = logging.getLogger(__name__)
 
@@ -179,8 +179,9 @@ class LocalCollectionCatalog(CollectionCatalog):
         wanted = list(bands) if bands else collection.bands
         missing = [b for b in wanted if b not in collection.bands]
         if missing:
-            raise BandNotAvailable("load_collection", "bands",
-                                   f"bands {missing} not in collection '{collection_id}' (bands: {collection.bands})")
+            raise ProcessParameterInvalid(
+                "load_collection", "bands",
+                f"bands {missing} not in collection '{collection_id}' (bands: {collection.bands})")
         cube = lazy_cube(describe_source(collection.path), wanted)
         cube.attrs["collection"] = collection_id
         return cube

@@ -3,19 +3,18 @@
 A :class:`CubeSource` says where the bands of a collection live (netCDF variables, zarr arrays of a v2 or v3 store,
 GeoTIFF bands, one GeoTIFF per time step) and how they are encoded; it holds no pixels and no coordinates, so a
 dask graph built on it ships to a worker as a few hundred bytes. :class:`CubeReader` reads any ``(t, bands, y, x)``
-window of it as decoded float32 (``_Unsigned``, ``_FillValue``/``missing_value`` → NaN, ``scale_factor``,
-``add_offset``); :func:`lazy_cube` wraps it in a dask-backed :class:`xarray.DataArray`. dask fuses a slice of such
-an array into the reader call, so ``cube.isel(y=..., x=...)`` reads that window and nothing else.
+window of it as decoded float32 (by :class:`udf.ingest.decode.Encoding`, the project's one decoder: ``_Unsigned``,
+``_FillValue``/``missing_value`` and the other no-data rules → NaN, ``scale_factor``, ``add_offset``);
+:func:`lazy_cube` wraps it in a dask-backed :class:`xarray.DataArray`. dask fuses a slice of such an array
+into the reader call, so ``cube.isel(y=..., x=...)`` reads that window and nothing else.
 
 Locking: the HDF5 library under netCDF4 is not thread-safe, so every netCDF call of this process goes through
 :data:`NETCDF_LOCK` for the duration of that one call (open, read a window, close), never across a computation.
 Each dask worker is its own process with its own lock. zarr and GeoTIFF reads open their own handles and need none.
 """
 
-import base64
 import logging
 import os
-import struct
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,9 +23,12 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from local_backend.tiles.timing import stage
+from udf.ingest.decode import Encoding
+
 _log = logging.getLogger(__name__)
 
-__all__ = ["NETCDF_LOCK", "BandEncoding", "CubeReader", "CubeSource", "SourceInfo", "apply_index", "index_ranges",
+__all__ = ["NETCDF_LOCK", "CubeReader", "CubeSource", "SourceInfo", "apply_index", "index_ranges",
            "lazy_cube", "read_window"]
 
 NETCDF_LOCK = threading.RLock()
@@ -34,50 +36,6 @@ NETCDF_LOCK = threading.RLock()
 
 CHUNK = 256
 """Default spatial chunk edge (pixels) of a lazily opened collection."""
-
-
-def _number(value: Any) -> float | None:
-    """A fill value as a float (xarray stores float fill values of zarr v3 as base64 of a little-endian double)."""
-    if value is None:
-        return None
-    if isinstance(value, (bytes, str)):
-        raw = base64.standard_b64decode(value)
-        return float(struct.unpack("<d" if len(raw) == 8 else "<f", raw)[0])
-    return float(np.asarray(value).ravel()[0])
-
-
-@dataclass(frozen=True)
-class BandEncoding:
-    """How the stored values of one band decode to float32 (CF conventions, applied by hand)."""
-
-    fills: tuple[float, ...] = ()
-    """Stored values that mean "no data" (``_FillValue``, ``missing_value``); they become NaN."""
-    scale: float = 1.0
-    """``scale_factor``."""
-    offset: float = 0.0
-    """``add_offset``."""
-    unsigned: bool = False
-    """``_Unsigned = "true"``: signed integers on disk are to be read as unsigned."""
-
-    @classmethod
-    def from_attrs(cls, attrs: dict[str, Any], extra_fill: Any = None) -> "BandEncoding":
-        """Read the encoding from a variable's attributes (plus a fill value kept outside them, e.g. zarr v2's)."""
-        candidates = [attrs.get("_FillValue", extra_fill), attrs.get("missing_value")]
-        fills = tuple(v for v in (_number(c) for c in candidates) if v is not None and not np.isnan(v))
-        return cls(fills=fills, scale=float(attrs.get("scale_factor", 1.0)),
-                   offset=float(attrs.get("add_offset", 0.0)),
-                   unsigned=str(attrs.get("_Unsigned", "")).lower() == "true")
-
-    def decode(self, raw: np.ndarray) -> np.ndarray:
-        """Stored values → float32 with NaN for no data."""
-        if self.unsigned and raw.dtype.kind == "i":
-            raw = raw.view(np.dtype(raw.dtype.str.replace("i", "u")))
-        out = raw.astype(np.float32)
-        for fill in self.fills:
-            out[raw == np.asarray(fill).astype(raw.dtype)] = np.nan
-        if self.scale != 1.0 or self.offset != 0.0:
-            out = out * np.float32(self.scale) + np.float32(self.offset)
-        return out
 
 
 @dataclass(frozen=True)
@@ -92,7 +50,7 @@ class CubeSource:
     """Per band: the netCDF/zarr variable name, or the 1-based GeoTIFF band index."""
     axes: tuple[tuple[str, ...], ...]
     """Per band: its dimensions in stored order, named ``t``/``y``/``x``."""
-    encodings: tuple[BandEncoding, ...]
+    encodings: tuple[Encoding, ...]
     """Per band: how stored values decode."""
     shape: tuple[int, ...]
     """``(t, y, x)``, or ``(y, x)`` without time."""
@@ -224,7 +182,10 @@ class CubeReader:
         if block.size:
             for k, position in enumerate(range(band_range.start, band_range.stop)):
                 band = self.bands[position]
-                values = self.source.encodings[band].decode(read_window(self.source, band, by_name))
+                with stage("read"):
+                    raw = read_window(self.source, band, by_name)
+                with stage("decode"):
+                    values = self.source.encodings[band].decode(raw)
                 block[(slice(None),) * band_axis + (k,)] = values
         return apply_index(block, inner)
 

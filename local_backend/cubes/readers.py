@@ -18,8 +18,9 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from local_backend.cubes.lazy_io import CHUNK, NETCDF_LOCK, BandEncoding, CubeSource, SourceInfo, lazy_cube
+from local_backend.cubes.lazy_io import CHUNK, NETCDF_LOCK, CubeSource, SourceInfo, lazy_cube
 from local_backend.errors import CollectionReadError
+from udf.ingest.decode import Encoding, crs_wkt, decode_time
 
 _log = logging.getLogger(__name__)
 
@@ -104,28 +105,8 @@ def _zarr_variables(path: Path) -> tuple[dict[str, _Variable], dict[str, Any]]:
         raise CollectionReadError(f"Cannot open '{path}' as a zarr store: {type(exc).__name__}: {exc}") from exc
 
 
-def _crs_wkt(variables: dict[str, _Variable], attrs: dict[str, Any]) -> str | None:
-    for name in _NON_BANDS:
-        if name in variables:
-            for key in ("crs_wkt", "spatial_ref"):
-                if key in variables[name].attrs:
-                    return str(variables[name].attrs[key])
-    for key in ("crs", "crs_wkt"):
-        value = attrs.get(key)
-        if isinstance(value, str) and value:
-            from pyproj import CRS
-
-            return str(CRS.from_user_input(value.replace("+init=", "")).to_wkt())
-    return None
-
-
-def _decode_time(var: _Variable, name: str) -> np.ndarray:
-    values = var.values if var.values is not None else np.array([])
-    if np.issubdtype(values.dtype, np.datetime64):
-        return values.astype("datetime64[ns]")
-    encoded = xr.Variable((name,), values, {k: v for k, v in var.attrs.items() if k in ("units", "calendar")})
-    decoded = xr.decode_cf(xr.Dataset(coords={name: encoded}))
-    return np.asarray(decoded[name].values).astype("datetime64[ns]")
+def _time_labels(var: _Variable, name: str) -> np.ndarray:
+    return decode_time(var.values if var.values is not None else np.array([]), var.attrs, name)
 
 
 def _aligned(native: int | None) -> int:
@@ -155,7 +136,7 @@ def _cf_info(path: Path, kind: str, variables: dict[str, _Variable], attrs: dict
     t_order = None
     shape: tuple[int, ...] = (sizes["y"], sizes["x"])
     if tdim:
-        times = _decode_time(variables[tdim], tdim) if tdim in variables else np.arange(sizes[tdim]).astype("M8[ns]")
+        times = _time_labels(variables[tdim], tdim) if tdim in variables else np.arange(sizes[tdim]).astype("M8[ns]")
         order = np.argsort(times, kind="stable")
         t_order = None if np.array_equal(order, np.arange(order.size)) else tuple(int(i) for i in order)
         coords["t"] = times[order]
@@ -166,9 +147,10 @@ def _cf_info(path: Path, kind: str, variables: dict[str, _Variable], attrs: dict
     source = CubeSource(
         kind=kind, files=(str(path),), variables=tuple(bands),
         axes=tuple(tuple(rename.get(d, d) for d in variables[b].dims) for b in bands),
-        encodings=tuple(BandEncoding.from_attrs(variables[b].attrs, variables[b].fill) for b in bands),
+        encodings=tuple(Encoding.from_cf(variables[b].attrs, variables[b].fill) for b in bands),
         shape=shape, t_order=t_order)
-    return SourceInfo(source=source, bands=tuple(bands), coords=coords, crs=_crs_wkt(variables, attrs),
+    crs = crs_wkt({n: v.attrs for n, v in variables.items()}, attrs)
+    return SourceInfo(source=source, bands=tuple(bands), coords=coords, crs=crs,
                       chunks=(_aligned(native.get("y")), _aligned(native.get("x"))))
 
 
@@ -192,9 +174,8 @@ def _tiff_layout(path: Path) -> dict[str, Any]:
                 names = tuple(f"B{i + 1}" for i in range(src.count))
             return {"shape": (src.height, src.width), "transform": tuple(src.transform)[:6], "names": names,
                     "crs": src.crs.to_wkt() if src.crs else None, "block": src.block_shapes[0],
-                    "encodings": tuple(BandEncoding(fills=() if src.nodata is None or np.isnan(src.nodata)
-                                                    else (float(src.nodata),), scale=float(src.scales[i]),
-                                                    offset=float(src.offsets[i])) for i in range(src.count))}
+                    "encodings": tuple(Encoding.from_geotiff(src.nodata, src.scales[i], src.offsets[i])
+                                        for i in range(src.count))}
     except rasterio.errors.RasterioIOError as exc:
         raise CollectionReadError(f"Cannot open '{path}' as GeoTIFF: {exc}") from exc
 

@@ -1,5 +1,6 @@
 """openeo-driver ``BatchJobs`` service: jobs persisted by :class:`JobStore`, run on a thread pool."""
 
+import functools
 import logging
 import shutil
 import threading
@@ -14,8 +15,8 @@ from openeo_driver.errors import JobNotFinishedException, JobNotFoundException, 
 from openeo_driver.users import User
 
 from local_backend.api.input_checks import check_job_metadata
-from local_backend.errors import ExecutionCanceled
-from local_backend.executor import Runtime, evaluate_graph
+from local_backend.errors import ExecutionCanceled, InputInvalid
+from local_backend.executor import Runtime, check_graph, evaluate_graph
 from local_backend.jobs.log import set_job_log_sink
 from local_backend.jobs.store import JobStore, now
 from local_backend.limits import Guard
@@ -37,6 +38,19 @@ class _JobLogHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         level = record.levelname.lower()
         self.store.append_log(self.job_id, level if level in LOG_LEVELS else "error", record.getMessage())
+
+
+_FINAL_LINES = {"finished": "Job finished in {seconds:.1f} s.", "error": "Job ended with an error after {seconds:.1f} s.",
+                "canceled": "Job canceled after {seconds:.1f} s."}
+"""The last line of a job's log, by final status."""
+
+
+def _offset(offset: str) -> int:
+    try:
+        return int(offset)
+    except ValueError:
+        raise InputInvalid(message=f"Log 'offset' must be the id of a log entry (an integer), got {offset[:40]!r}.") \
+            from None
 
 
 def _parse_time(value: str | None) -> datetime | None:
@@ -75,6 +89,9 @@ class LocalBatchJobs(BatchJobs):
             raise OpenEOApiException(message="The job needs a 'process' with a 'process_graph' object.",
                                      code="ProcessGraphMissing", status_code=400)
         check_job_metadata(metadata)
+        resolver = self.runtime.resolver
+        expand = None if resolver is None else functools.partial(resolver.expand, user_id=user.user_id)
+        check_graph(process["process_graph"], expand)  # what POST /result refuses is refused here, not when it runs
         stamp = now()
         record = {"id": f"j-{uuid.uuid4().hex[:16]}", "user_id": user.user_id, "status": "created",
                   "title": metadata.get("title"), "description": metadata.get("description"), "process": process,
@@ -114,6 +131,7 @@ class LocalBatchJobs(BatchJobs):
         with self._guards_lock:
             self._guards[job_id] = guard
         self.store.update(job_id, status="running", started=now())
+        started = time.monotonic()
         logger.info("Job started (time limit %s).", f"{guard.timeout_s:g} s" if guard.timeout_s else "none")
         try:
             final = self._evaluate(job_id, record, logger, guard)
@@ -124,6 +142,8 @@ class LocalBatchJobs(BatchJobs):
         current = self.store.get(job_id)
         if current is not None and current["status"] == "running":
             self.store.update(job_id, status=final, finished=now())
+            self.store.append_log(job_id, "error" if final == "error" else "info",
+                                  _FINAL_LINES[final].format(seconds=time.monotonic() - started))
 
     def _evaluate(self, job_id: str, record: dict[str, Any], logger: logging.Logger, guard: Guard) -> str:
         """Run the job's graph; returns the final status (the failure is in the job log and record)."""
@@ -131,7 +151,8 @@ class LocalBatchJobs(BatchJobs):
             execution = self.runtime.execution(
                 self.store.results_dir(job_id), sync=False, log=logger, guard=guard, job_id=job_id,
                 tile_dir=self.store.tiles_dir(job_id),
-                progress=lambda percent: self.store.update(job_id, progress=round(percent, 1)))
+                progress=lambda percent: self.store.update(job_id, progress=round(percent, 1)),
+                user_id=record["user_id"])
             evaluate_graph(record["process"]["process_graph"], execution)
             if not execution.outputs:
                 raise OpenEOApiException(message="The job wrote no result (no raster cube to save).",
@@ -174,7 +195,8 @@ class LocalBatchJobs(BatchJobs):
         floor = LOG_LEVELS.index(level) if level in LOG_LEVELS else 0
         entries = [e for e in self.store.logs(job_id) if LOG_LEVELS.index(e["level"]) >= floor]
         if offset is not None:
-            entries = [e for e in entries if int(e["id"]) > int(offset)]
+            after = _offset(offset)
+            entries = [e for e in entries if int(e["id"]) > after]
         return entries[:limit] if limit else entries
 
     def cancel_job(self, job_id: str, user_id: str) -> None:

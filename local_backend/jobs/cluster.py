@@ -16,7 +16,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["DaskCluster", "connect", "default_worker_memory", "start_local_cluster"]
+__all__ = ["WORKER_ENVIRON", "DaskCluster", "connect", "default_worker_memory", "start_local_cluster"]
 
 _log = logging.getLogger(__name__)
 
@@ -39,6 +39,20 @@ long after one of its worker processes was lost, no worker of that name is regis
 worker that happened to be restarting again at that moment was dropped for good (two UDFs killing their worker left
 the server with none). Nannies restart their workers themselves, and :class:`~local_backend.jobs.supervision.
 WorkerSupervisor` replaces a nanny that is gone anyway."""
+
+
+WORKER_ENVIRON = {"OMP_NUM_THREADS": 1, "MKL_NUM_THREADS": 1, "OPENBLAS_NUM_THREADS": 1}
+"""``distributed.nanny.pre-spawn-environ`` of the local workers: one BLAS/torch thread per single-threaded worker (so
+two workers on two cores do not fight over them), and no ``MALLOC_TRIM_THRESHOLD_``. dask sets that to 64 KiB by
+default so that workers hand freed memory back to the OS at once; with a UDF that allocates and frees ~100 MB
+arrays per tile it made glibc trim and re-fault them on every call: the UDF took 1.6x the CPU seconds per tile
+(docs/speed.md). Peak memory stays bounded by the tile (the per-worker ``memory_limit`` still applies)."""
+
+
+SYSTEM_MONITOR_INTERVAL = "5s"
+"""``distributed.admin.system-monitor.interval`` (dask: 500 ms): how often the scheduler, nannies and workers read
+their process statistics from ``/proc`` (psutil). Nothing here uses them (no dashboard), and at 500 ms they were
+the server's largest CPU cost while its workers computed (py-spy, docs/speed.md)."""
 
 
 def default_worker_memory(workers: int, total_bytes: int | None = None) -> int:
@@ -89,7 +103,10 @@ def start_local_cluster(workers: int, memory_limit: int | None = None) -> DaskCl
     limit = memory_limit or default_worker_memory(workers)
     security = Security.temporary()
     # read later, when a worker is lost or a replacement worker starts: set for the process, not just this block
-    dask.config.set({"distributed.deploy.lost-worker-timeout": LOST_WORKER_TIMEOUT, "distributed.worker.http.routes": []})
+    dask.config.set({"distributed.deploy.lost-worker-timeout": LOST_WORKER_TIMEOUT, "distributed.worker.http.routes": [],
+                     "distributed.nanny.pre-spawn-environ": dict(WORKER_ENVIRON),
+                     "distributed.admin.system-monitor.interval": SYSTEM_MONITOR_INTERVAL,
+                     "distributed.worker.profile.enabled": False})  # its 10 ms stack sampler only feeds a dashboard
     with dask.config.set(DASK_SETTINGS):
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
                                dashboard_address=None, protocol="tls://", security=security, memory_limit=limit)

@@ -25,6 +25,10 @@ __all__ = ["WorkerSupervisor", "collect", "wait_for_workers"]
 _log = logging.getLogger(__name__)
 
 _POLL_S = 0.25
+_TILE_CHECK_S = 5.0
+"""Seconds between two checks of the per-tile time limit: each asks the scheduler which worker runs what (a
+round trip through the scheduler's event loop, which at every :data:`_POLL_S` cost the server several % of a core
+while the workers computed; the limit is minutes). A limit under 50 s is checked every tenth of it."""
 
 
 class WorkerSupervisor:
@@ -170,6 +174,7 @@ def collect(dask: DaskCluster, submit: Callable[[Any], Any], tasks: Iterable[tup
     waiting = iter(tasks)
     running: dict[Any, tuple[Any, int]] = {}
     started: dict[Any, tuple[str, float]] = {}
+    checked = 0.0
 
     def top_up() -> None:
         while len(running) < in_flight:
@@ -194,7 +199,10 @@ def collect(dask: DaskCluster, submit: Callable[[Any], Any], tasks: Iterable[tup
                     raise _tile_error(dask, future, number, total)
                 on_done(future.result())
             top_up()
-            _check_tile_times(dask, {key: number for key, (_, number) in running.items()}, started, guard, total)
+            if time.monotonic() - checked >= min(_TILE_CHECK_S, (guard.tile_timeout_s or _TILE_CHECK_S) / 10) or done:
+                checked = time.monotonic()
+                _check_tile_times(dask, {key: number for key, (_, number) in running.items()}, started, guard,
+                                  total)
     except BaseException:
         _stop(dask, [future for future, _ in running.values()], guard)
         raise

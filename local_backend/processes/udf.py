@@ -43,6 +43,13 @@ def run_udf(data: Any, udf: str, runtime: str = "Python", version: str | None = 
     if not isinstance(data, xr.DataArray) or not all(d in data.dims for d in SPATIAL):
         from openeo_processes_dask.process_implementations.udf.udf import run_udf as dask_run_udf
 
+        from local_backend.errors import ProcessParameterInvalid
+        from local_backend.tiles.sandbox import policy
+
+        if policy().wanted():  # processes-dask would run the code in this process, outside any sandbox
+            raise ProcessParameterInvalid("run_udf", "data", "with UDF isolation on, a UDF runs on a cube with "
+                                                             "x and y dimensions only")
+
         _log.info("run_udf on %s without spatial labels: delegating to processes-dask", type(data).__name__)
         return dask_run_udf(data=data, udf=udf, runtime=runtime, context=context)
     return run_tiles(data, udf, context, _square(current().tile_size), {})

@@ -33,13 +33,15 @@ import numpy as np
 import xarray as xr
 
 from local_backend.context import Execution, current
-from local_backend.errors import UdfError, UdfRuntimeError
+from local_backend.errors import ProcessParameterInvalid, UdfError, UdfRuntimeError
 from local_backend.jobs.cluster import DaskCluster
 from local_backend.jobs.log import job_log, progress_step
 from local_backend.jobs.supervision import collect, wait_for_workers
 from local_backend.processes.save import cube_crs
+from local_backend.tiles.sandbox import SandboxSpec, policy, run_isolated
 from local_backend.tiles.shipping import ship
 from local_backend.tiles.store import TileStore
+from local_backend.tiles.timing import stage, summarise, timed_tile
 from local_backend.tiles.windows import CUBE_ORDER, Window, run_udf_on_array, windows
 
 _log = logging.getLogger(__name__)
@@ -87,21 +89,27 @@ def _core(out: xr.DataArray, tile: xr.DataArray, task: TileTask) -> xr.DataArray
     return out.transpose(*order)
 
 
-def run_tile(task: TileTask, code: str, context: dict | None) -> dict[str, Any]:
+def run_tile(task: TileTask, code: str, context: dict | None, isolation: SandboxSpec | None = None) -> dict[str, Any]:
     """Compute one tile in this process: read its window, run the UDF, write the core; return its description.
 
     Args:
         task: the tile.
         code: UDF source.
         context: the UDF's own context.
+        isolation: run the UDF in a sandbox (:mod:`local_backend.tiles.sandbox`) with this spec (None: in this process).
 
     Raises:
         UdfRuntimeError: whatever the UDF raised, as text.
     """
     start = time.perf_counter()
-    tile = task.window.compute(scheduler="synchronous")
-    out = _core(run_udf_on_array(tile, code, context), tile, task)
-    meta = TileStore.write(out, Path(task.stem), time.perf_counter() - start)
+    with timed_tile() as timer:
+        tile = task.window.compute(scheduler="synchronous")  # read and decode: timed by the collection reader
+        with stage("udf"):
+            if isolation is None:
+                out = _core(run_udf_on_array(tile, code, context), tile, task)
+            else:
+                out = _core(run_isolated(tile, code, context, str(Path(task.stem).parent), isolation), tile, task)
+        meta = TileStore.write(out, Path(task.stem), time.perf_counter() - start, timer)
     return {**meta, "index": list(task.index)}
 
 
@@ -122,6 +130,8 @@ class _Progress:
 
     def __init__(self, execution: Execution, total: int, done: int, many: bool) -> None:
         self.execution, self.total, self.done, self.many = execution, total, done, many
+        self.timings: list[dict[str, Any]] = []
+        """Stage times of the tiles computed by this run (:meth:`~local_backend.tiles.timing.TileTimer.describe`)."""
         self._report()
 
     def _report(self) -> None:
@@ -134,23 +144,35 @@ class _Progress:
             raise UdfError(f"the UDF removed a spatial dimension (output dims {tuple(meta['dims'])}); "
                            f"it cannot be tiled")
         self.done += 1
+        if "timing" in meta:
+            self.timings.append(meta["timing"])
         if self.done == self.total or self.done % progress_step(self.total) == 0:
             i, j = meta["index"]
             job_log(self.execution.job_id, f"UDF tile {self.done}/{self.total} done: row {i}, column {j}, "
                                            f"{meta['seconds']:.1f} s (pid {meta['pid']} on {meta['host']})")
         self._report()
 
+    def log_stages(self) -> None:
+        """One job-log line with the seconds per stage of the tiles computed by this run."""
+        if self.timings:
+            summary = summarise(self.timings)
+            busy = ", ".join(f"{k} {v:.1f} s" for k, v in summary["busy_s"].items())
+            job_log(self.execution.job_id, f"tile stages of {summary['tiles']} tile(s): {busy}; tiles "
+                                           f"{summary['tile_s']:.1f} s (CPU {summary['cpu_s']:.1f} s) in "
+                                           f"{summary['span_s']:.1f} s wall")
+
 
 def _in_this_thread(execution: Execution, tasks: Iterator[tuple[int, TileTask]], code: str, context: dict | None,
-                    finished: Callable[[dict[str, Any]], None]) -> None:
+                    finished: Callable[[dict[str, Any]], None], isolation: SandboxSpec | None) -> None:
     """Run the tiles one after the other here, checking the guard between tiles (a running UDF cannot be stopped)."""
     for _, task in tasks:
         execution.guard.check()
-        finished(run_tile(task, code, context))
+        finished(run_tile(task, code, context, isolation))
 
 
 def _on_workers(execution: Execution, tasks: Iterator[tuple[int, TileTask]], total: int, code: str,
-                context: dict | None, finished: Callable[[dict[str, Any]], None]) -> None:
+                context: dict | None, finished: Callable[[dict[str, Any]], None],
+                isolation: SandboxSpec | None) -> None:
     """Run the tiles on the dask workers, at most twice the cluster's threads in flight, under the guard.
 
     The UDF code and context go to the workers once per step (:func:`~local_backend.tiles.shipping.ship`), not
@@ -163,7 +185,7 @@ def _on_workers(execution: Execution, tasks: Iterator[tuple[int, TileTask]], tot
     in_flight = max(2, 2 * sum(client.nthreads().values()))
 
     def submit(task: TileTask) -> Any:
-        return client.submit(run_tile, task, code_ref, context_ref, pure=False)
+        return client.submit(run_tile, task, code_ref, context_ref, isolation, pure=False)
 
     collect(execution.dask or DaskCluster(client=client), submit, tasks, total, execution.guard, in_flight, finished)
 
@@ -190,8 +212,13 @@ def run_tiles(data: xr.DataArray, code: str, context: dict | None, size: dict[st
 
     Raises:
         UdfError: when the UDF fails on any tile (its message is included).
+        ProcessParameterInvalid: for a ``context`` that is not an object.
     """
+    if context is not None and not isinstance(context, dict):  # a UDF's context is an object (openEO: any type)
+        raise ProcessParameterInvalid("run_udf", "context", f"this backend passes an object (or null) to the UDF, "
+                                                            f"got {type(context).__name__} {str(context)[:40]!r}")
     execution = current()
+    isolation = policy().for_request()
     rows = windows(data.sizes["y"], size.get("y", data.sizes["y"]), overlap.get("y", 0))
     cols = windows(data.sizes["x"], size.get("x", data.sizes["x"]), overlap.get("x", 0))
     parts = {"code": code, "context": context, "size": size, "overlap": overlap,
@@ -209,11 +236,12 @@ def run_tiles(data: xr.DataArray, code: str, context: dict | None, size: dict[st
     tasks = ((i * len(cols) + j + 1, _task(data, rows[i], cols[j], (i, j), store)) for i, j in todo)
     try:
         if execution.client is None:
-            _in_this_thread(execution, tasks, code, context, progress.tile)
+            _in_this_thread(execution, tasks, code, context, progress.tile, isolation)
         else:
-            _on_workers(execution, tasks, len(grid), code, context, progress.tile)
+            _on_workers(execution, tasks, len(grid), code, context, progress.tile, isolation)
     except UdfRuntimeError as exc:
         raise UdfError(str(exc)) from None
+    progress.log_stages()
     cores = [[(w.read.start + w.core_offset, w.core_size) for w in axis] for axis in (rows, cols)]
     crs = cube_crs(data)
     out = store.mosaic(cores[0], cores[1], data["y"].values, data["x"].values, {"crs": crs} if crs else {}, key)

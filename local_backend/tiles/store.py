@@ -21,6 +21,7 @@ import xarray as xr
 
 from local_backend.cubes.lazy_io import apply_index, index_ranges
 from local_backend.errors import UdfError
+from local_backend.tiles.timing import TileTimer
 
 _log = logging.getLogger(__name__)
 
@@ -76,8 +77,12 @@ class TileStore:
         return dict(json.loads(self.stem(i, j).with_suffix(".json").read_text()))
 
     @staticmethod
-    def write(out: xr.DataArray, stem: Path, seconds: float) -> dict[str, Any]:
-        """Write one tile's result (already cropped to its core) and return its description."""
+    def write(out: xr.DataArray, stem: Path, seconds: float, timer: TileTimer | None = None) -> dict[str, Any]:
+        """Write one tile's result (already cropped to its core) and return its description.
+
+        With ``timer``, writing the values counts as its ``write`` stage and the description keeps the tile's stage
+        times as ``timing`` (:meth:`~local_backend.tiles.timing.TileTimer.describe`).
+        """
         stem.parent.mkdir(parents=True, exist_ok=True)
         values = np.ascontiguousarray(out.values)
         meta = {"dims": [str(d) for d in out.dims], "shape": list(values.shape), "dtype": values.dtype.str,
@@ -85,7 +90,12 @@ class TileStore:
                            if d not in SPATIAL and d in out.coords},
                 "attrs": _json_attrs(out.attrs), "seconds": round(seconds, 3), "pid": os.getpid(),
                 "host": socket.gethostname()}
-        _atomic_write(stem.with_suffix(".npy"), values)
+        if timer is None:
+            _atomic_write(stem.with_suffix(".npy"), values)
+        else:
+            with timer.stage("write"):
+                _atomic_write(stem.with_suffix(".npy"), values)
+            meta["timing"] = timer.describe()
         _atomic_write(stem.with_suffix(".json"), json.dumps(meta).encode())
         return meta
 

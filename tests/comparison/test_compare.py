@@ -140,12 +140,13 @@ def test_compare_command_writes_metrics_report_and_figures(sample_cube: xr.DataA
     path = write_cube(sample_cube, tmp_path / "cube.nc")
     out = tmp_path / "cmp"
     assert main(["compare", "--cube", str(path), "--out", str(out), "--protocol", "P1,P2_60", "--max-pixels", "5",
-                 "--mogpr-restarts", "1", "--adapt", "0.1"]) == 0
+                 "--mogpr-restarts", "1", "--adapt-steps", "160", "--adapt", "30"]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert set(metrics["metrics"]) == {"P1", "P2_60"}
     assert {"DL zero-shot", "DL adapted", "MOGPR", "Linear", "Whittaker", "SeedMLP"} == set(metrics["metrics"]["P1"])
     assert "reserved (never seen)" in metrics["dl_provenance"]["DL zero-shot"]
     assert "NDVI was removed" in metrics["dl_provenance"]["DL adapted"]
+    assert "(160 steps, 2 epochs," in metrics["dl_provenance"]["DL adapted"]  # the 30-min cap did not cut it
     assert metrics["head_to_head_rows"] == ["DL adapted", "MOGPR"]
     assert set(metrics["head_to_head"]) == {"P1", "P2_60"}
     assert (out / "model_adapted.npz").exists()
@@ -163,7 +164,7 @@ def test_compare_refuses_the_shipped_weights_with_another_split_of_a_reserved_cu
 
     path = write_cube(sample_cube, tmp_path / "cube.nc")
     with pytest.raises(ValueError, match="only the test blocks of split"):
-        compare_file(path, tmp_path / "o", protocols="P1", block=4, mogpr=None, max_pixels=4, adapt_minutes=None)
+        compare_file(path, tmp_path / "o", protocols="P1", block=4, mogpr=None, max_pixels=4, adapt_steps=None)
 
 
 def _meta_for(cube: xr.DataArray, split_seed: int = 0) -> dict:

@@ -9,7 +9,7 @@ import rioxarray  # noqa: F401 - .rio accessor to write the GeoTIFF fixtures
 import xarray as xr
 
 from local_backend.cubes.collections import LocalCollectionCatalog
-from local_backend.errors import BandNotAvailable, CollectionNotFound
+from local_backend.errors import CollectionNotFound, ProcessParameterInvalid
 
 CRS_WKT = 'PROJCS["WGS 84 / UTM zone 31N",GEOGCS["WGS 84",DATUM["WGS_1984",SPHEROID["WGS 84",6378137,298.257223563]],PRIMEM["Greenwich",0],UNIT["degree",0.0174532925199433]],PROJECTION["Transverse_Mercator"],PARAMETER["latitude_of_origin",0],PARAMETER["central_meridian",3],PARAMETER["scale_factor",0.9996],PARAMETER["false_easting",500000],PARAMETER["false_northing",0],UNIT["metre",1],AUTHORITY["EPSG","32631"]]'  # noqa: E501
 
@@ -67,7 +67,7 @@ def test_sidecar_overrides_id_and_bands(tmp_path: Path) -> None:
     assert meta["description"] == "custom" and meta["cube:dimensions"]["bands"]["values"] == ["NIR"]
     with pytest.raises(CollectionNotFound, match="available collections: \\['MY_ID'\\]"):
         catalog.get("file")
-    with pytest.raises(BandNotAvailable, match="RED"):
+    with pytest.raises(ProcessParameterInvalid, match="RED"):
         catalog.open_cube("MY_ID", ["RED"])
 
 

@@ -23,7 +23,7 @@ def sample_10d() -> xr.DataArray:
 @pytest.fixture(scope="module")
 def adapted(sample_10d, random_checkpoint, tmp_path_factory):
     base, base_meta = load_checkpoint(random_checkpoint)
-    opts = AdaptOptions(minutes=0.5, epochs=2, steps_per_epoch=15, seed=1, threads=1)
+    opts = AdaptOptions(steps=30, steps_per_epoch=15, seed=1, threads=1)
     model, meta = adapt(sample_10d, base, base_meta, opts)
     path = save_checkpoint(model, meta, tmp_path_factory.mktemp("adapt") / "adapted.npz")
     return model, meta, path
@@ -45,7 +45,7 @@ def test_hidden_values_never_reach_training(sample_10d, random_checkpoint, monke
 
     monkeypatch.setattr(training, "_draw", spy)
     base, meta = load_checkpoint(random_checkpoint)
-    adapt(cube, base, meta, AdaptOptions(minutes=0.2, epochs=2, steps_per_epoch=10, seed=1, threads=1), split=split,
+    adapt(cube, base, meta, AdaptOptions(steps=20, steps_per_epoch=10, seed=1, threads=1), split=split,
           score_test=False)
     values = np.concatenate([b.ravel() for b in seen])
     assert len(seen) == 20 and np.isfinite(values).sum() > 1000
@@ -85,7 +85,7 @@ def test_adapted_checkpoint_runs_in_the_exported_udf(adapted, sample_10d, tmp_pa
 def test_adapt_refuses_a_cube_without_ndvi(sample_10d, random_checkpoint):
     base, meta = load_checkpoint(random_checkpoint)
     with pytest.raises(NotEnoughNDVI, match="valid NDVI observations"):
-        adapt(sample_10d.sel(bands=["VV", "VH"]), base, meta, AdaptOptions(minutes=0.1, epochs=1))
+        adapt(sample_10d.sel(bands=["VV", "VH"]), base, meta, AdaptOptions(steps=1))
 
 
 def test_adapt_command_from_a_shell(sample_10d, tmp_path):
@@ -98,10 +98,12 @@ def test_adapt_command_from_a_shell(sample_10d, tmp_path):
     cube = write_cube(sample_10d, tmp_path / "cube.nc")
     out = tmp_path / "adapted.npz"
     proc = subprocess.run([sys.executable, "-m", "udf.cli", "adapt", "--cube", str(cube), "--out", str(out),
-                           "--minutes", "0.1"], capture_output=True, text=True, timeout=600)
+                           "--steps", "160", "--minutes", "30"], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Trust report on" in proc.stdout and "Verdict:" in proc.stdout
     assert f"Wrote adapted checkpoint {out}" in proc.stdout
     _, meta = load_checkpoint(out)
     assert meta["adapted_from"]["training_data"]["kind"] == "multi-site corpus"
     assert set(meta["trust_report"]["methods"]["base"]) >= {"P1", "P2_60", "P3"}
+    assert meta["adapt"]["steps_run"] == 160 and meta["adapt"]["epochs_run"] == 2
+    assert meta["adapt"]["cut_by_time_cap"] is False and meta["adapt"]["time_cap_minutes"] == 30

@@ -5,11 +5,12 @@ import pytest
 from tests.conftest import DATA
 from udf.errors import CubeError
 from udf.evaluation.protocols import spatial_block_split
+from udf.ingest.decode import compressed_db_to_linear
 from udf.training.corpus.points import read_long_points, read_wide_points
 from udf.training.corpus.rasters import cube_series
 from udf.training.corpus.regrid import composite_days, regular_edges, training_variants
 from udf.training.corpus.reserved import RESERVED_SPLIT, drop_reserved, reserved_grids
-from udf.training.corpus.series import SeriesSet, compressed_db_to_linear
+from udf.training.corpus.series import SeriesSet
 
 CORPUS = DATA / "corpus"
 

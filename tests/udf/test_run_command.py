@@ -28,7 +28,7 @@ def _s1ndvi(*args: object) -> subprocess.CompletedProcess:
 def test_run_on_period_folder_from_a_shell(small_folder: Path, tmp_path: Path) -> None:
     out = tmp_path / "results"
     args = ("run", "--input", small_folder, "--start", START, "--period", "12D", "--out", out,
-            "--adapt-minutes", "0.02", "--adapt-epoch-steps", "4", "--max-seasons", "2")
+            "--adapt-steps", "12", "--adapt-epoch-steps", "4", "--max-seasons", "2")
     done = _s1ndvi(*args)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "[5/5] products: done" in done.stdout
@@ -55,8 +55,8 @@ def test_run_on_period_folder_from_a_shell(small_folder: Path, tmp_path: Path) -
     png = out / "maps" / "seasons_2017-11.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
     report = (out / "report.md").read_text()
-    for needle in ("Trust report on", "S2ndvi: NDVI, masked upstream", "periods [7] missing", "Sentinel-2 coverage",
-                   "farming year from 2017-11-01"):
+    for needle in ("Trust report on", "(12 steps, 3 epochs,", "S2ndvi: NDVI, masked upstream",
+                   "periods [7] missing", "Sentinel-2 coverage", "farming year from 2017-11-01"):
         assert needle in report
     for name in ("cube.nc", "fused.nc", "phenology.nc", "model.npz"):
         assert (out / name).exists()
@@ -76,7 +76,10 @@ def test_run_refusals(small_folder: Path, tmp_path: Path, cli) -> None:  # type:
     assert status == 2 and "give --start" in err
     status, _, err = cli("run", "--input", small_folder, "--start", START, "--period", "12D", "--out", tmp_path / "b",
                          "--adapt-minutes", "0")
-    assert status == 2 and "--adapt-minutes 0.0: expected a positive budget" in err
+    assert status == 2 and "--adapt-minutes 0.0: expected a positive time cap" in err
+    status, _, err = cli("run", "--input", small_folder, "--start", START, "--period", "12D", "--out", tmp_path / "b",
+                         "--adapt-steps", "0")
+    assert status == 2 and "--adapt-steps 0: expected a positive number of steps" in err
     status, _, err = cli("run", "--input", small_folder, "--start", START, "--period", "12D", "--out", tmp_path / "c",
                          "--year-start", "13-01")
     assert status == 2 and "'year_start'='13-01'" in err

@@ -12,6 +12,7 @@ import xarray as xr
 from udf.cli.output import say
 from udf.cli.phenology_cli import register_phenology
 from udf.cli.progress import progress_bar
+from udf.preprocess import S1_UNITS
 
 _log = logging.getLogger(__name__)
 
@@ -77,7 +78,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", default=None, help="checkpoint (default: shipped weights)")
     p.add_argument("--out", required=True, help="output netCDF with band NDVI (and NDVI_STD)")
     p.add_argument("--uncertainty", action="store_true", help="add band NDVI_STD")
-    p.add_argument("--s1-units", default="auto", choices=["auto", "db", "linear", "uint16_db"],
+    p.add_argument("--s1-units", default="auto", choices=list(S1_UNITS),
                    help="encoding of the S1 values (default auto: decided from dtype and range, and logged)")
     p.add_argument("--device", default="auto", help="torch device: auto (default; CUDA when present), cpu, cuda, cuda:N")
     p.add_argument("--batch-size", type=int, default=4096, help="pixels per forward pass; bounds memory (4096)")
@@ -104,7 +105,7 @@ def _register_cube(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--layout", default="auto", help="input layout (default: from the files)",
                    choices=["auto", "netcdf", "tobands", "per-period", "cropharvest", "stac-folders"])
     p.add_argument("--dates", help="sidecar CSV/JSON with the images' dates [ids, orbits] of a GEE stack")
-    p.add_argument("--s1-units", default="auto", choices=["auto", "db", "linear", "uint16_db"],
+    p.add_argument("--s1-units", default="auto", choices=list(S1_UNITS),
                    help="encoding of the S1 values (default auto: decided from dtype and range, and logged)")
     p.add_argument("--s1-backscatter", default="auto", choices=["auto", "sigma0", "gamma0"],
                    help="record the backscatter convention when the input does not say it")

@@ -4,7 +4,7 @@ Stages (each reused on a rerun when finished, see :mod:`udf.cli.run_stages`):
 
 1. ``cube``: read the export (period folder, ``timeseries.nc``, or any input ``s1ndvi cube`` reads) →
    ``cube.nc``;
-2. ``adapt``: fine-tune the shipped model on the cube's own clear pixels within a time budget, with the trust report
+2. ``adapt``: fine-tune the shipped model on the cube's own clear pixels for a budget of steps, with the trust report
    (skipped, and said so, when the cube has too little S2 for it) → ``model.npz``;
 3. ``fuse``: gap-free NDVI and NDVI_STD for every pixel and step → ``fused.nc``;
 4. ``phenology``: seasons per farming year (SOS/POS/EOS, length, peak, amplitude, number of seasons) →
@@ -21,6 +21,9 @@ from pathlib import Path
 
 import numpy as np
 import xarray as xr
+
+from udf.preprocess import S1_UNITS
+from udf.training.budget import ADAPT_STEPS_PER_EPOCH, RUN_ADAPT_STEPS
 
 __all__ = ["RunOptions", "register", "run_pipeline"]
 
@@ -40,9 +43,10 @@ class RunOptions:
     bands: tuple[str, ...] | None = None
     s1_units: str = "auto"
     s1_backscatter: str = "auto"
-    adapt_minutes: float = 2.0
+    adapt_steps: int = RUN_ADAPT_STEPS
+    adapt_minutes: float | None = None
     adapt: bool = True
-    adapt_epoch_steps: int = 80
+    adapt_epoch_steps: int = ADAPT_STEPS_PER_EPOCH
     block: int | None = None
     base: str | None = None
     year_start: str = "11-01"
@@ -70,14 +74,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--bands", type=parse_bands, default=None,
                    help="band names in file order when the GeoTIFFs have no band descriptions, e.g. VV,VH,S2ndvi; "
                         "one name (VH) for a stack with one band per period")
-    p.add_argument("--s1-units", default="auto", choices=["auto", "db", "linear", "uint16_db"],
+    p.add_argument("--s1-units", default="auto", choices=list(S1_UNITS),
                    help="encoding of the S1 values (default auto: decided from the range, and logged)")
     p.add_argument("--s1-backscatter", default="auto", choices=["auto", "sigma0", "gamma0"],
                    help="record the backscatter convention when the input does not say it")
-    p.add_argument("--adapt-minutes", type=float, default=2.0,
-                   help="fine-tuning budget on the cube's clear pixels, minutes (default 2)")
-    p.add_argument("--adapt-epoch-steps", type=int, default=80,
-                   help="optimisation steps per adapt epoch; the budget is checked after each epoch (default 80)")
+    p.add_argument("--adapt-steps", type=int, default=RUN_ADAPT_STEPS,
+                   help=f"fine-tuning budget on the cube's clear pixels, optimisation steps (default {RUN_ADAPT_STEPS}"
+                        ", about what the former 2-minute budget ran on a quiet 2-core CPU): seeded, so the same model "
+                        "on any machine")
+    p.add_argument("--adapt-minutes", type=float, default=None,
+                   help="wall-clock cap of the fine-tuning, minutes (default: none); if it runs out first, training "
+                        "stops there with a warning and the result depends on the machine's speed and load")
+    p.add_argument("--adapt-epoch-steps", type=int, default=ADAPT_STEPS_PER_EPOCH,
+                   help="optimisation steps between two validations (the best is kept) and cap checks "
+                        f"(default {ADAPT_STEPS_PER_EPOCH})")
     p.add_argument("--no-adapt", action="store_true", help="use the shipped (or --model) weights as they are")
     p.add_argument("--model", default=None, help="checkpoint to start from (default: the shipped weights)")
     p.add_argument("--block", type=int, default=None, help="adapt's hold-out block edge in pixels (default ~1/8)")
@@ -95,7 +105,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     opts = RunOptions(inputs=tuple(args.input), out=Path(args.out), start=args.start, period=args.period,
                       bands=args.bands, s1_units=args.s1_units, s1_backscatter=args.s1_backscatter,
-                      adapt_minutes=args.adapt_minutes, adapt=not args.no_adapt,
+                      adapt_steps=args.adapt_steps, adapt_minutes=args.adapt_minutes, adapt=not args.no_adapt,
                       adapt_epoch_steps=args.adapt_epoch_steps, block=args.block, base=args.model,
                       year_start=args.year_start, max_seasons=args.max_seasons, device=args.device, seed=args.seed,
                       force=args.force)
@@ -112,8 +122,10 @@ def run_pipeline(opts: RunOptions, say=_log.info) -> Path:  # type: ignore[no-un
     PhenologyConfig(year_start=opts.year_start, max_seasons=opts.max_seasons)  # bad options fail before any work
     from udf.errors import InvalidContext
 
-    if opts.adapt_minutes <= 0:
-        raise InvalidContext(f"--adapt-minutes {opts.adapt_minutes}: expected a positive budget (or --no-adapt).")
+    if opts.adapt_steps < 1:
+        raise InvalidContext(f"--adapt-steps {opts.adapt_steps}: expected a positive number of steps (or --no-adapt).")
+    if opts.adapt_minutes is not None and opts.adapt_minutes <= 0:
+        raise InvalidContext(f"--adapt-minutes {opts.adapt_minutes}: expected a positive time cap (or --no-adapt).")
     if opts.adapt_epoch_steps < 1:
         raise InvalidContext(f"--adapt-epoch-steps {opts.adapt_epoch_steps}: expected a positive integer.")
     out = opts.out
@@ -125,7 +137,8 @@ def run_pipeline(opts: RunOptions, say=_log.info) -> Path:  # type: ignore[no-un
                  "bands": opts.bands, "s1_units": opts.s1_units, "s1_backscatter": opts.s1_backscatter,
                  "mtimes": [_mtime(p) for p in opts.inputs]}
     summaries = {"cube": runner.run("cube", cube_opts, [paths["cube"]], lambda: _stage_cube(opts, paths["cube"]))}
-    adapt_opts = {"adapt": opts.adapt, "minutes": opts.adapt_minutes, "epoch_steps": opts.adapt_epoch_steps,
+    adapt_opts = {"adapt": opts.adapt, "steps": opts.adapt_steps, "minutes": opts.adapt_minutes,
+                  "epoch_steps": opts.adapt_epoch_steps,
                   "block": opts.block, "base": opts.base,
                   "seed": opts.seed}
     summaries["adapt"] = runner.run("adapt", adapt_opts, [paths["model"]] if opts.adapt else [],
@@ -183,12 +196,11 @@ def _stage_adapt(opts: RunOptions, paths: dict[str, Path]) -> dict:
         return {"weights": opts.base, "adapted": False, "reason": "--no-adapt"}
     cube = read_cube(paths["cube"])
     base, base_meta = load_checkpoint(opts.base)
-    aopts = AdaptOptions(minutes=opts.adapt_minutes, block=opts.block, seed=opts.seed, device=opts.device,
-                         steps_per_epoch=opts.adapt_epoch_steps)
-    total = max(1, round(60 * aopts.minutes))
-    with progress_bar(total=total, desc="adapt", unit="s") as bar:
+    aopts = AdaptOptions(steps=opts.adapt_steps, minutes=opts.adapt_minutes, block=opts.block, seed=opts.seed,
+                         device=opts.device, steps_per_epoch=opts.adapt_epoch_steps)
+    with progress_bar(total=aopts.steps, desc="adapt", unit="step") as bar:
         def progress(epoch: int, record: dict) -> None:
-            bar.n = min(total, round(60 * record["minutes"]))
+            bar.n = min(aopts.steps, int(record["steps"]))
             bar.refresh()
         try:
             model, meta = adapt(cube, base, base_meta, aopts, progress=progress)
@@ -199,7 +211,7 @@ def _stage_adapt(opts: RunOptions, paths: dict[str, Path]) -> dict:
     save_checkpoint(model, meta, paths["model"])
     text = format_trust_report(meta["trust_report"])
     _log.info("%s", text)
-    return {"weights": str(paths["model"]), "adapted": True, "trust_report_text": text,
+    return {"weights": str(paths["model"]), "adapted": True, "trust_report_text": text, "budget": meta["adapt"],
             "trust_report": json.loads(json.dumps(meta["trust_report"], default=float))}
 
 

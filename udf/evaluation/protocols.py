@@ -11,6 +11,7 @@ Masks are generated once per protocol with a fixed seed and shared by every meth
 """
 
 from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 
@@ -85,10 +86,15 @@ def spatial_block_split(shape: tuple[int, int], block: int = 8, fractions: tuple
 
 @dataclass(frozen=True)
 class Protocol:
-    """One protocol's hidden observations: ``hidden`` ``(t, y, x)`` (only on the scored pixels)."""
+    """One protocol's hidden observations: ``hidden`` ``(t, y, x)`` (only on the scored pixels).
+
+    ``pixels`` (``(y, x)`` bool) is set by protocols that choose their own scored pixels (P3S, P3C in
+    :mod:`udf.evaluation.shift_protocols`: the whole hidden area); None means the run's scored pixels.
+    """
 
     name: str
     hidden: np.ndarray
+    pixels: Optional[np.ndarray] = None
 
     def apply(self, ndvi: np.ndarray) -> np.ndarray:
         """NDVI ``(t, y, x)`` with the hidden observations set to NaN (what every method gets as input)."""

@@ -15,6 +15,7 @@ import xarray as xr
 from udf.errors import BandNotAvailable, CubeError, DimensionNotAvailable
 from udf.ingest.compositing import composite_ndvi, composite_s1, regular_grid
 from udf.ingest.cube_io import open_netcdf
+from udf.ingest.decode import Encoding, crs_wkt, decode_time, ndvi_from_reflectance
 from udf.preprocess import NDVI_BAND, S1_BANDS, detect_s1_units, s1_to_linear
 
 _log = logging.getLogger(__name__)
@@ -33,32 +34,15 @@ def _time_dim(ds: xr.Dataset, path: Path) -> str:
     raise DimensionNotAvailable(f"No time dimension {_TIME_NAMES} in '{path}'; dims are {dict(ds.sizes)}.")
 
 
-def decode_time(ds: xr.Dataset, name: str) -> np.ndarray:
-    """The time labels of a netCDF variable, decoded to ``datetime64``."""
-    var = ds[name]
-    if np.issubdtype(var.dtype, np.datetime64):
-        return var.values.astype("datetime64[ns]")
-    decoded = xr.decode_cf(xr.Dataset(coords={name: var}))
-    return np.asarray(decoded[name].values).astype("datetime64[ns]")
-
-
 def decode_var(var: xr.DataArray) -> tuple[np.ndarray, np.dtype]:
-    """Apply ``_Unsigned``, ``_FillValue``/``missing_value`` (→ NaN), scale and offset; return values and raw dtype.
+    """Decode a netCDF variable read with ``decode_cf=False`` (:class:`udf.ingest.decode.Encoding`, CF rules) to float64.
 
-    The largest value of an unsigned integer type (65535 for uint16, 255 for uint8) is no-data, as in openEO exports.
+    Returns:
+        The values (NaN for no data) and the raw stored dtype (after ``_Unsigned``).
     """
-    raw = np.asarray(var.values)
-    if str(var.attrs.get("_Unsigned", "")).lower() == "true" and raw.dtype.kind == "i":
-        raw = raw.view(raw.dtype.str.replace("i", "u"))
-    out = raw.astype(np.float64)
-    if raw.dtype.kind == "u":
-        out[raw == np.iinfo(raw.dtype).max] = np.nan
-    for key in ("_FillValue", "missing_value"):
-        if key in var.attrs:
-            fill = np.asarray(var.attrs[key]).astype(raw.dtype).astype(np.float64)
-            out[raw.astype(np.float64) == fill] = np.nan
-    out = out * float(var.attrs.get("scale_factor", 1.0)) + float(var.attrs.get("add_offset", 0.0))
-    return out, raw.dtype
+    encoding = Encoding.from_cf(var.attrs)
+    raw = encoding.stored(np.asarray(var.values))
+    return encoding.decode(raw, np.float64), raw.dtype
 
 
 def find_band(ds: xr.Dataset, band: str, path: Path) -> str:
@@ -74,17 +58,6 @@ def find_band(ds: xr.Dataset, band: str, path: Path) -> str:
     return hits[0]
 
 
-def crs_wkt(ds: xr.Dataset) -> str | None:
-    """The WKT of a dataset's CRS, from its grid-mapping variable or attributes."""
-    for name in ("crs", "spatial_ref"):
-        if name in ds.variables:
-            attrs = ds[name].attrs
-            for key in ("crs_wkt", "spatial_ref"):
-                if key in attrs:
-                    return str(attrs[key])
-    return None
-
-
 def open_bands(path: str | Path, bands: tuple[str, ...]) -> tuple[xr.Dataset, np.ndarray, str | None]:
     """Open a netCDF file and decode the requested bands.
 
@@ -95,7 +68,7 @@ def open_bands(path: str | Path, bands: tuple[str, ...]) -> tuple[xr.Dataset, np
     path = Path(path)
     ds = open_netcdf(path, "Input file", decode_cf=False, decode_times=False)
     tdim = _time_dim(ds, path)
-    times = decode_time(ds, tdim)
+    times = decode_time(ds[tdim].values, ds[tdim].attrs, tdim)
     out, dtypes = {}, []
     for band in bands:
         var = ds[find_band(ds, band, path)]
@@ -106,7 +79,7 @@ def open_bands(path: str | Path, bands: tuple[str, ...]) -> tuple[xr.Dataset, np
         dtypes.append(dtype)
     coords = {"t": times, "y": ds["y"].values.astype(np.float64), "x": ds["x"].values.astype(np.float64)}
     decoded = xr.Dataset(out, coords=coords).sortby("t")
-    return decoded, np.array(dtypes, dtype=object), crs_wkt(ds)
+    return decoded, np.array(dtypes, dtype=object), crs_wkt({str(n): ds[n].attrs for n in ds.variables})
 
 
 def load_s1(path: str | Path, s1_units: str = "auto") -> xr.DataArray:
@@ -215,9 +188,7 @@ def load_s2_ndvi(path: str | Path, target: xr.DataArray, scl_path: str | Path | 
     _check_crs(crs, target.attrs.get("crs"), path)
     refl = to_grid(refl, target["y"].values, target["x"].values, f"S2 '{path}'")
     red, nir = refl["B04"].values, refl["B08"].values
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ndvi = (nir - red) / (nir + red)
-    ndvi[~np.isfinite(ndvi) | (red <= 0) | (nir <= 0)] = np.nan
+    ndvi = ndvi_from_reflectance(red, nir)
     if use_scl:
         scl_ds, _, _ = open_bands(scl_path or path, ("SCL",))
         scl = to_grid(scl_ds, target["y"].values, target["x"].values, f"SCL '{scl_path or path}'")
@@ -226,7 +197,7 @@ def load_s2_ndvi(path: str | Path, target: xr.DataArray, scl_path: str | Path | 
     else:
         _log.info("NDVI from '%s' is not masked with SCL (use_scl=False): the composites must be cloud-free", path)
     _log.info("Read S2 from %s: %d scenes, %.1f%% clear pixels", path, ndvi.shape[0], 100 * np.isfinite(ndvi).mean())
-    return xr.DataArray(np.clip(ndvi, -1, 1).astype(np.float32), dims=("t", "y", "x"), name=NDVI_BAND,
+    return xr.DataArray(ndvi, dims=("t", "y", "x"), name=NDVI_BAND,
                         coords={"t": refl["t"].values, "y": target["y"].values, "x": target["x"].values})
 
 

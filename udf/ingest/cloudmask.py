@@ -16,6 +16,7 @@ import numpy as np
 
 from udf.errors import CloudMaskMissing
 from udf.ingest.base import dilate, scl_clear
+from udf.ingest.decode import ndvi_from_reflectance
 
 __all__ = ["MASK_BANDS", "choose_mask", "clear_sky", "describe_mask", "ndvi_block"]
 
@@ -106,10 +107,8 @@ def ndvi_block(red: np.ndarray, nir: np.ndarray, mask: np.ndarray | None, kind: 
     off = offset.astype(np.float32)[:, None, None]
     r = red.astype(np.float32) - off
     n = nir.astype(np.float32) - off
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ndvi = (n - r) / (n + r)
-    ndvi[~np.isfinite(ndvi) | ~(r > 0) | ~(n > 0)] = np.nan
+    ndvi = ndvi_from_reflectance(r, n)
     clear = clear_sky(kind, mask, threshold, dilation)
     if clear is not None:
         ndvi[~clear] = np.nan
-    return np.clip(ndvi, -1, 1, out=ndvi)
+    return ndvi

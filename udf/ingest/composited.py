@@ -32,6 +32,7 @@ import numpy as np
 import xarray as xr
 
 from udf.errors import BandNotAvailable, CubeError, DatesNotFound, DimensionNotAvailable, UnsupportedLayout
+from udf.ingest.decode import Encoding, crs_wkt, decode_time, s1_nodata
 from udf.ingest.stats import IngestRecord, check_ndvi_not_empty
 from udf.preprocess import check_s1_units, detect_s1_units, s1_to_linear
 
@@ -227,9 +228,9 @@ def _period_folder(files: list[Path], opts: CompositedOptions) -> xr.DataArray:
             if t.b != 0 or t.d != 0:
                 raise UnsupportedLayout(f"'{path}' has a rotated grid ({t}); export it north-up.")
             grids.append((src.crs.to_wkt() if src.crs else None, tuple(t)[:6], (src.height, src.width), path))
-            raw = src.read().astype(np.float32)
-            nod = src.nodata
-        layers.append(_decode_layer(raw, roles, nod))
+            raw = src.read()
+            encodings = [Encoding.from_geotiff(src.nodata, src.scales[i], src.offsets[i]) for i in range(src.count)]
+        layers.append(_decode_layer(raw, roles, encodings))
     _same_grids(grids)
     crs, transform, shape, _ = grids[0]
     assert names0 is not None
@@ -255,17 +256,12 @@ def _period_folder(files: list[Path], opts: CompositedOptions) -> xr.DataArray:
                   names0[roles["NDVI"]] if "NDVI" in roles else None, record, opts, layout, backscatter)
 
 
-def _decode_layer(raw: np.ndarray, roles: dict[str, int], nodata: float | None) -> dict[str, np.ndarray]:
+def _decode_layer(raw: np.ndarray, roles: dict[str, int], encodings: list[Encoding]) -> dict[str, np.ndarray]:
+    """Decode the bands of ``roles`` (:mod:`udf.ingest.decode`); a zero S1 value is no-data."""
     out = {}
     for key, pos in roles.items():
-        band = raw[pos].copy()
-        bad = ~np.isfinite(band)
-        if nodata is not None and np.isfinite(nodata):
-            bad |= band == np.float32(nodata)
-        if key in _S1:
-            bad |= band == 0
-        band[bad] = np.nan
-        out[key] = band
+        band = encodings[pos].decode(raw[pos])
+        out[key] = s1_nodata(band) if key in _S1 else band
     return out
 
 
@@ -304,15 +300,15 @@ def _stack(path: Path, opts: CompositedOptions) -> xr.DataArray:
     with rasterio.open(path) as src:
         names = [d or "" for d in src.descriptions]
         name = opts.bands[0] if opts.bands and len(opts.bands) == 1 else names[0]
-        raw = src.read().astype(np.float32)
-        nod, t, crs, shape = src.nodata, src.transform, (src.crs.to_wkt() if src.crs else None), (src.height,
-                                                                                                  src.width)
+        raw = src.read()
+        encodings = [Encoding.from_geotiff(src.nodata, src.scales[i], src.offsets[i]) for i in range(src.count)]
+        t, crs, shape = src.transform, (src.crs.to_wkt() if src.crs else None), (src.height, src.width)
     if name.upper() != "VH":
         kind = "VV only" if name.upper() == "VV" else f"band {name!r}"
         raise UnsupportedLayout(f"'{path}' is a stack of {raw.shape[0]} periods of {kind}; a one-band-per-period "
                                 "stack must hold VH (give --bands VH), and VV alone is not supported: " +
                                 SINGLE_POL_MESSAGE.format(found=name))
-    vh = np.stack([_decode_layer(raw[k:k + 1], {"VH": 0}, nod)["VH"] for k in range(raw.shape[0])])
+    vh = np.stack([_decode_layer(raw, {"VH": k}, encodings)["VH"] for k in range(raw.shape[0])])
     times = period_dates(list(range(1, raw.shape[0] + 1)), opts.start, opts.period)
     record = IngestRecord(source=str(path))
     record.decided.append(f"a stack of {raw.shape[0]} periods of {name}: band k is period k, starting at {opts.start} "
@@ -340,7 +336,7 @@ def _dim(ds: xr.Dataset, names: tuple[str, ...], what: str, path: Path) -> str:
 
 
 def _netcdf(path: Path, opts: CompositedOptions) -> xr.DataArray:
-    from udf.ingest.base import crs_wkt, decode_time, decode_var
+    from udf.ingest.base import decode_var
     from udf.ingest.cube_io import open_netcdf
 
     ds = open_netcdf(path, "Input file", decode_cf=False, decode_times=False)
@@ -359,19 +355,16 @@ def _netcdf(path: Path, opts: CompositedOptions) -> xr.DataArray:
     roles, ignored = _roles(usable, f"'{path}'")
     for name, reason in ignored.items():
         record.ignore(name, reason)
-    times = decode_time(ds, tdim)
+    times = decode_time(ds[tdim].values, ds[tdim].attrs, tdim)
     order = np.argsort(times, kind="stable")
     decoded = {}
     for key, pos in roles.items():
         values, _ = decode_var(ds[usable[pos]].transpose(tdim, ydim, xdim))
         values = values[order].astype(np.float32)
-        values[~np.isfinite(values)] = np.nan
-        if key in _S1:
-            values[values == 0] = np.nan
-        decoded[key] = values
+        decoded[key] = s1_nodata(values) if key in _S1 else values
     times = times[order]
     y, x = ds[ydim].values.astype(np.float64), ds[xdim].values.astype(np.float64)
-    crs = crs_wkt(ds) or ("EPSG:4326" if ydim in ("lat", "latitude") else None)
+    crs = crs_wkt({str(n): ds[n].attrs for n in ds.variables}) or ("EPSG:4326" if ydim in ("lat", "latitude") else None)
     resample = _check_cadence(times, opts.period, path, record)
     backscatter = (f"{opts.s1_backscatter} (stated with --s1-backscatter)" if opts.s1_backscatter != "auto" else
                    str(ds.attrs.get("s1_backscatter", "unknown (not recorded in the input; state it with "

@@ -15,6 +15,7 @@ import numpy as np
 import xarray as xr
 
 from udf.errors import GridMismatch, UnsupportedLayout
+from udf.ingest.decode import Encoding
 
 if TYPE_CHECKING:
     import rasterio
@@ -127,34 +128,27 @@ def open_raster(path: str | Path, chunk: int = 128) -> Raster:
 
 
 def decode(raster: Raster, positions: list[int], nodata: bool = True) -> da.Array:
-    """Bands at 0-based ``positions`` as float32 ``(n, y, x)``; the file's no-data value and non-finite values → NaN.
+    """Bands at 0-based ``positions`` as float32 ``(n, y, x)``, decoded by :class:`udf.ingest.decode.Encoding`.
 
-    A per-band scale or offset stored in the file is applied (and logged). ``nodata=False`` keeps the no-data value
-    as a value: a GeoTIFF has one no-data value for all bands, and 0 is "no cloud" in a QA60 or probability band.
+    The file's no-data value and non-finite values become NaN; a per-band scale or offset stored in the file is
+    applied (and logged). ``nodata=False`` keeps the no-data value as a value: a GeoTIFF has one no-data value for
+    all bands, and 0 is "no cloud" in a QA60 or probability band.
     """
-    fill = raster.nodata if nodata and raster.nodata is not None and np.isfinite(raster.nodata) else None
-    scales: np.ndarray | None = np.array([raster.scales[p] for p in positions], dtype=np.float32)
-    offsets: np.ndarray | None = np.array([raster.offsets[p] for p in positions], dtype=np.float32)
-    if np.any(scales != 1) or np.any(offsets != 0):
+    encodings = tuple(Encoding.from_geotiff(raster.nodata if nodata else None, raster.scales[p], raster.offsets[p])
+                      for p in positions)
+    if any(e.scale != 1.0 or e.offset != 0.0 for e in encodings):
         _log.info("Applying the scale/offset stored in '%s' to bands %s", raster.path, positions)
-    else:
-        scales = offsets = None
     block = raster.data.data
-    return da.map_blocks(_decode_block, block, positions=np.asarray(positions), fill=fill, scales=scales,
-                         offsets=offsets, dtype=np.float32, chunks=((len(positions),),) + block.chunks[1:])
+    return da.map_blocks(_decode_block, block, positions=tuple(positions), encodings=encodings, dtype=np.float32,
+                         chunks=((len(positions),),) + block.chunks[1:])
 
 
-def _decode_block(raw: np.ndarray, positions: np.ndarray, fill: float | None, scales: np.ndarray | None,
-                  offsets: np.ndarray | None) -> np.ndarray:
-    picked = raw[positions]
-    out = picked.astype(np.float32)
-    if fill is not None:
-        out[picked == picked.dtype.type(fill)] = np.nan
-    if scales is not None and offsets is not None:
-        out = out * scales[:, None, None] + offsets[:, None, None]
-    if out.dtype.kind == "f" and picked.dtype.kind == "f":
-        out[~np.isfinite(out)] = np.nan
-    return out
+def _decode_block(raw: np.ndarray, positions: tuple[int, ...], encodings: tuple[Encoding, ...]) -> np.ndarray:
+    if not positions:
+        return np.empty((0, *raw.shape[1:]), dtype=np.float32)
+    if len(set(encodings)) == 1:  # the usual case (one no-data value per file, no scales): one call for all bands
+        return encodings[0].decode(raw[list(positions)])
+    return np.stack([enc.decode(raw[p]) for p, enc in zip(positions, encodings)])
 
 
 def check_same_grid(grids: dict[str, Grid]) -> Grid:

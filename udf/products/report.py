@@ -6,6 +6,8 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from udf.training.budget import describe_budget
+
 __all__ = ["write_report"]
 
 _log = logging.getLogger(__name__)
@@ -48,8 +50,9 @@ def write_report(path: Path, opts: "object", cube: xr.DataArray, summaries: dict
     a = s["adapt"]
     lines += ["", "## Adaptation and trust", ""]
     if a.get("adapted"):
-        lines += [f"Adapted on the cube's clear pixels for {getattr(opts, 'adapt_minutes')} min "
-                  f"(weights {a['weights']}).", "", "```", a["trust_report_text"], "```"]
+        spent = f" ({describe_budget(a['budget'])})" if "budget" in a else ""
+        lines += [f"Adapted on the cube's clear pixels{spent}; weights {a['weights']}.", "", "```",
+                  a["trust_report_text"], "```"]
     else:
         lines += [f"Not adapted ({a.get('reason')}); weights: {a.get('weights') or 'shipped'}. Without adaptation "
                   "there is no trust report on this cube: the shipped weights' leave-one-site-out scores apply "
@@ -75,3 +78,4 @@ def write_report(path: Path, opts: "object", cube: xr.DataArray, summaries: dict
     path.write_text("\n".join(lines) + "\n")
     _log.info("Wrote report %s", path)
     return path
+

@@ -2,11 +2,12 @@
 
 The cube's own cloud-free S2 is the supervision (self-supervised like pretraining: observations are hidden and
 predicted; its NaN NDVI stays unknown). The cube is cut into spatial blocks: training blocks adapt the model,
-validation blocks choose the epoch kept (the whole budget is used) and recalibrate NDVI_STD on the cube's own held-out
-residuals, test blocks are scored once at the end for the **trust report**: MAE/R² of the adapted model, the base
-(pretrained) model, linear interpolation and Whittaker (λ chosen on the training blocks) under P1, P2_60, P2_90 and
-P3, and the std coverage. Both models predict as the UDF does (self-calibrated; under P3 on the training blocks' NDVI,
-as the UDF calibrates on a cube's other pixels when the scored ones have none).
+validation blocks choose the epoch kept (the whole budget of optimisation steps is used: seeded, so the same
+weights on any machine; a wall-clock cap only stops it early, with a warning) and recalibrate NDVI_STD on the cube's
+own held-out residuals, test blocks are scored once at the end for the **trust report**: MAE/R² of the adapted
+model, the base (pretrained) model, linear interpolation and Whittaker (λ chosen on the training blocks) under P1,
+P2_60, P2_90 and P3, and the std coverage. Both models predict as the UDF does (self-calibrated; under P3 on the
+training blocks' NDVI, as the UDF calibrates on a cube's other pixels when the scored ones have none).
 """
 
 import logging
@@ -22,24 +23,30 @@ from udf.evaluation.metrics import score
 from udf.evaluation.protocols import PROTOCOLS, SpatialSplit, spatial_block_split
 from udf.evaluation.validation import aggregate, coverage, mask_sets, score_masked
 from udf.model import FusionNet
+from udf.training.budget import ADAPT_STEPS_PER_EPOCH, DEFAULT_ADAPT_STEPS
 from udf.training.fit import fit, split_series
 from udf.training.loop import in_site_config
 
 _log = logging.getLogger(__name__)
 
-__all__ = ["AdaptOptions", "adapt", "adapt_split", "format_trust_report", "trust_report"]
+__all__ = ["DEFAULT_ADAPT_STEPS", "AdaptOptions", "adapt", "adapt_split", "format_trust_report", "trust_report"]
 
 
 @dataclass(frozen=True)
 class AdaptOptions:
     """How ``adapt`` fine-tunes."""
 
-    minutes: float = 4.0
-    """Wall-clock budget of the fine-tuning (the best validation epoch is kept)."""
+    steps: int = DEFAULT_ADAPT_STEPS
+    """Optimisation steps of the fine-tuning (the best validation epoch is kept). A number of steps, not a time, so
+    that the adapted weights are the same on any machine, however loaded (CPU vs GPU: within float tolerance)."""
+    minutes: float | None = None
+    """Wall-clock cap (None: none). When it runs out before ``steps``, training stops with a warning and the
+    checkpoint records it (``adapt.cut_by_time_cap``): the result then depends on the machine's speed and load."""
     epochs: int = 5000
-    """Most epochs (the time budget ends it first; the best validation epoch is kept)."""
-    steps_per_epoch: int = 80
-    """Optimisation steps per epoch."""
+    """Most epochs, and the length of the cosine learning-rate schedule (so over the default steps the rate stays
+    near ``lr``)."""
+    steps_per_epoch: int = ADAPT_STEPS_PER_EPOCH
+    """Optimisation steps per epoch (between two validations)."""
     lr: float = 3e-3
     """Learning rate."""
     patience: int | None = None
@@ -51,8 +58,10 @@ class AdaptOptions:
     """Spatial block edge (pixels); default from the cube size (at least 8, about 8 blocks across)."""
     seed: int = 0
     """Seed of the split, the masks and the training."""
-    threads: int = 2
-    """Torch threads."""
+    threads: int = 1
+    """Torch intra-op threads. One: on the shared 2-core test machine at load ~7, 240 steps on the embedded sample
+    took 15.7 s with one thread and 126 s with two (threads wait for each other at every small op); the weights
+    differ between thread counts at float level only (4e-7 after 160 steps)."""
     device: str = "cpu"
     """Torch device of the fine-tuning."""
 
@@ -81,19 +90,33 @@ def adapt(cube: xr.DataArray, base: FusionNet, base_meta: dict, opts: AdaptOptio
     Returns:
         The adapted model and its metadata (with ``trust_report`` when ``score_test``).
     """
+    if opts.steps < 1:
+        raise ValueError(f"adapt steps {opts.steps}: expected a positive number of optimisation steps.")
+    if opts.minutes is not None and opts.minutes <= 0:
+        raise ValueError(f"adapt time cap {opts.minutes} min: expected a positive number of minutes (or no cap).")
     split = split or adapt_split((cube.sizes["y"], cube.sizes["x"]), opts.block, opts.seed)
     start = base.with_calendar()  # the base's exact twin, plus zero weights on the day of year
     cfg = in_site_config(model=start.config, epochs=opts.epochs, steps_per_epoch=opts.steps_per_epoch, lr=opts.lr,
-                         max_minutes=opts.minutes, seed=opts.seed, threads=opts.threads,
+                         max_steps=opts.steps, max_minutes=opts.minutes, seed=opts.seed, threads=opts.threads,
                          patience=opts.epochs if opts.patience is None else opts.patience,
                          device=opts.device)
     model, meta = fit(cube, split, cfg, init=start, score_test=False, progress=progress)
+    meta["adapt"] = budget_record(meta["history"], opts)
     meta["adapted_from"] = {k: base_meta.get(k) for k in ("training_data", "std_scale", "loso_summary")
                             if k in base_meta}
     meta["training_data"]["kind"] = "adapted on the user's cube"
     if score_test:
         meta["trust_report"] = trust_report(cube, split, model, meta, base, base_meta, opts.seed)
     return model, meta
+
+
+def budget_record(history: list[dict], opts: AdaptOptions) -> dict:
+    """What the fine-tuning spent: steps asked and run, epochs, minutes, and whether the time cap cut it short."""
+    last = history[-1] if history else {}
+    return {"steps": opts.steps, "steps_run": int(last.get("steps", 0)), "epochs_run": max(0, len(history) - 1),
+            "steps_per_epoch": opts.steps_per_epoch, "time_cap_minutes": opts.minutes,
+            "minutes": float(last.get("minutes", 0.0)), "cut_by_time_cap": last.get("stopped") == "time cap",
+            "stopped": last.get("stopped", "budget")}
 
 
 def trust_report(cube: xr.DataArray, split: SpatialSplit, model: FusionNet, meta: dict, base: FusionNet,

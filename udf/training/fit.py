@@ -16,7 +16,7 @@ from udf.evaluation.protocols import PROTOCOLS, SpatialSplit
 from udf.evaluation.validation import calibrate_std, coverage, mask_sets, score_masked
 from udf.ingest.compositing import composite_ndvi, composite_s1, regular_grid
 from udf.model import FusionNet
-from udf.preprocess import NDVI_BAND, check_cube, check_ndvi, detect_s1_units, s1_to_linear
+from udf.preprocess import NDVI_BAND, S1_UNITS, check_cube, check_ndvi, detect_s1_units, s1_to_linear
 from udf.training.corpus.rasters import cube_series
 from udf.training.corpus.regrid import training_variants
 from udf.training.corpus.series import SeriesSet
@@ -158,7 +158,7 @@ def fit(cube: xr.DataArray, split: SpatialSplit, cfg: TrainConfig, init: FusionN
         "std_scale": scale, "training": cfg.to_dict(), "split": split.describe(), "history": history,
         "heldout_metrics": {r["protocol"]: r["metrics"] for r in test_res},
         "heldout_std_coverage": coverage(test_res), "validation_std_coverage": coverage(val_res, scale),
-        "s1_units_accepted": ["auto", "db", "linear", "uint16_db"],
+        "s1_units_accepted": list(S1_UNITS),
         "training_data": {"cube_steps": int(cube.sizes["t"]), "cube_shape": [int(cube.sizes["y"]),
                                                                               int(cube.sizes["x"])],
                           "period": cube.attrs.get("composite_period", "unknown"),

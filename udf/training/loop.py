@@ -80,8 +80,12 @@ class TrainConfig:
     """Drop cloud-dip NDVI values (far below both neighbours) from the training targets (not from the inputs)."""
     augment: Augment = field(default_factory=Augment)
     """S1 perturbations."""
+    max_steps: int | None = None
+    """Total optimisation steps (None: ``epochs × steps_per_epoch``); the last epoch is cut to fit. A step budget
+    gives the same weights on any machine, however loaded."""
     max_minutes: float | None = None
-    """Wall-clock budget; training stops (keeping the best epoch) when it runs out."""
+    """Wall-clock cap; training stops (keeping the best epoch) when it runs out, with a warning when it cuts the
+    epochs or steps short (the result then depends on the machine's speed and load)."""
     seed: int = 0
     """Seed of every random choice (weights, batches, masks, perturbations)."""
     threads: int = 1
@@ -332,25 +336,36 @@ def _train(pool: dict[str, list[SeriesSet]], val_score: Callable[[FusionNet], fl
         model.eval()
         best, best_state = val_score(model), {k: v.clone() for k, v in model.state_dict().items()}
         history.append({"epoch": 0, "train_loss": float("nan"), "val_score": best, "minutes": 0.0})
-    for epoch in range(len(history), len(history) + cfg.epochs):
+    done, first = 0, len(history)
+    for epoch in range(first, first + cfg.epochs):
+        n_steps = cfg.steps_per_epoch if cfg.max_steps is None else min(cfg.steps_per_epoch, cfg.max_steps - done)
         model.train()
-        losses = [_train_step(model, opt, _draw(pool, cfg, rng), cfg, rng) for _ in range(cfg.steps_per_epoch)]
+        losses = [_train_step(model, opt, _draw(pool, cfg, rng), cfg, rng) for _ in range(n_steps)]
+        done += n_steps
         sched.step()
         model.eval()
         score = val_score(model)
         record = {"epoch": epoch, "train_loss": float(np.mean(losses)), "val_score": score,
-                  "minutes": (time.monotonic() - t0) / 60}
+                  "minutes": (time.monotonic() - t0) / 60, "steps": done}
         history.append(record)
         if progress is not None:
             progress(epoch, record)
         _log.info("epoch %d train %.4f val %.4f (%.1f min)", epoch, record["train_loss"], score, record["minutes"])
+        finished = epoch == first + cfg.epochs - 1 or (cfg.max_steps is not None and done >= cfg.max_steps)
         if score < best:
             best, best_state = score, {k: v.clone() for k, v in model.state_dict().items()}
         elif epoch - int(np.argmin([h["val_score"] for h in history])) >= cfg.patience:
             _log.info("early stop at epoch %d (best %.4f)", epoch, best)
+            record["stopped"] = "early stop"
+            break
+        if finished:
+            record["stopped"] = "budget"
             break
         if cfg.max_minutes is not None and record["minutes"] >= cfg.max_minutes:
-            _log.info("time budget of %.1f min reached at epoch %d", cfg.max_minutes, epoch)
+            _log.warning("The time cap of %g min cut training short at epoch %d (%d of %d steps): the result depends "
+                         "on this machine's speed and load; raise the cap (or remove it) to train the whole budget.",
+                         cfg.max_minutes, epoch, done, cfg.max_steps or cfg.epochs * cfg.steps_per_epoch)
+            record["stopped"] = "time cap"
             break
     if best_state is not None:
         model.load_state_dict(best_state)

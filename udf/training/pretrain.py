@@ -13,6 +13,7 @@ import numpy as np
 
 from udf.evaluation.validation import aggregate, calibrate_std, coverage, mask_sets, score_masked
 from udf.model import FusionNet
+from udf.preprocess import S1_UNITS
 from udf.training.corpus.regrid import training_variants
 from udf.training.corpus.series import SeriesSet
 from udf.training.loop import TrainConfig, train
@@ -74,7 +75,7 @@ def pretrain(corpus: dict[str, list[SeriesSet]], cfg: TrainConfig, holdout: tupl
     scale = calibrate_std(res)
     meta = {"std_scale": scale, "std_scale_in_site": scale, "training": cfg.to_dict(), "history": history,
             "validation_metrics": aggregate(res), "validation_std_coverage": coverage(res, scale),
-            "s1_units_accepted": ["auto", "db", "linear", "uint16_db"],
+            "s1_units_accepted": list(S1_UNITS),
             "training_data": {"kind": "multi-site corpus", "sites": sorted(pool), "held_out_sites": list(holdout),
                               "sources": sorted({f"{s.site}: {s.source} ({s.grid})" for v in corpus.values()
                                                  for s in v if s.site not in holdout}),

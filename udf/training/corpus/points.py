@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 
 from udf.errors import CubeError
-from udf.training.corpus.series import SeriesSet, compressed_db_to_linear, ndvi_from_reflectance
+from udf.ingest.decode import compressed_db_to_linear, ndvi_from_reflectance
+from udf.training.corpus.series import UINT16_NODATA, SeriesSet
 
 _log = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ def read_long_points(path: str | Path, site: str) -> SeriesSet:
 
     s1 = np.stack([compressed_db_to_linear(grid("S1-SIGMA0-VV", 0)), compressed_db_to_linear(grid("S1-SIGMA0-VH", 0))],
                   axis=-1)
-    ndvi = ndvi_from_reflectance(grid("S2-L2A-B04", 65535), grid("S2-L2A-B08", 65535))
+    ndvi = ndvi_from_reflectance(grid("S2-L2A-B04", UINT16_NODATA), grid("S2-L2A-B08", UINT16_NODATA), UINT16_NODATA)
     day_numbers = (dates.astype("datetime64[D]").astype(np.int64)).astype(np.float64)
     days = np.broadcast_to(day_numbers, (n, t)).copy()
     out = SeriesSet(site=site, source=path.name, grid=_grid_name(day_numbers), days=days, s1=s1, ndvi=ndvi,
@@ -120,7 +121,7 @@ def read_wide_points(path: str | Path, site: str, rows: np.ndarray | None = None
     days = np.stack([wide_dates(s, steps, grid) for s in starts])
     s1 = np.stack([compressed_db_to_linear(block("VV")), compressed_db_to_linear(block("VH"))], axis=-1)
     out = SeriesSet(site=site, source=path.name, grid=grid, days=days, s1=s1,
-                    ndvi=ndvi_from_reflectance(block("B04"), block("B08")), group=np.arange(len(df)),
+                    ndvi=ndvi_from_reflectance(block("B04"), block("B08"), UINT16_NODATA), group=np.arange(len(df)),
                     attrs={"s1": "sigma0 compressed dB", "s2": "cloud-masked composite"})
     _log.info("Read %s", out.describe())
     return out

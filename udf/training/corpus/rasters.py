@@ -12,8 +12,9 @@ import numpy as np
 import xarray as xr
 
 from udf.errors import BandNotAvailable, CubeError
+from udf.ingest.decode import ndvi_from_reflectance
 from udf.preprocess import times_to_days
-from udf.training.corpus.series import SeriesSet, ndvi_from_reflectance
+from udf.training.corpus.series import SeriesSet
 
 _log = logging.getLogger(__name__)
 
@@ -91,7 +92,7 @@ def read_cropharvest_tif(path: str | Path, site: str, start: str, blue_cloud: fl
     ny, nx = values.shape[1:]
     with np.errstate(invalid="ignore"):
         vv, vh = (10.0 ** (band(b) / 10.0) for b in ("VV", "VH"))
-    ndvi = ndvi_from_reflectance(band("B4"), band("B8"), nodata=None)
+    ndvi = ndvi_from_reflectance(band("B4"), band("B8"))
     ndvi[band("B2") > blue_cloud] = np.nan
     s1 = np.stack([vv, vh], axis=-1).reshape(periods, ny * nx, 2).transpose(1, 0, 2).astype(np.float32)
     day0 = float(np.datetime64(start, "D").astype(np.int64))

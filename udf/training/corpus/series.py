@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-__all__ = ["SeriesSet", "UINT16_NODATA", "compressed_db_to_linear", "ndvi_from_reflectance"]
+__all__ = ["SeriesSet", "UINT16_NODATA"]
 
 UINT16_NODATA = 65535
 """No-data value of WorldCereal's uint16 encodings (S1 compressed dB and S2 reflectance × 10000)."""
@@ -70,23 +70,3 @@ class SeriesSet:
                 "steps": self.steps, "period": f"{first}..{last}",
                 "ndvi_observations": int(np.isfinite(self.ndvi).sum()),
                 "s1_observations": int(np.isfinite(self.s1).all(-1).sum())}
-
-
-def compressed_db_to_linear(values: np.ndarray) -> np.ndarray:
-    """WorldCereal's uint16 "compressed dB" (dB = 20·log10(v) − 83; 0 and 65535 no data) to linear power."""
-    v = np.asarray(values, dtype=np.float64)
-    bad = ~np.isfinite(v) | (v <= 0) | (v >= UINT16_NODATA)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        lin = 10.0 ** ((20.0 * np.log10(np.where(bad, 1.0, v)) - 83.0) / 10.0)
-    return np.where(bad, np.nan, lin).astype(np.float32)
-
-
-def ndvi_from_reflectance(red: np.ndarray, nir: np.ndarray, nodata: float | None = UINT16_NODATA) -> np.ndarray:
-    """NDVI = (NIR − red)/(NIR + red) of scaled reflectances; no-data, non-positive or non-finite inputs give NaN."""
-    r, n = np.asarray(red, dtype=np.float64), np.asarray(nir, dtype=np.float64)
-    bad = ~np.isfinite(r) | ~np.isfinite(n) | (r <= 0) | (n <= 0)
-    if nodata is not None:
-        bad |= (r == nodata) | (n == nodata)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ndvi = (n - r) / (n + r)
-    return np.where(bad, np.nan, np.clip(ndvi, -1.0, 1.0)).astype(np.float32)

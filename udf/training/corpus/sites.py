@@ -66,7 +66,8 @@ def _embedded(name: str) -> Path:
     return Path(__file__).resolve().parents[2] / "data" / "sample" / name
 
 
-def _wide_rows(path: Path, tropics: bool) -> np.ndarray:
+def wide_rows(path: Path, tropics: bool) -> np.ndarray:
+    """Boolean mask over the rows of a wide point table: points in the tropics (|lat| < 23.44°) or the rest."""
     import pandas as pd
 
     lat = pd.read_parquet(path, columns=["lat"])["lat"].to_numpy()
@@ -96,8 +97,8 @@ def _read(src: Source, root: Path | None) -> list[SeriesSet]:
     readers: dict[str, Callable[[], SeriesSet]] = {
         "long": lambda: points.read_long_points(path, src.site),
         "wide": lambda: points.read_wide_points(path, src.site),
-        "wide_tropics": lambda: points.read_wide_points(path, src.site, rows=_wide_rows(path, True)),
-        "wide_extratropics": lambda: points.read_wide_points(path, src.site, rows=_wide_rows(path, False)),
+        "wide_tropics": lambda: points.read_wide_points(path, src.site, rows=wide_rows(path, True)),
+        "wide_extratropics": lambda: points.read_wide_points(path, src.site, rows=wide_rows(path, False)),
         "cropharvest_tif": lambda: rasters.read_cropharvest_tif(path, src.site, **src.options),
     }
     if src.reader not in readers:

@@ -1,5 +1,5 @@
 """The README's main job from a shell: `s1ndvi demo` end to end, and its headline numbers against docs/results.md
-(slow: one demo run, 3 min 55 s on 2 busy cores, Dec 2026; `.ci/run` runs this file)."""
+(slow: one demo run, 2.5–4 min on 2 busy cores, Dec 2026; `.ci/run` runs this file)."""
 
 import json
 import re
@@ -18,6 +18,11 @@ TOLERANCE = {"DL zero-shot": 0.003, "Linear": 0.001, "Whittaker": 0.001, "MOGPR"
 deterministic up to float summation order across torch builds and threads; MOGPR's and the seed MLP's fits are
 seeded but sensitive to float noise on a few pixels. Measured (Dec 2026, 2 busy cores): every row within 0.0005 of
 the docs (zero-shot 0.0769 / 0.1048 / 0.1384 / 0.1436 for P1 / P2_60 / P2_90 / P3)."""
+KNOWN_DRIFT = {("P3", "DL zero-shot"): "docs/results.md's P3 row predates S1-only borrowing (udf/borrow.py, merged "
+                                       "2026-12-06): measured 0.0774 / 0.80 vs the docs' 0.144 / 0.48; needs a "
+                                       "full-budget demo rerun to update the table and its prose"}
+"""Cells of the docs table known to be stale, with why. Each must still differ (then it is listed, not failed);
+once the docs are updated the entry must go."""
 _DOC_COLUMNS = ("DL zero-shot", "DL adapted", "MOGPR", "Linear", "Whittaker", "SeedMLP")
 _DOC_ROWS = {"P1": "P1", "P2: 60-day gap": "P2_60", "P2: 90-day gap": "P2_90", "P3: S1 only": "P3"}
 
@@ -82,6 +87,9 @@ def test_demo_headline_numbers_match_docs_results(demo) -> None:
                 assert not (got[protocol].get(method) or {}).get("mae"), (protocol, method)
                 continue
             mae = got[protocol][method]["mae"]
+            if (protocol, method) in KNOWN_DRIFT:
+                assert abs(mae - row[method]) > tol, f"{protocol} {method} agrees with the docs again: drop KNOWN_DRIFT"
+                continue
             if abs(mae - row[method]) > tol:
                 off.append(f"{protocol} {method}: {mae:.4f} vs docs {row[method]:.3f} (±{tol})")
     assert not off, "demo numbers moved from docs/results.md: " + "; ".join(off)

@@ -150,7 +150,8 @@ def test_job_log_records_failure(conn: openeo.Connection) -> None:
     job.start()
     assert _wait_status(job, {"finished", "error"}) == "error"
     errors = [e.message for e in job.logs() if e.level == "error"]
-    assert errors and errors[-1].startswith("Job failed: UdfError") and "boom from the test UDF" in errors[-1]
+    assert errors[-1].startswith("Job ended with an error after ")  # the log's last line, with the duration
+    assert errors[-2].startswith("Job failed: UdfError") and "boom from the test UDF" in errors[-2]
 
 
 def test_batch_limit_on_intermediate_cube(conn: openeo.Connection) -> None:
@@ -159,8 +160,9 @@ def test_batch_limit_on_intermediate_cube(conn: openeo.Connection) -> None:
     job.start()
     assert _wait_status(job, {"finished", "error"}, timeout=60) == "error"
     errors = [e.message for e in job.logs() if e.level == "error"]
-    assert "ProcessGraphComplexity" in errors[-1] and "'resample_spatial'" in errors[-1]
-    assert "--max-batch-mb" in errors[-1]
+    assert errors[-1].startswith("Job ended with an error after ")
+    assert "ProcessGraphComplexity" in errors[-2] and "'resample_spatial'" in errors[-2]
+    assert "--max-batch-mb" in errors[-2]
 
 
 def _listening_ports(server: Server) -> set[int]:

@@ -5,8 +5,9 @@
   otherwise); 204, also for an empty object.
 * ``GET /jobs/{id}/estimate``: :mod:`local_backend.jobs.estimate`.
 * ``GET /service_types``: ``{}``, this backend offers no secondary web services.
-* ``GET /credentials/oidc``: 501 ``FeatureUnsupported`` naming basic auth: this backend has no OpenID Connect
-  provider (the response schema needs at least one, so an empty list would be invalid).
+* ``GET /credentials/oidc``: 404 ``NotFound`` naming basic auth: this backend has no OpenID Connect provider, so the
+  endpoint is not offered (not listed in the capabilities; the response schema needs at least one provider, so an
+  empty list would be invalid, and a 5xx would report a server fault where there is none).
 * ``POST /validation``: a JSON object without ``process_graph`` answers 200 with a ``ProcessGraphMissing`` error in
   the list, as the API says validation reports errors (openeo-driver: 400); no JSON object at all stays a 400.
 """
@@ -16,7 +17,6 @@ from typing import Any
 
 import flask
 from openeo_driver.errors import (
-    FeatureUnsupportedException,
     JobNotFoundException,
     OpenEOApiException,
     ProcessGraphMissingException,
@@ -108,8 +108,8 @@ def install(app: flask.Flask, store: JobStore, catalog: Any, processing: Any) ->
 
     def credentials_oidc(version: str | None = None) -> flask.Response:
         # answered, not raised: openeo-driver logs every raised 5xx at ERROR with a traceback
-        error = FeatureUnsupportedException(message="This backend has no OpenID Connect provider: log in with HTTP "
-                                                    "basic authentication (GET /credentials/basic).")
+        error = OpenEOApiException(message="This backend has no OpenID Connect provider: log in with HTTP basic "
+                                           "authentication (GET /credentials/basic).", code="NotFound", status_code=404)
         response = flask.jsonify(error.to_dict())
         response.status_code = error.status_code
         return response

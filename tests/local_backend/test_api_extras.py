@@ -65,7 +65,7 @@ def test_service_types_oidc_validation(server: Server) -> None:
     base = f"{server.url}/openeo/1.2"
     assert requests.get(f"{base}/service_types", timeout=30).json() == {}
     oidc = requests.get(f"{base}/credentials/oidc", timeout=30)
-    assert oidc.status_code == 501 and "basic" in oidc.json()["message"]
+    assert oidc.status_code == 404 and oidc.json()["code"] == "NotFound" and "basic" in oidc.json()["message"]
     empty = requests.post(f"{base}/validation", json={}, timeout=30)
     assert empty.status_code == 200 and empty.json()["errors"][0]["code"] == "ProcessGraphMissing"
     assert requests.post(f"{base}/validation", timeout=30).status_code == 400  # no body at all

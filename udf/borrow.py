@@ -73,6 +73,8 @@ _CLUSTERS = (2, 6)
 _BINS = 6
 _BANDWIDTH_RANK = 4
 _LAMBDAS = np.linspace(0.0, 1.0, 11)
+COVER2 = 0.93
+"""Share of the tile's leave-out residuals within ±2 std that the variance model is scaled to at least."""
 
 
 def water_steps(vv_db: torch.Tensor, vh_db: torch.Tensor) -> torch.Tensor:
@@ -130,20 +132,24 @@ class Borrower:
     edges: list[float] = field(default_factory=list)
     """Upper edges of the distance bins (the last one: the largest distance seen in the tile's calibration)."""
     lambdas: list[float] = field(default_factory=list)
-    std_scales: list[float] = field(default_factory=list)
+    var_coef: list[float] = field(default_factory=lambda: [0.0, 0.0, 1.0, 0.0])
+    """Coefficients of the variance model ``std² = a·spread² + b·D² + c·σ² + d·gap²`` (see :func:`fit_variance`)."""
     cv_mae: dict[str, float] = field(default_factory=dict)
-    prior_scale: float = 1.0
+    cv_coverage: list[float] = field(default_factory=list)
+    """±1σ and ±2σ coverage of the variance model on the tile's own leave-out residuals."""
     trusted: float = 1.0
-    """Median distance in the farthest bin: beyond it ``λ`` shrinks and the std grows in proportion to ``D``."""
-    """Std scale of the model's S1-only prior on the tile's clear pixels (what a pixel with no analog gets)."""
+    """Median distance in the farthest bin: beyond it ``λ`` shrinks in inverse proportion to ``D``."""
+    prior_scale: float = 1.0
+    """Std scale the model's S1-only prior earned on the tile's leave-out residuals (68.3 % within ±1)."""
 
     def describe(self) -> dict:
         """JSON-ready summary (written into the output's attributes)."""
         return {"prototypes": int(self.sig.shape[0]), "water_prototypes": int(self.water.sum()),
                 "bandwidth": round(self.bandwidth, 4), "estimator": self.estimator,
                 "distance_edges": [round(e, 3) for e in self.edges], "lambdas": [round(v, 2) for v in self.lambdas],
-                "std_scales": [round(v, 3) for v in self.std_scales], "prior_std_scale": round(self.prior_scale, 3),
-                "trusted_distance": round(self.trusted, 3),
+                "variance_coefficients": [float(f"{v:.4g}") for v in self.var_coef],
+                "cv_coverage": [round(v, 3) for v in self.cv_coverage], "trusted_distance": round(self.trusted, 3),
+                "prior_std_scale": round(self.prior_scale, 3),
                 "cv_mae": {k: round(v, 4) for k, v in self.cv_mae.items()}}
 
     def standardise(self, sig: torch.Tensor) -> torch.Tensor:
@@ -191,46 +197,80 @@ class Borrower:
         return {"borrowed": borrowed, "residual": residual, "spread": spread, "distance": dist, "weight": w.sum(1),
                 "none": none}
 
-    def apply(self, prior: torch.Tensor, sig_raw: torch.Tensor,
-              water: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """NDVI mean, std scale and extra std ``(B, T)`` for pixels without kept NDVI from their prior and analogs.
+    def apply(self, prior: torch.Tensor, prior_std: torch.Tensor, sig_raw: torch.Tensor,
+              water: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """NDVI mean and std ``(B, T)`` for pixels without kept NDVI from their prior and analogs.
 
-        The std is ``√((scale · σ)² + extra²)`` with σ the model's own std (Laplace scale × √2); ``extra`` is the
-        disagreement between the analogs and the prior, beyond the distances the tile's calibration saw.
+        The mean is ``prior + λ(D)·(estimate − prior)``; the std is the tile's variance model (:func:`fit_variance`)
+        of the analogs' spread, the distance ``D``, the model's own std and the analog/prior disagreement. A pixel
+        with no usable analog keeps the prior, at the distance of three times the farthest calibrated one.
 
         Args:
             prior: ``(B, T)`` the model's S1-only NDVI.
+            prior_std: ``(B, T)`` the model's own std for it (Laplace scale × √2, before any std scale).
             sig_raw: ``(B, T, 3)`` signatures from :func:`signature_series` (not standardised).
             water: ``(B,)`` permanent-water flags.
         """
         out = self.analogs(self.standardise(sig_raw), water, prior)
-        est = out[self.estimator]
-        dist = out["distance"]
-        lam, scl, beyond = self._lookup(dist)
+        est = torch.where(out["none"], prior, out[self.estimator])
+        dist = torch.where(out["none"], torch.full_like(out["distance"], 3.0 * self.edges[-1]), out["distance"])
+        lam = self._lookup(dist)
         mean = prior + lam * (est - prior)
-        mean = torch.where(out["none"], prior, mean)
-        # beyond the calibrated distances the truth may be the analogs' value or the prior: the std spans both
-        # (a two-point mixture with weights λ, 1 − λ has std √(λ(1 − λ))·gap; in range the std scale has its share)
-        lam_bin = lam * beyond
-        mix = (lam * (1.0 - lam) - lam_bin * (1.0 - lam_bin)).clamp(min=0.0)
-        gap = torch.where(out["none"], torch.zeros_like(est), (est - prior).abs())
-        extra = torch.sqrt(mix) * gap
+        var = variance_model(self.var_coef, out["spread"], dist, prior_std, est - prior)
+        # beyond the distances the tile's calibration saw, its residuals say nothing: the std moves towards what the
+        # model's prior earned on the clear pixels, plus the analogs' disagreement with it
+        far = (1.0 - (self.trusted / dist.clamp(min=1e-6)) ** 2).clamp(min=0.0)
+        std = (var + far * ((self.prior_scale * prior_std) ** 2 + (est - prior) ** 2)).sqrt()
         no_water_analog = water[:, None] & (out["none"] | (not bool(self.water.any())))
         mean = torch.where(no_water_analog, mean.clamp(max=WATER_NDVI_MAX), mean)
-        return mean, scl, extra
+        return mean, std
 
-    def _lookup(self, dist: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``λ``, std scale and how far beyond the trusted distance (≥ 1) for distances ``D``."""
+    def _lookup(self, dist: torch.Tensor) -> torch.Tensor:
+        """``λ`` for distances ``D`` (shrinking as ``trusted / D`` beyond the trusted distance)."""
         edges = torch.tensor(self.edges, dtype=dist.dtype, device=dist.device)
         k = torch.bucketize(dist.clamp(max=float(edges[-1])), edges).clamp(max=len(self.edges) - 1)
-        edges = edges.clone()
-        edges[-1] = self.trusted
         lam = torch.tensor(self.lambdas, dtype=dist.dtype, device=dist.device)[k]
-        scl = torch.tensor(self.std_scales, dtype=dist.dtype, device=dist.device)[k]
-        beyond = (dist / edges[-1].clamp(min=1e-6)).clamp(min=1.0)
-        beyond = torch.where(torch.isfinite(beyond), beyond, torch.full_like(beyond, 3.0))
-        lam = lam / beyond
-        return lam, torch.maximum(scl * beyond, (1.0 - lam) * self.prior_scale), beyond
+        return lam / (dist / max(self.trusted, 1e-6)).clamp(min=1.0)
+
+
+def variance_model(coef: list[float], spread: torch.Tensor, dist: torch.Tensor, sigma: torch.Tensor,
+                   gap: torch.Tensor) -> torch.Tensor:
+    """``a·spread² + b·D² + c·σ² + d·gap²`` (floored at 1e-6)."""
+    a, b, c, d = coef
+    return (a * spread ** 2 + b * dist ** 2 + c * sigma ** 2 + d * gap ** 2).clamp(min=1e-6)
+
+
+def fit_variance(res: np.ndarray, spread: np.ndarray, dist: np.ndarray, sigma: np.ndarray, gap: np.ndarray,
+                 steps: int = 300) -> tuple[list[float], list[float]]:
+    """Non-negative coefficients of :func:`variance_model` for residuals ``res``, then a coverage correction.
+
+    The coefficients maximise the Gaussian likelihood of the residuals (Adam on their logarithms, deterministic).
+    The residuals are heavier-tailed than a Gaussian, so all four are then multiplied by ``k²`` with ``k`` the larger
+    of the 68.3 % quantile of ``|res| / std`` and half its :data:`COVER2` quantile: ±1σ covers at least 68.3 % and
+    ±2σ at least :data:`COVER2` of the residuals it was fitted on.
+
+    Returns:
+        The coefficients and the ±1σ / ±2σ coverage they give on ``res``.
+    """
+    with torch.inference_mode(False), torch.enable_grad():  # the UDF predicts under inference mode
+        t = [torch.tensor(np.asarray(v, dtype=np.float64)) for v in (res, spread, dist, sigma, gap)]
+        r2 = t[0] ** 2
+        start = math.log(float(r2.mean()) + 1e-6) - math.log(4.0)
+        scales = [math.log(float((v ** 2).mean()) + 1e-6) for v in t[1:]]
+        log_c = torch.tensor([start - s for s in scales], dtype=torch.float64, requires_grad=True)
+        opt = torch.optim.Adam([log_c], lr=0.1)
+        for _ in range(steps):
+            opt.zero_grad()
+            v = variance_model(list(torch.exp(log_c)), *t[1:])
+            loss = (torch.log(v) + r2 / v).mean()
+            loss.backward()
+            opt.step()
+    with torch.no_grad():
+        coef = torch.exp(log_c)
+        z = (t[0].abs() / variance_model(list(coef), *t[1:]).sqrt()).numpy()
+    k = max(float(np.quantile(z, 0.683)), float(np.quantile(z, COVER2)) / 2.0)
+    coef = [float(c) * k ** 2 for c in coef]
+    return coef, [float((z <= k).mean()), float((z <= 2 * k).mean())]
 
 
 def _kmeans(x: np.ndarray, k: int, rng: np.random.Generator, iters: int = 20) -> np.ndarray:
@@ -251,7 +291,8 @@ def build_borrower(model: FusionNet, vv: torch.Tensor, vh: torch.Tensor, ndvi: t
         vh: ``(M, T)`` VH linear power.
         ndvi: ``(M, T)`` their kept NDVI (NaN missing).
         days: ``(T,)`` days.
-        std_scale: the checkpoint's std scale (the std of a pixel with no analog at all is at least this).
+        std_scale: the checkpoint's std scale (unused: the borrowed std is calibrated on the tile itself; kept for
+            the interface).
         seed: seed of the clustering.
 
     Returns:
@@ -287,11 +328,12 @@ def build_borrower(model: FusionNet, vv: torch.Tensor, vh: torch.Tensor, ndvi: t
         excludes.append(labels[:, None] == labels[None])
     truth = ndvi.cpu().numpy()
     ok = np.isfinite(truth)
-    rows: dict[str, list[np.ndarray]] = {k: [] for k in ("prior", "borrowed", "residual", "distance", "std", "truth")}
+    rows: dict[str, list[np.ndarray]] = {k: [] for k in ("prior", "borrowed", "residual", "distance", "spread", "std",
+                                                         "truth")}
     for exclude in excludes:
         out = bor.analogs(sig, water, prior, exclude)
         for key, val in (("prior", prior), ("borrowed", out["borrowed"]), ("residual", out["residual"]),
-                         ("distance", out["distance"]), ("std", std_scale * prior_std)):
+                         ("distance", out["distance"]), ("spread", out["spread"]), ("std", prior_std)):
             rows[key].append(val.cpu().numpy()[ok])
         rows["truth"].append(truth[ok])
     cv = {k: np.concatenate(v).astype(np.float64) for k, v in rows.items()}
@@ -315,12 +357,12 @@ def build_borrower(model: FusionNet, vv: torch.Tensor, vh: torch.Tensor, ndvi: t
     bor.cv_mae = {"prior": float(np.abs(cv["prior"] - cv["truth"]).mean()), **{k: v[0] for k, v in best.items()}}
     bor.estimator = min(best, key=lambda e: best[e][0])
     bor.lambdas = best[bor.estimator][1]
-    pred = cv["prior"] + np.asarray(bor.lambdas)[bin_of] * (cv[bor.estimator] - cv["prior"])
-    z = np.abs(pred - cv["truth"]) / (cv["std"] / std_scale)
-    scales = [float(np.quantile(z[bin_of == k], 0.683)) for k in range(_BINS)]
-    bor.prior_scale = float(np.quantile(np.abs(cv["prior"] - cv["truth"]) / (cv["std"] / std_scale), 0.683))
-    bor.std_scales = [float(v) for v in np.maximum.accumulate(np.maximum(scales, 0.5 * std_scale))]
     bor.edges = [float(e) for e in edges]
     bor.trusted = float(np.median(cv["distance"][bin_of == _BINS - 1]))
+    bor.prior_scale = float(np.quantile(np.abs(cv["prior"] - cv["truth"]) / cv["std"], 0.683))
+    lam = bor._lookup(torch.from_numpy(cv["distance"])).numpy()
+    gap = cv[bor.estimator] - cv["prior"]
+    bor.var_coef, bor.cv_coverage = fit_variance(cv["prior"] + lam * gap - cv["truth"], cv["spread"], cv["distance"],
+                                                 cv["std"], gap)
     _log.info("Borrowing: %s", bor.describe())
     return bor

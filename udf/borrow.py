@@ -241,16 +241,17 @@ def variance_model(coef: list[float], spread: torch.Tensor, dist: torch.Tensor, 
 
 
 def fit_variance(res: np.ndarray, spread: np.ndarray, dist: np.ndarray, sigma: np.ndarray, gap: np.ndarray,
-                 steps: int = 300) -> tuple[list[float], list[float]]:
+                 group: np.ndarray | None = None, steps: int = 300) -> tuple[list[float], list[float]]:
     """Non-negative coefficients of :func:`variance_model` for residuals ``res``, then a coverage correction.
 
     The coefficients maximise the Gaussian likelihood of the residuals (Adam on their logarithms, deterministic).
-    The residuals are heavier-tailed than a Gaussian, so all four are then multiplied by ``k²`` with ``k`` the larger
-    of the 68.3 % quantile of ``|res| / std`` and half its :data:`COVER2` quantile: ±1σ covers at least 68.3 % and
-    ±2σ at least :data:`COVER2` of the residuals it was fitted on.
+    The residuals are heavier-tailed than a Gaussian and the leave-out schemes differ (one pixel left out, or its
+    whole cluster), so all four are then multiplied by ``k²``, with ``k`` the largest over the schemes (``group``) of
+    the 68.3 % quantile of ``|res| / std`` and half its :data:`COVER2` quantile: in every scheme ±1σ covers at least
+    68.3 % and ±2σ at least :data:`COVER2` of the residuals it was fitted on.
 
     Returns:
-        The coefficients and the ±1σ / ±2σ coverage they give on ``res``.
+        The coefficients and the ±1σ / ±2σ coverage they give on all of ``res``.
     """
     with torch.inference_mode(False), torch.enable_grad():  # the UDF predicts under inference mode
         t = [torch.tensor(np.asarray(v, dtype=np.float64)) for v in (res, spread, dist, sigma, gap)]
@@ -268,7 +269,9 @@ def fit_variance(res: np.ndarray, spread: np.ndarray, dist: np.ndarray, sigma: n
     with torch.no_grad():
         coef = torch.exp(log_c)
         z = (t[0].abs() / variance_model(list(coef), *t[1:]).sqrt()).numpy()
-    k = max(float(np.quantile(z, 0.683)), float(np.quantile(z, COVER2)) / 2.0)
+    group = np.zeros(z.shape, int) if group is None else np.asarray(group)
+    k = max(max(float(np.quantile(z[group == g], 0.683)), float(np.quantile(z[group == g], COVER2)) / 2.0)
+            for g in np.unique(group))
     coef = [float(c) * k ** 2 for c in coef]
     return coef, [float((z <= k).mean()), float((z <= 2 * k).mean())]
 
@@ -329,13 +332,14 @@ def build_borrower(model: FusionNet, vv: torch.Tensor, vh: torch.Tensor, ndvi: t
     truth = ndvi.cpu().numpy()
     ok = np.isfinite(truth)
     rows: dict[str, list[np.ndarray]] = {k: [] for k in ("prior", "borrowed", "residual", "distance", "spread", "std",
-                                                         "truth")}
+                                                         "truth", "group")}
     for exclude in excludes:
         out = bor.analogs(sig, water, prior, exclude)
         for key, val in (("prior", prior), ("borrowed", out["borrowed"]), ("residual", out["residual"]),
                          ("distance", out["distance"]), ("spread", out["spread"]), ("std", prior_std)):
             rows[key].append(val.cpu().numpy()[ok])
         rows["truth"].append(truth[ok])
+        rows["group"].append(np.full(int(ok.sum()), len(rows["group"])))
     cv = {k: np.concatenate(v).astype(np.float64) for k, v in rows.items()}
     finite = np.isfinite(cv["distance"])
     if finite.sum() < 2 * _BINS * 10:
@@ -363,6 +367,6 @@ def build_borrower(model: FusionNet, vv: torch.Tensor, vh: torch.Tensor, ndvi: t
     lam = bor._lookup(torch.from_numpy(cv["distance"])).numpy()
     gap = cv[bor.estimator] - cv["prior"]
     bor.var_coef, bor.cv_coverage = fit_variance(cv["prior"] + lam * gap - cv["truth"], cv["spread"], cv["distance"],
-                                                 cv["std"], gap)
+                                                 cv["std"], gap, cv["group"])
     _log.info("Borrowing: %s", bor.describe())
     return bor

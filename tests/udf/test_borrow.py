@@ -68,7 +68,8 @@ def test_ponds_do_not_pull_cloudy_paddies_down(paddy_runs):
     assert before["bias"] < -0.1 and before["cov1"] < 0.35  # the shipped path is confidently wrong here
     assert abs(after["bias"]) < 0.06
     assert after["mae"] < before["mae"]
-    assert after["cov1"] >= 0.45 and after["cov2"] >= 0.75
+    # issue 18 item 3: NDVI_STD covers like a std although no clear analog is a paddy (main before this: 56 % / 86 %)
+    assert 0.60 <= after["cov1"] <= 0.80 and after["cov2"] >= 0.90
 
 
 def test_clear_classes_are_unchanged_and_borrowing_is_described(paddy_runs):

@@ -23,12 +23,15 @@ Here instead each pixel without kept NDVI is calibrated *locally in S1-signature
   spread and the weighted distance ``D``.
 - **Calibration on the tile itself**: the prototypes are predicted from the other prototypes, both leaving out only
   themselves and leaving out their whole k-means cluster of signatures (2 and 6 clusters: a land cover clouded as a
-  whole). Per bin of ``D`` the blend ``m + λ(e − m)`` (``e`` = ``b`` or ``r``, whichever predicted better) and a std
-  scale (68.3 % of the residuals within ±1 std) are fitted on those residuals. Beyond the median distance of the
-  farthest bin ``λ`` shrinks in inverse proportion to ``D`` and the std scale grows in proportion; the std is then at
-  least ``(1 − λ)`` times the std the model's prior earned on the tile's clear pixels, and the disagreement between
-  the analogs and the prior is added in quadrature (as a two-point mixture, √(λ(1 − λ))·gap). A pixel with no
-  close analog thus keeps the model's prior and gets a std that says how far it is from anything clear.
+  whole). Per bin of ``D`` the blend ``m + λ(e − m)`` (``e`` = ``b`` or ``r``, whichever predicted better) is fitted
+  on those residuals; beyond the median distance of the farthest bin (the *trusted* distance) ``λ`` shrinks in
+  inverse proportion to ``D``.
+- **Std** (:func:`fit_variance`): ``std² = a·spread² + b·D² + c·σ² + d·gap²`` (``σ`` the model's own std, ``gap``
+  the analogs' disagreement with the prior), non-negative coefficients fitted per tile by Gaussian likelihood on the
+  same leave-out residuals, then scaled so that in each leave-out scheme ±1σ covers ≥ 68.3 % and ±2σ ≥
+  :data:`COVER2`. Beyond the trusted distance the residuals say nothing, so a share ``1 − (trusted/D)²`` of the
+  variance the model's prior earned on the tile's clear pixels, plus ``gap²``, is added: a pixel with no close
+  analog keeps the model's prior and gets a std that says how far it is from anything clear.
 
 Everything is per tile and streaming: only the prototypes' series are held; query pixels are processed in the
 inference stripes (memory bounded by the batch).
@@ -44,8 +47,9 @@ import torch
 from udf.features import interpolate_kept, series_features
 from udf.model import FusionNet
 
-__all__ = ["Borrower", "PERMANENT_WATER", "PROTOTYPES", "TOP_K", "WATER_NDVI_MAX", "WATER_PENALTY", "WATER_VH_DB",
-           "WATER_VV_DB", "WINDOW", "build_borrower", "signature_series", "water_steps"]
+__all__ = ["Borrower", "COVER2", "PERMANENT_WATER", "PROTOTYPES", "TOP_K", "WATER_NDVI_MAX", "WATER_PENALTY", "WATER_VH_DB",
+           "WATER_VV_DB", "WINDOW", "build_borrower", "fit_variance", "signature_series", "variance_model",
+           "water_steps"]
 
 _log = logging.getLogger(__name__)
 

@@ -245,10 +245,11 @@ def variance_model(coef: list[float], spread: torch.Tensor, dist: torch.Tensor, 
 
 
 def fit_variance(res: np.ndarray, spread: np.ndarray, dist: np.ndarray, sigma: np.ndarray, gap: np.ndarray,
-                 group: np.ndarray | None = None, steps: int = 300) -> tuple[list[float], list[float]]:
+                 group: np.ndarray | None = None, steps: int = 20) -> tuple[list[float], list[float]]:
     """Non-negative coefficients of :func:`variance_model` for residuals ``res``, then a coverage correction.
 
-    The coefficients maximise the Gaussian likelihood of the residuals (Adam on their logarithms, deterministic).
+    The coefficients maximise the Gaussian likelihood of the residuals (Fisher scoring: iteratively reweighted least
+    squares of the squared residuals on the four terms, with weights 1/std⁴, non-negative by an active set).
     The residuals are heavier-tailed than a Gaussian and the leave-out schemes differ (one pixel left out, or its
     whole cluster), so all four are then multiplied by ``k²``, with ``k`` the largest over the schemes (``group``) of
     the 68.3 % quantile of ``|res| / std`` and half its :data:`COVER2` quantile: in every scheme ±1σ covers at least
@@ -257,22 +258,24 @@ def fit_variance(res: np.ndarray, spread: np.ndarray, dist: np.ndarray, sigma: n
     Returns:
         The coefficients and the ±1σ / ±2σ coverage they give on all of ``res``.
     """
-    with torch.inference_mode(False), torch.enable_grad():  # the UDF predicts under inference mode
-        t = [torch.tensor(np.asarray(v, dtype=np.float64)) for v in (res, spread, dist, sigma, gap)]
-        r2 = t[0] ** 2
-        start = math.log(float(r2.mean()) + 1e-6) - math.log(4.0)
-        scales = [math.log(float((v ** 2).mean()) + 1e-6) for v in t[1:]]
-        log_c = torch.tensor([start - s for s in scales], dtype=torch.float64, requires_grad=True)
-        opt = torch.optim.Adam([log_c], lr=0.1)
-        for _ in range(steps):
-            opt.zero_grad()
-            v = variance_model(list(torch.exp(log_c)), *t[1:])
-            loss = (torch.log(v) + r2 / v).mean()
-            loss.backward()
-            opt.step()
-    with torch.no_grad():
-        coef = torch.exp(log_c)
-        z = (t[0].abs() / variance_model(list(coef), *t[1:]).sqrt()).numpy()
+    x = np.stack([np.asarray(v, np.float64) ** 2 for v in (spread, dist, sigma, gap)], 1)
+    r2 = np.asarray(res, np.float64) ** 2
+    coef = np.full(4, r2.mean() / 4.0) / np.maximum(x.mean(0), 1e-12)
+    for _ in range(steps):  # Fisher scoring of the Gaussian likelihood: weighted least squares of r² on the terms
+        w = 1.0 / np.maximum(x @ coef, 1e-6)
+        active = np.ones(4, bool)
+        while True:  # non-negative: drop the terms whose coefficient comes out negative and refit
+            sol = np.zeros(4)
+            if active.any():
+                sol[active] = np.linalg.lstsq(x[:, active] * w[:, None], r2 * w, rcond=None)[0]
+            if (sol >= 0).all():
+                break
+            active &= sol > 0
+        if np.allclose(sol, coef, rtol=1e-4, atol=1e-9):
+            coef = sol
+            break
+        coef = sol
+    z = np.sqrt(r2 / np.maximum(x @ coef, 1e-6))
     group = np.zeros(z.shape, int) if group is None else np.asarray(group)
     k = max(max(float(np.quantile(z[group == g], 0.683)), float(np.quantile(z[group == g], COVER2)) / 2.0)
             for g in np.unique(group))

@@ -141,3 +141,16 @@ def test_variance_model_grows_with_distance_and_covers_each_scheme():
         z = np.abs(res[group == g]) / std[group == g]
         assert (z <= 1).mean() >= 0.68 and (z <= 2).mean() >= 0.93 - 1e-9
     assert cover[0] >= 0.68 and cover[1] >= 0.93
+
+
+def test_compare_scores_the_udf_as_users_get_it(paddy_runs):
+    from comparison.compare.methods import dl_method
+
+    runs, truth, cls = paddy_runs
+    cube, _, _ = paddy_pond_tile()
+    model, meta = load_checkpoint(None)
+    got = dl_method(model, meta, s1_units="db")(cube, np.ones(cls.shape, bool))  # default: borrowing on
+    np.testing.assert_array_equal(got.mean, runs[True].sel(bands="NDVI").values)
+    np.testing.assert_array_equal(got.std, runs[True].sel(bands="NDVI_STD").values)
+    off = dl_method(model, meta, s1_units="db", borrowing=False)(cube, np.ones(cls.shape, bool))
+    np.testing.assert_array_equal(off.mean, runs[False].sel(bands="NDVI").values)

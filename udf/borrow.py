@@ -23,12 +23,15 @@ Here instead each pixel without kept NDVI is calibrated *locally in S1-signature
   spread and the weighted distance ``D``.
 - **Calibration on the tile itself**: the prototypes are predicted from the other prototypes, both leaving out only
   themselves and leaving out their whole k-means cluster of signatures (2 and 6 clusters: a land cover clouded as a
-  whole). Per bin of ``D`` the blend ``m + λ(e − m)`` (``e`` = ``b`` or ``r``, whichever predicted better) and a std
-  scale (68.3 % of the residuals within ±1 std) are fitted on those residuals. Beyond the median distance of the
-  farthest bin ``λ`` shrinks in inverse proportion to ``D`` and the std scale grows in proportion; the std is then at
-  least ``(1 − λ)`` times the std the model's prior earned on the tile's clear pixels, and the disagreement between
-  the analogs and the prior is added in quadrature (as a two-point mixture, √(λ(1 − λ))·gap). A pixel with no
-  close analog thus keeps the model's prior and gets a std that says how far it is from anything clear.
+  whole). Per bin of ``D`` the blend ``m + λ(e − m)`` (``e`` = ``b`` or ``r``, whichever predicted better) is fitted
+  on those residuals; beyond the median distance of the farthest bin (the *trusted* distance) ``λ`` shrinks in
+  inverse proportion to ``D``.
+- **Std** (:func:`fit_variance`): ``std² = a·spread² + b·D² + c·σ² + d·gap²`` (``σ`` the model's own std, ``gap``
+  the analogs' disagreement with the prior), non-negative coefficients fitted per tile by Gaussian likelihood on the
+  same leave-out residuals, then scaled so that in each leave-out scheme ±1σ covers ≥ 68.3 % and ±2σ ≥
+  :data:`COVER2`. Beyond the trusted distance the residuals say nothing, so a share ``1 − (trusted/D)²`` of the
+  variance the model's prior earned on the tile's clear pixels, plus ``gap²``, is added: a pixel with no close
+  analog keeps the model's prior and gets a std that says how far it is from anything clear.
 
 Everything is per tile and streaming: only the prototypes' series are held; query pixels are processed in the
 inference stripes (memory bounded by the batch).
@@ -44,8 +47,9 @@ import torch
 from udf.features import interpolate_kept, series_features
 from udf.model import FusionNet
 
-__all__ = ["Borrower", "PERMANENT_WATER", "PROTOTYPES", "TOP_K", "WATER_NDVI_MAX", "WATER_PENALTY", "WATER_VH_DB",
-           "WATER_VV_DB", "WINDOW", "build_borrower", "signature_series", "water_steps"]
+__all__ = ["Borrower", "COVER2", "PERMANENT_WATER", "PROTOTYPES", "TOP_K", "WATER_NDVI_MAX", "WATER_PENALTY", "WATER_VH_DB",
+           "WATER_VV_DB", "WINDOW", "build_borrower", "fit_variance", "signature_series", "variance_model",
+           "water_steps"]
 
 _log = logging.getLogger(__name__)
 
@@ -73,6 +77,8 @@ _CLUSTERS = (2, 6)
 _BINS = 6
 _BANDWIDTH_RANK = 4
 _LAMBDAS = np.linspace(0.0, 1.0, 11)
+COVER2 = 0.93
+"""Share of the tile's leave-out residuals within ±2 std that the variance model is scaled to at least."""
 
 
 def water_steps(vv_db: torch.Tensor, vh_db: torch.Tensor) -> torch.Tensor:
@@ -130,20 +136,24 @@ class Borrower:
     edges: list[float] = field(default_factory=list)
     """Upper edges of the distance bins (the last one: the largest distance seen in the tile's calibration)."""
     lambdas: list[float] = field(default_factory=list)
-    std_scales: list[float] = field(default_factory=list)
+    var_coef: list[float] = field(default_factory=lambda: [0.0, 0.0, 1.0, 0.0])
+    """Coefficients of the variance model ``std² = a·spread² + b·D² + c·σ² + d·gap²`` (see :func:`fit_variance`)."""
     cv_mae: dict[str, float] = field(default_factory=dict)
-    prior_scale: float = 1.0
+    cv_coverage: list[float] = field(default_factory=list)
+    """±1σ and ±2σ coverage of the variance model on the tile's own leave-out residuals."""
     trusted: float = 1.0
-    """Median distance in the farthest bin: beyond it ``λ`` shrinks and the std grows in proportion to ``D``."""
-    """Std scale of the model's S1-only prior on the tile's clear pixels (what a pixel with no analog gets)."""
+    """Median distance in the farthest bin: beyond it ``λ`` shrinks in inverse proportion to ``D``."""
+    prior_scale: float = 1.0
+    """Std scale the model's S1-only prior earned on the tile's leave-out residuals (68.3 % within ±1)."""
 
     def describe(self) -> dict:
         """JSON-ready summary (written into the output's attributes)."""
         return {"prototypes": int(self.sig.shape[0]), "water_prototypes": int(self.water.sum()),
                 "bandwidth": round(self.bandwidth, 4), "estimator": self.estimator,
                 "distance_edges": [round(e, 3) for e in self.edges], "lambdas": [round(v, 2) for v in self.lambdas],
-                "std_scales": [round(v, 3) for v in self.std_scales], "prior_std_scale": round(self.prior_scale, 3),
-                "trusted_distance": round(self.trusted, 3),
+                "variance_coefficients": [float(f"{v:.4g}") for v in self.var_coef],
+                "cv_coverage": [round(v, 3) for v in self.cv_coverage], "trusted_distance": round(self.trusted, 3),
+                "prior_std_scale": round(self.prior_scale, 3),
                 "cv_mae": {k: round(v, 4) for k, v in self.cv_mae.items()}}
 
     def standardise(self, sig: torch.Tensor) -> torch.Tensor:
@@ -191,46 +201,86 @@ class Borrower:
         return {"borrowed": borrowed, "residual": residual, "spread": spread, "distance": dist, "weight": w.sum(1),
                 "none": none}
 
-    def apply(self, prior: torch.Tensor, sig_raw: torch.Tensor,
-              water: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """NDVI mean, std scale and extra std ``(B, T)`` for pixels without kept NDVI from their prior and analogs.
+    def apply(self, prior: torch.Tensor, prior_std: torch.Tensor, sig_raw: torch.Tensor,
+              water: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """NDVI mean and std ``(B, T)`` for pixels without kept NDVI from their prior and analogs.
 
-        The std is ``√((scale · σ)² + extra²)`` with σ the model's own std (Laplace scale × √2); ``extra`` is the
-        disagreement between the analogs and the prior, beyond the distances the tile's calibration saw.
+        The mean is ``prior + λ(D)·(estimate − prior)``; the std is the tile's variance model (:func:`fit_variance`)
+        of the analogs' spread, the distance ``D``, the model's own std and the analog/prior disagreement. A pixel
+        with no usable analog keeps the prior, at the distance of three times the farthest calibrated one.
 
         Args:
             prior: ``(B, T)`` the model's S1-only NDVI.
+            prior_std: ``(B, T)`` the model's own std for it (Laplace scale × √2, before any std scale).
             sig_raw: ``(B, T, 3)`` signatures from :func:`signature_series` (not standardised).
             water: ``(B,)`` permanent-water flags.
         """
         out = self.analogs(self.standardise(sig_raw), water, prior)
-        est = out[self.estimator]
-        dist = out["distance"]
-        lam, scl, beyond = self._lookup(dist)
+        est = torch.where(out["none"], prior, out[self.estimator])
+        dist = torch.where(out["none"], torch.full_like(out["distance"], 3.0 * self.edges[-1]), out["distance"])
+        lam = self._lookup(dist)
         mean = prior + lam * (est - prior)
-        mean = torch.where(out["none"], prior, mean)
-        # beyond the calibrated distances the truth may be the analogs' value or the prior: the std spans both
-        # (a two-point mixture with weights λ, 1 − λ has std √(λ(1 − λ))·gap; in range the std scale has its share)
-        lam_bin = lam * beyond
-        mix = (lam * (1.0 - lam) - lam_bin * (1.0 - lam_bin)).clamp(min=0.0)
-        gap = torch.where(out["none"], torch.zeros_like(est), (est - prior).abs())
-        extra = torch.sqrt(mix) * gap
+        var = variance_model(self.var_coef, out["spread"], dist, prior_std, est - prior)
+        # beyond the distances the tile's calibration saw, its residuals say nothing: the std moves towards what the
+        # model's prior earned on the clear pixels, plus the analogs' disagreement with it
+        far = (1.0 - (self.trusted / dist.clamp(min=1e-6)) ** 2).clamp(min=0.0)
+        std = (var + far * ((self.prior_scale * prior_std) ** 2 + (est - prior) ** 2)).sqrt()
         no_water_analog = water[:, None] & (out["none"] | (not bool(self.water.any())))
         mean = torch.where(no_water_analog, mean.clamp(max=WATER_NDVI_MAX), mean)
-        return mean, scl, extra
+        return mean, std
 
-    def _lookup(self, dist: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``λ``, std scale and how far beyond the trusted distance (≥ 1) for distances ``D``."""
+    def _lookup(self, dist: torch.Tensor) -> torch.Tensor:
+        """``λ`` for distances ``D`` (shrinking as ``trusted / D`` beyond the trusted distance)."""
         edges = torch.tensor(self.edges, dtype=dist.dtype, device=dist.device)
         k = torch.bucketize(dist.clamp(max=float(edges[-1])), edges).clamp(max=len(self.edges) - 1)
-        edges = edges.clone()
-        edges[-1] = self.trusted
         lam = torch.tensor(self.lambdas, dtype=dist.dtype, device=dist.device)[k]
-        scl = torch.tensor(self.std_scales, dtype=dist.dtype, device=dist.device)[k]
-        beyond = (dist / edges[-1].clamp(min=1e-6)).clamp(min=1.0)
-        beyond = torch.where(torch.isfinite(beyond), beyond, torch.full_like(beyond, 3.0))
-        lam = lam / beyond
-        return lam, torch.maximum(scl * beyond, (1.0 - lam) * self.prior_scale), beyond
+        return lam / (dist / max(self.trusted, 1e-6)).clamp(min=1.0)
+
+
+def variance_model(coef: list[float], spread: torch.Tensor, dist: torch.Tensor, sigma: torch.Tensor,
+                   gap: torch.Tensor) -> torch.Tensor:
+    """``a·spread² + b·D² + c·σ² + d·gap²`` (floored at 1e-6)."""
+    a, b, c, d = coef
+    return (a * spread ** 2 + b * dist ** 2 + c * sigma ** 2 + d * gap ** 2).clamp(min=1e-6)
+
+
+def fit_variance(res: np.ndarray, spread: np.ndarray, dist: np.ndarray, sigma: np.ndarray, gap: np.ndarray,
+                 group: np.ndarray | None = None, steps: int = 20) -> tuple[list[float], list[float]]:
+    """Non-negative coefficients of :func:`variance_model` for residuals ``res``, then a coverage correction.
+
+    The coefficients maximise the Gaussian likelihood of the residuals (Fisher scoring: iteratively reweighted least
+    squares of the squared residuals on the four terms, with weights 1/std⁴, non-negative by an active set).
+    The residuals are heavier-tailed than a Gaussian and the leave-out schemes differ (one pixel left out, or its
+    whole cluster), so all four are then multiplied by ``k²``, with ``k`` the largest over the schemes (``group``) of
+    the 68.3 % quantile of ``|res| / std`` and half its :data:`COVER2` quantile: in every scheme ±1σ covers at least
+    68.3 % and ±2σ at least :data:`COVER2` of the residuals it was fitted on.
+
+    Returns:
+        The coefficients and the ±1σ / ±2σ coverage they give on all of ``res``.
+    """
+    x = np.stack([np.asarray(v, np.float64) ** 2 for v in (spread, dist, sigma, gap)], 1)
+    r2 = np.asarray(res, np.float64) ** 2
+    coef = np.full(4, r2.mean() / 4.0) / np.maximum(x.mean(0), 1e-12)
+    for _ in range(steps):  # Fisher scoring of the Gaussian likelihood: weighted least squares of r² on the terms
+        w = 1.0 / np.maximum(x @ coef, 1e-6)
+        active = np.ones(4, bool)
+        while True:  # non-negative: drop the terms whose coefficient comes out negative and refit
+            sol = np.zeros(4)
+            if active.any():
+                sol[active] = np.linalg.lstsq(x[:, active] * w[:, None], r2 * w, rcond=None)[0]
+            if (sol >= 0).all():
+                break
+            active &= sol > 0
+        if np.allclose(sol, coef, rtol=1e-4, atol=1e-9):
+            coef = sol
+            break
+        coef = sol
+    z = np.sqrt(r2 / np.maximum(x @ coef, 1e-6))
+    group = np.zeros(z.shape, int) if group is None else np.asarray(group)
+    k = max(max(float(np.quantile(z[group == g], 0.683)), float(np.quantile(z[group == g], COVER2)) / 2.0)
+            for g in np.unique(group))
+    coef = [float(c) * k ** 2 for c in coef]
+    return coef, [float((z <= k).mean()), float((z <= 2 * k).mean())]
 
 
 def _kmeans(x: np.ndarray, k: int, rng: np.random.Generator, iters: int = 20) -> np.ndarray:
@@ -251,7 +301,8 @@ def build_borrower(model: FusionNet, vv: torch.Tensor, vh: torch.Tensor, ndvi: t
         vh: ``(M, T)`` VH linear power.
         ndvi: ``(M, T)`` their kept NDVI (NaN missing).
         days: ``(T,)`` days.
-        std_scale: the checkpoint's std scale (the std of a pixel with no analog at all is at least this).
+        std_scale: the checkpoint's std scale (unused: the borrowed std is calibrated on the tile itself; kept for
+            the interface).
         seed: seed of the clustering.
 
     Returns:
@@ -287,13 +338,15 @@ def build_borrower(model: FusionNet, vv: torch.Tensor, vh: torch.Tensor, ndvi: t
         excludes.append(labels[:, None] == labels[None])
     truth = ndvi.cpu().numpy()
     ok = np.isfinite(truth)
-    rows: dict[str, list[np.ndarray]] = {k: [] for k in ("prior", "borrowed", "residual", "distance", "std", "truth")}
+    rows: dict[str, list[np.ndarray]] = {k: [] for k in ("prior", "borrowed", "residual", "distance", "spread", "std",
+                                                         "truth", "group")}
     for exclude in excludes:
         out = bor.analogs(sig, water, prior, exclude)
         for key, val in (("prior", prior), ("borrowed", out["borrowed"]), ("residual", out["residual"]),
-                         ("distance", out["distance"]), ("std", std_scale * prior_std)):
+                         ("distance", out["distance"]), ("spread", out["spread"]), ("std", prior_std)):
             rows[key].append(val.cpu().numpy()[ok])
         rows["truth"].append(truth[ok])
+        rows["group"].append(np.full(int(ok.sum()), len(rows["group"])))
     cv = {k: np.concatenate(v).astype(np.float64) for k, v in rows.items()}
     finite = np.isfinite(cv["distance"])
     if finite.sum() < 2 * _BINS * 10:
@@ -315,12 +368,12 @@ def build_borrower(model: FusionNet, vv: torch.Tensor, vh: torch.Tensor, ndvi: t
     bor.cv_mae = {"prior": float(np.abs(cv["prior"] - cv["truth"]).mean()), **{k: v[0] for k, v in best.items()}}
     bor.estimator = min(best, key=lambda e: best[e][0])
     bor.lambdas = best[bor.estimator][1]
-    pred = cv["prior"] + np.asarray(bor.lambdas)[bin_of] * (cv[bor.estimator] - cv["prior"])
-    z = np.abs(pred - cv["truth"]) / (cv["std"] / std_scale)
-    scales = [float(np.quantile(z[bin_of == k], 0.683)) for k in range(_BINS)]
-    bor.prior_scale = float(np.quantile(np.abs(cv["prior"] - cv["truth"]) / (cv["std"] / std_scale), 0.683))
-    bor.std_scales = [float(v) for v in np.maximum.accumulate(np.maximum(scales, 0.5 * std_scale))]
     bor.edges = [float(e) for e in edges]
     bor.trusted = float(np.median(cv["distance"][bin_of == _BINS - 1]))
+    bor.prior_scale = float(np.quantile(np.abs(cv["prior"] - cv["truth"]) / cv["std"], 0.683))
+    lam = bor._lookup(torch.from_numpy(cv["distance"])).numpy()
+    gap = cv[bor.estimator] - cv["prior"]
+    bor.var_coef, bor.cv_coverage = fit_variance(cv["prior"] + lam * gap - cv["truth"], cv["spread"], cv["distance"],
+                                                 cv["std"], gap, cv["group"])
     _log.info("Borrowing: %s", bor.describe())
     return bor

@@ -87,11 +87,11 @@ def predict_series(model: FusionNet, vv: torch.Tensor, vh: torch.Tensor, ndvi: t
         rows = ~(feats.x[..., FEATURES.index("has_ndvi")] > 0).any(1) & feats.s1_any
         if bool(rows.any()):
             sig, water = signature_series(vv[rows], vh[rows], days if days.dim() == 1 else days[rows])
-            local_mean, local_scale, extra = borrower.apply(prior[rows], sig, water)
             spread = math.sqrt(2.0) * torch.exp(log_b[rows])
+            local_mean, local_std = borrower.apply(prior[rows], spread, sig, water)
             mean, scale = mean.clone(), scale.clone()
             mean[rows] = local_mean
-            scale[rows] = torch.sqrt(local_scale ** 2 + (extra / spread) ** 2)
+            scale[rows] = local_std / spread
     nan = torch.tensor(float("nan"), device=mean.device)
     keep = feats.s1_any[:, None]
     std = math.sqrt(2.0) * scale * torch.exp(log_b)

@@ -57,12 +57,33 @@ def _all_pixels(cube: xr.DataArray) -> int:
     return int(cube.sizes["y"] * cube.sizes["x"])
 
 
-def dl_method(model: FusionNet, meta: dict, batch_size: int = 4096, device: str = "cpu") -> Method:
-    """The fusion network through the UDF's inference path (CPU: deterministic)."""
+def dl_method(model: FusionNet, meta: dict, batch_size: int = 4096, device: str = "cpu", borrowing: bool = True,
+              tile: Optional[int] = None, s1_units: str = "linear") -> Method:
+    """The fusion network through the UDF's inference path (CPU: deterministic), as users get it.
+
+    Args:
+        model: the network.
+        meta: its checkpoint metadata.
+        batch_size: pixels per forward pass.
+        device: ``cpu`` (deterministic), ``cuda`` or ``auto``.
+        borrowing: similar-pixel borrowing for pixels without kept NDVI (:mod:`udf.borrow`; the UDF's default, on).
+        tile: predict independent ``tile × tile`` px chunks, as an openEO ``apply_neighborhood`` without overlap
+            would (borrowing searches analogs inside the chunk only); None: the whole cube at once.
+        s1_units: units of the cube's S1 bands (the harness hands linear power).
+    """
     def run(cube: xr.DataArray, pixels: np.ndarray) -> Prediction:
-        pred = predict_cube(cube, model, meta, s1_units="linear", include_uncertainty=True, batch_size=batch_size,
-                            device=device)
-        return Prediction(pred.sel(bands="NDVI").values, pred.sel(bands="NDVI_STD").values, _all_pixels(cube))
+        ny, nx = cube.sizes["y"], cube.sizes["x"]
+        step = tile or max(ny, nx)
+        mean = np.full((cube.sizes["t"], ny, nx), np.nan, np.float32)
+        std = np.full_like(mean, np.nan)
+        for y0 in range(0, ny, step):
+            for x0 in range(0, nx, step):
+                part = cube.isel(y=slice(y0, y0 + step), x=slice(x0, x0 + step))
+                pred = predict_cube(part, model, meta, s1_units=s1_units, include_uncertainty=True,
+                                    batch_size=batch_size, device=device, borrowing=borrowing)
+                mean[:, y0:y0 + step, x0:x0 + step] = pred.sel(bands="NDVI").values
+                std[:, y0:y0 + step, x0:x0 + step] = pred.sel(bands="NDVI_STD").values
+        return Prediction(mean, std, _all_pixels(cube))
     return run
 
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 import xarray as xr
 
-from udf.borrow import build_borrower, signature_series, water_steps
+from udf.borrow import build_borrower, fit_variance, signature_series, variance_model, water_steps
 from udf.inference import predict_cube
 from udf.preprocess import s1_to_linear, times_to_days
 from udf.weights import load_checkpoint
@@ -68,7 +68,8 @@ def test_ponds_do_not_pull_cloudy_paddies_down(paddy_runs):
     assert before["bias"] < -0.1 and before["cov1"] < 0.35  # the shipped path is confidently wrong here
     assert abs(after["bias"]) < 0.06
     assert after["mae"] < before["mae"]
-    assert after["cov1"] >= 0.45 and after["cov2"] >= 0.75
+    # issue 18 item 3: NDVI_STD covers like a std although no clear analog is a paddy (main before this: 56 % / 86 %)
+    assert 0.60 <= after["cov1"] <= 0.80 and after["cov2"] >= 0.90
 
 
 def test_clear_classes_are_unchanged_and_borrowing_is_described(paddy_runs):
@@ -122,3 +123,34 @@ def test_borrowing_context_key_is_validated():
     assert validate_context({"borrowing": False})["borrowing"] is False
     with pytest.raises(InvalidContext, match="borrowing"):
         validate_context({"borrowing": "yes"})
+
+
+def test_variance_model_grows_with_distance_and_covers_each_scheme():
+    rng = np.random.default_rng(0)
+    n = 6000
+    dist = rng.uniform(0.2, 2.0, n)
+    spread, sigma, gap = rng.uniform(0.0, 0.1, n), np.full(n, 0.1), np.zeros(n)
+    group = np.repeat([0, 1], n // 2)
+    true_std = np.sqrt(0.02 ** 2 + (0.08 * dist) ** 2) * np.where(group == 1, 1.5, 1.0)  # scheme 1: wider errors
+    res = rng.normal(0.0, true_std)
+    coef, cover = fit_variance(res, spread, dist, sigma, gap, group)
+    t = [torch.from_numpy(v) for v in (spread, dist, sigma, gap)]
+    std = variance_model(coef, *t).sqrt().numpy()
+    assert coef[1] > 0 and std[dist > 1.5].mean() > 2 * std[dist < 0.5].mean()
+    for g in (0, 1):
+        z = np.abs(res[group == g]) / std[group == g]
+        assert (z <= 1).mean() >= 0.68 and (z <= 2).mean() >= 0.93 - 1e-9
+    assert cover[0] >= 0.68 and cover[1] >= 0.93
+
+
+def test_compare_scores_the_udf_as_users_get_it(paddy_runs):
+    from comparison.compare.methods import dl_method
+
+    runs, truth, cls = paddy_runs
+    cube, _, _ = paddy_pond_tile()
+    model, meta = load_checkpoint(None)
+    got = dl_method(model, meta, s1_units="db")(cube, np.ones(cls.shape, bool))  # default: borrowing on
+    np.testing.assert_array_equal(got.mean, runs[True].sel(bands="NDVI").values)
+    np.testing.assert_array_equal(got.std, runs[True].sel(bands="NDVI_STD").values)
+    off = dl_method(model, meta, s1_units="db", borrowing=False)(cube, np.ones(cls.shape, bool))
+    np.testing.assert_array_equal(off.mean, runs[False].sel(bands="NDVI").values)

@@ -17,10 +17,8 @@ TOLERANCE = {"DL zero-shot": 0.003, "Linear": 0.001, "Whittaker": 0.001, "MOGPR"
 """MAE tolerance per row (the docs round to 0.001). Linear and Whittaker are deterministic; the zero-shot model is
 deterministic up to float summation order across torch builds and threads; MOGPR's and the seed MLP's fits are
 seeded but sensitive to float noise on a few pixels. Measured (Dec 2026, 2 busy cores): every row within 0.0005 of
-the docs (zero-shot 0.0769 / 0.1048 / 0.1384 / 0.1436 for P1 / P2_60 / P2_90 / P3)."""
-KNOWN_DRIFT = {("P3", "DL zero-shot"): "docs/results.md's P3 row predates S1-only borrowing (udf/borrow.py, merged "
-                                       "2026-12-06): measured 0.0774 / 0.80 vs the docs' 0.144 / 0.48; needs a "
-                                       "full-budget demo rerun to update the table and its prose"}
+the docs (zero-shot 0.0769 / 0.1048 / 0.1384 for P1 / P2_60 / P2_90; P3 0.0774 after borrowing landed)."""
+KNOWN_DRIFT: dict[tuple[str, str], str] = {}
 """Cells of the docs table known to be stale, with why. Each must still differ (then it is listed, not failed);
 once the docs are updated the entry must go."""
 _DOC_COLUMNS = ("DL zero-shot", "DL adapted", "MOGPR", "Linear", "Whittaker", "SeedMLP")

@@ -52,6 +52,12 @@ def test_run_on_period_folder_from_a_shell(small_folder: Path, tmp_path: Path) -
             (days < np.datetime64("2018-11-01").astype(int)).all()
     with rasterio.open(year / "N_SEASONS.tif") as src:
         assert np.nanmax(src.read(1)) >= 1
+    with rasterio.open(year / "SOS_STD_1.tif") as src:  # each date's uncertainty from NDVI_STD, beside it
+        spread = src.read(1)
+        assert np.isfinite(spread[np.isfinite(sos)]).mean() > 0.5 and np.nanmin(spread) >= 0
+    with rasterio.open(year / "CONF_1.tif") as src:
+        conf = src.read(1)
+        assert np.nanmin(conf) >= 0 and np.nanmax(conf) <= 1
     png = out / "maps" / "seasons_2017-11.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
     report = (out / "report.md").read_text()

@@ -51,6 +51,8 @@ class RunOptions:
     base: str | None = None
     year_start: str = "11-01"
     max_seasons: int = 3
+    date_samples: int = 8
+    """Perturbed series per pixel for each season date's std (SOS_STD_k, …) and CONF_k; 0 = no date uncertainty."""
     device: str = "cpu"
     seed: int = 0
     force: bool = False
@@ -93,6 +95,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--block", type=int, default=None, help="adapt's hold-out block edge in pixels (default ~1/8)")
     p.add_argument("--year-start", default="11-01", help="farming year start, MM-DD (default 11-01)")
     p.add_argument("--max-seasons", type=int, default=3, help="season slots per farming year (default 3)")
+    p.add_argument("--date-samples", type=int, default=8,
+                   help="series sampled within ±NDVI_STD per pixel for each season date's uncertainty (SOS_STD_k, "
+                        "POS_STD_k, EOS_STD_k, days) and confidence CONF_k; 0 = none; the phenology stage's cost "
+                        "grows about 1 + this (default 8)")
     p.add_argument("--device", default="cpu", help="torch device: cpu (default) or cuda")
     p.add_argument("--seed", type=int, default=0, help="seed of adapt's split and training (default 0)")
     p.add_argument("--force", action="store_true", help="redo every stage (ignore the markers of finished ones)")
@@ -107,8 +113,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                       bands=args.bands, s1_units=args.s1_units, s1_backscatter=args.s1_backscatter,
                       adapt_steps=args.adapt_steps, adapt_minutes=args.adapt_minutes, adapt=not args.no_adapt,
                       adapt_epoch_steps=args.adapt_epoch_steps, block=args.block, base=args.model,
-                      year_start=args.year_start, max_seasons=args.max_seasons, device=args.device, seed=args.seed,
-                      force=args.force)
+                      year_start=args.year_start, max_seasons=args.max_seasons, date_samples=args.date_samples,
+                      device=args.device, seed=args.seed, force=args.force)
     report = run_pipeline(opts, say)
     say(f"Wrote {report} (and cube.nc, fused.nc, phenology.nc, cog/, maps/ beside it)")
     return 0
@@ -117,9 +123,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 def run_pipeline(opts: RunOptions, say=_log.info) -> Path:  # type: ignore[no-untyped-def]
     """Run (or resume) every stage; return the report's path."""
     from udf.cli.run_stages import StageRunner
-    from udf.phenology import PhenologyConfig
 
-    PhenologyConfig(year_start=opts.year_start, max_seasons=opts.max_seasons)  # bad options fail before any work
+    _pheno_config(opts)  # bad options fail before any work
     from udf.errors import InvalidContext
 
     if opts.adapt_steps < 1:
@@ -146,7 +151,7 @@ def run_pipeline(opts: RunOptions, say=_log.info) -> Path:  # type: ignore[no-un
     weights = summaries["adapt"].get("weights")
     summaries["fuse"] = runner.run("fuse", {"weights": weights}, [paths["fused"]],
                                    lambda: _stage_fuse(opts, paths, weights))
-    pheno_opts = {"year_start": opts.year_start, "max_seasons": opts.max_seasons}
+    pheno_opts = {"year_start": opts.year_start, "max_seasons": opts.max_seasons, "date_samples": opts.date_samples}
     summaries["phenology"] = runner.run("phenology", pheno_opts, [paths["pheno"]], lambda: _stage_pheno(opts, paths))
     runner.run("products", {}, [paths["report"]], lambda: _stage_products(opts, paths, summaries, runner))
     return paths["report"]
@@ -229,12 +234,25 @@ def _stage_fuse(opts: RunOptions, paths: dict[str, Path], weights: str | None) -
     return {"ndvi_defined": float(np.isfinite(nd).mean()), "median_std": float(np.nanmedian(std))}
 
 
+def _pheno_config(opts: RunOptions):  # type: ignore[no-untyped-def]
+    """The phenology settings of a run: seasons per farming year, with date uncertainty unless ``date_samples`` is 0."""
+    from udf.phenology import PhenologyConfig
+
+    if opts.date_samples < 0 or opts.date_samples == 1:
+        from udf.errors import InvalidContext
+
+        raise InvalidContext(f"--date-samples must be 0 (no date uncertainty) or at least 2, got {opts.date_samples}")
+    return PhenologyConfig(year_start=opts.year_start, max_seasons=opts.max_seasons,
+                           uncertainty=opts.date_samples > 0, uncertainty_samples=max(opts.date_samples, 2),
+                           seed=opts.seed)
+
+
 def _stage_pheno(opts: RunOptions, paths: dict[str, Path]) -> dict:
     from udf.ingest.cube_io import read_cube, write_cube
-    from udf.phenology import PhenologyConfig, phenology_cube
+    from udf.phenology import phenology_cube
 
     fused = read_cube(paths["fused"])
-    pheno = phenology_cube(fused, PhenologyConfig(year_start=opts.year_start, max_seasons=opts.max_seasons))
+    pheno = phenology_cube(fused, _pheno_config(opts))
     write_cube(pheno, paths["pheno"])
     years = {}
     for k, start in enumerate(pheno["t"].values):

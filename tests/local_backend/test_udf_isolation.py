@@ -7,6 +7,7 @@ error message. Run through the stock client against real servers on loopback.
 
 import re
 import shutil
+import subprocess
 from pathlib import Path
 from typing import Iterator
 from urllib.parse import urlparse
@@ -16,8 +17,21 @@ import pytest
 from conftest import PASSWORD, UDF_CODE, USER, Server, start_server
 from openeo.rest import OpenEoApiError
 
-requires_bwrap = pytest.mark.skipif(shutil.which("bwrap") is None,
-                                    reason="bubblewrap (bwrap) is not installed: apt-get install bubblewrap")
+
+def _bwrap_problem() -> str | None:
+    """Why bubblewrap cannot sandbox here (not installed, or user namespaces refused), or None when it can."""
+    bwrap = shutil.which("bwrap")
+    if bwrap is None:
+        return "bubblewrap (bwrap) is not installed: apt-get install bubblewrap"
+    probe = subprocess.run([bwrap, "--unshare-all", "--unshare-user", "--uid", "65534", "--gid", "65534",
+                            "--ro-bind", "/", "/", "true"], capture_output=True, text=True, timeout=60)
+    if probe.returncode != 0:
+        return f"bwrap cannot create its namespaces on this machine: {probe.stderr.strip()[:200]}"
+    return None
+
+
+_BWRAP_PROBLEM = _bwrap_problem()
+requires_bwrap = pytest.mark.skipif(_BWRAP_PROBLEM is not None, reason=_BWRAP_PROBLEM or "")
 
 
 @pytest.fixture(scope="module")

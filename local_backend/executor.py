@@ -101,6 +101,18 @@ def _parse(flat_graph: dict[str, Any]) -> Any:
         raise ProcessGraphInvalidException(message=f"Invalid process graph: {type(exc).__name__}: {exc}") from exc
 
 
+def _expanded(flat_graph: Any, expand: Callable[[dict[str, Any]], dict[str, Any]] | None) -> dict[str, Any]:
+    """``flat_graph`` checked to be a non-empty object, with user-defined process calls inlined by ``expand``."""
+    if not isinstance(flat_graph, dict) or not flat_graph:
+        raise ProcessGraphInvalidException(message="The process graph must be a non-empty object of nodes.")
+    if expand is None:
+        return flat_graph
+    try:
+        return expand(flat_graph)
+    except Exception as exc:  # noqa: BLE001 - translated for the API
+        raise _api_error(exc) from exc
+
+
 def check_graph(flat_graph: Any, expand: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> None:
     """Everything ``POST /result`` checks before it runs a graph (``POST /jobs`` checks the same at creation).
 
@@ -109,14 +121,7 @@ def check_graph(flat_graph: Any, expand: Callable[[dict[str, Any]], dict[str, An
     Raises:
         OpenEOApiException: (4xx) for a malformed graph, an unknown process or an invalid argument.
     """
-    if not isinstance(flat_graph, dict) or not flat_graph:
-        raise ProcessGraphInvalidException(message="The process graph must be a non-empty object of nodes.")
-    if expand is not None:
-        try:
-            flat_graph = expand(flat_graph)
-        except Exception as exc:  # noqa: BLE001 - translated for the API
-            raise _api_error(exc) from exc
-    _parse(flat_graph)
+    _parse(_expanded(flat_graph, expand))
 
 
 def evaluate_graph(flat_graph: dict[str, Any], execution: Execution) -> Any:
@@ -128,13 +133,7 @@ def evaluate_graph(flat_graph: dict[str, Any], execution: Execution) -> Any:
     Raises:
         OpenEOApiException: for every failure, with the openEO code and HTTP status to report.
     """
-    if not isinstance(flat_graph, dict) or not flat_graph:
-        raise ProcessGraphInvalidException(message="The process graph must be a non-empty object of nodes.")
-    if execution.expand is not None:
-        try:
-            flat_graph = execution.expand(flat_graph)
-        except Exception as exc:  # noqa: BLE001 - translated for the API
-            raise _api_error(exc) from exc
+    flat_graph = _expanded(flat_graph, execution.expand)
     execution.graph_digest = hashlib.sha256(json.dumps(flat_graph, sort_keys=True, default=str).encode()).hexdigest()
     token = activate(execution)
     try:

@@ -35,6 +35,7 @@ from comparison.compare.shift import (
     run_s1_only_baselines,
     shift_protocols,
 )
+from udf.cli.output import say
 from udf.evaluation.land_cover import LandCover
 from udf.weights import load_checkpoint
 
@@ -96,7 +97,7 @@ def main() -> None:
     land = resolve_land_cover(cube, args.classes, args.clusters)
     report = evaluate(cube, land, tile=args.tile, weights=args.weights)
     sizes = {land.name(c): n for c, n in land.sizes().items()}
-    print(per_class_table(report, {"source": land.source, "pixels": sizes}))  # noqa: T201 - the script's output
+    say(per_class_table(report, {"source": land.source, "pixels": sizes}))
     if args.out:
         Path(args.out).write_text(json.dumps({"per_class": report, "classes": sizes}, indent=1, default=float))
 

@@ -6,7 +6,6 @@ error message. Run through the stock client against real servers on loopback.
 """
 
 import re
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Iterator
@@ -17,10 +16,12 @@ import pytest
 from conftest import PASSWORD, UDF_CODE, USER, Server, start_server
 from openeo.rest import OpenEoApiError
 
+from local_backend.tiles.sandbox import bwrap_path
+
 
 def _bwrap_problem() -> str | None:
     """Why bubblewrap cannot sandbox here (not installed, or user namespaces refused), or None when it can."""
-    bwrap = shutil.which("bwrap")
+    bwrap = bwrap_path()  # how the server finds it
     if bwrap is None:
         return "bubblewrap (bwrap) is not installed: apt-get install bubblewrap"
     probe = subprocess.run([bwrap, "--unshare-all", "--unshare-user", "--uid", "65534", "--gid", "65534",
